@@ -1,0 +1,33 @@
+import re
+import uuid
+
+from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
+    """Pages need a signed-in user unless marked @login_not_required.
+
+    The API authenticates with tokens inside DRF and denies by default there
+    (DEFAULT_PERMISSION_CLASSES), so this middleware leaves /api/ to it.
+    """
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.path_info.startswith("/api/"):
+            return None
+        return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class RequestIdMiddleware:
+    """Tags each request with an id that ledger events carry (honours X-Request-ID)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response

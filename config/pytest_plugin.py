@@ -1,0 +1,12 @@
+"""Loaded by pytest before Django reads its settings (see `addopts` in pyproject.toml).
+
+Tests run with production settings except for what plain-HTTP local testing needs.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "insecure-test-key-" + "x" * 40)
+os.environ.setdefault("FAILSAFE_INSECURE_HTTP", "1")
+os.environ.setdefault("FAILSAFE_MANIFEST_STATIC", "0")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")

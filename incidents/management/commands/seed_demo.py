@@ -1,0 +1,140 @@
+"""Demo data: one login per role, the `atlas` model and its deployments, a few incidents.
+
+Idempotent: a second run changes nothing that is already there.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.actor import Actor
+from accounts.models import User
+from accounts.roles import Role
+from incidents import services
+from incidents.models import AIModel, Deployment, Incident, ModelVersion
+
+DEMO_USERS = (
+    ("responder", Role.RESPONDER, "Riley", "Responder"),
+    ("commander", Role.INCIDENT_COMMANDER, "Casey", "Commander"),
+    ("leader1", Role.LEADERSHIP, "Lee", "One"),
+    ("leader2", Role.LEADERSHIP, "Lou", "Two"),
+    ("auditor", Role.AUDITOR, "Avery", "Auditor"),
+    ("admin", Role.ADMIN, "Ada", "Admin"),
+)
+
+DEMO_INCIDENTS = (
+    {
+        "title": "Jailbreak prompt yields step-by-step synthesis route",
+        "summary": "Red team found a multi-turn jailbreak on atlas-chat producing detailed uplift.",
+        "category": "dangerous_capability",
+        "risk_domain": "cbrn",
+        "severity": "SEV2",
+        "source": "red_team",
+        "deployments": ["atlas-chat"],
+        "status": "responding",
+    },
+    {
+        "title": "Automated account farm scraping exploit code",
+        "summary": "Abuse classifier flagged a cluster of API keys generating malware variants.",
+        "category": "misuse",
+        "risk_domain": "cyber",
+        "severity": "SEV3",
+        "source": "internal_monitoring",
+        "deployments": ["atlas-api"],
+        "status": "triaged",
+    },
+    {
+        "title": "Model refuses shutdown instruction in agentic eval",
+        "summary": "External researcher reports resistance to operator instructions in a tool-use harness.",
+        "category": "dangerous_behavior",
+        "risk_domain": "autonomy",
+        "severity": "SEV4",
+        "source": "external_researcher",
+        "deployments": ["atlas-api", "atlas-chat"],
+        "status": "reported",
+    },
+)
+
+
+class Command(BaseCommand):
+    help = "Create demo users (one per role), the atlas model and deployments, and a few incidents."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--password", default="failsafe-demo", help="password for every demo user")
+        parser.add_argument("--force", action="store_true", help="run even with DEBUG off")
+
+    def handle(self, *args, password, force, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError("Refusing to seed demo users with DEBUG off; pass --force if you mean it.")
+        with transaction.atomic():
+            users = self._users(password)
+            self._registry()
+            self._incidents(users)
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        for username, role, *_ in DEMO_USERS:
+            self.stdout.write(f"  {username:<10} {role.value:<20} password: {password}")
+
+    def _users(self, password):
+        users = {}
+        for username, role, first, last in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={"first_name": first, "last_name": last, "email": f"{username}@failsafe.example"},
+            )
+            if created:
+                user.set_password(password)
+                user.is_staff = role == Role.ADMIN
+                user.is_superuser = role == Role.ADMIN
+                user.save()
+            user.groups.add(Group.objects.get(name=role))
+            users[username] = user
+        return users
+
+    def _registry(self):
+        atlas, _ = AIModel.objects.get_or_create(name="atlas", defaults={"description": "Frontier assistant model."})
+        now = timezone.now()
+        ModelVersion.objects.get_or_create(
+            name="atlas-1.9", defaults={"model": atlas, "released_at": now - timedelta(days=120)}
+        )
+        ModelVersion.objects.get_or_create(
+            name="atlas-2.0", defaults={"model": atlas, "released_at": now - timedelta(days=14), "is_current": True}
+        )
+        Deployment.objects.get_or_create(
+            slug="atlas-api", defaults={"name": "Atlas public API", "model": atlas, "surface": "api"}
+        )
+        Deployment.objects.get_or_create(
+            slug="atlas-chat", defaults={"name": "Atlas chat app", "model": atlas, "surface": "chat"}
+        )
+
+    def _incidents(self, users):
+        if Incident.objects.exists():
+            return
+        responder = Actor.command(users["responder"], "seed_demo")
+        commander = Actor.command(users["commander"], "seed_demo")
+        deployments = {d.slug: d for d in Deployment.objects.all()}
+        for spec in DEMO_INCIDENTS:
+            spec = dict(spec)
+            status = spec.pop("status")
+            spec["deployments"] = [deployments[slug] for slug in spec["deployments"]]
+            incident = services.incident_create(actor=responder, **spec)
+            if status != "reported":
+                services.incident_assign(actor=commander, incident=incident, commander=users["commander"])
+                services.incident_edit(
+                    actor=commander, incident=incident, changes={"status": "triaged"}, reason="Confirmed by on-call."
+                )
+            if status == "responding":
+                services.incident_edit(
+                    actor=commander, incident=incident, changes={"status": "responding"}, reason="Team assembled."
+                )
+                services.timeline_entry_add(
+                    actor=commander,
+                    incident=incident,
+                    kind="decision",
+                    body="Keep atlas-chat up while the jailbreak is patched; watch the classifier.",
+                    options_considered="Pause atlas-chat; tighten the CBRN classifier; do nothing.",
+                    rationale="The route needs many turns; tightening the classifier blocks it without an outage.",
+                )

@@ -1,0 +1,312 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from guardian.models import UserObjectPermissionBase
+
+# --- Registry: models, versions, deployments -------------------------------------------------
+
+
+class AIModel(models.Model):
+    """A frontier model the developer serves (e.g. `atlas`)."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(models.Model):
+    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="versions")
+    name = models.SlugField(max_length=64, unique=True)
+    released_at = models.DateTimeField(default=timezone.now)
+    is_current = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["model__name", "-released_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model"], condition=models.Q(is_current=True), name="one_current_version_per_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Deployment(models.Model):
+    """One way a model is served: an API, a chat product, a region."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="deployments")
+    surface = models.CharField(max_length=64, blank=True, help_text="e.g. api, chat, enterprise")
+    region = models.CharField(max_length=64, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+# --- Incidents --------------------------------------------------------------------------------
+
+
+class Severity(models.TextChoices):
+    SEV1 = "SEV1", "SEV1 — catastrophic"
+    SEV2 = "SEV2", "SEV2 — critical"
+    SEV3 = "SEV3", "SEV3 — serious"
+    SEV4 = "SEV4", "SEV4 — limited"
+
+
+SEVERITY_DEFINITIONS = {
+    Severity.SEV1: "Catastrophic harm is plausible or under way (e.g. mass-casualty uplift, loss of weights).",
+    Severity.SEV2: "Serious harm to people or systems is likely without action; a dangerous capability is exposed.",
+    Severity.SEV3: "Harmful behaviour or misuse confined to some users or features; no imminent serious harm.",
+    Severity.SEV4: "A minor or suspected issue to look into; no harm observed.",
+}
+# Lower number = more severe; used for ordering and "raise only" checks.
+SEVERITY_RANK = {Severity.SEV1: 1, Severity.SEV2: 2, Severity.SEV3: 3, Severity.SEV4: 4}
+
+
+class Status(models.TextChoices):
+    REPORTED = "reported"
+    TRIAGED = "triaged"
+    RESPONDING = "responding"
+    CONTAINED = "contained"
+    RESOLVED = "resolved"
+    IN_REVIEW = "in_review", "In review"
+    CLOSED = "closed"
+    DISMISSED = "dismissed"
+
+
+OPEN_STATUSES = (Status.REPORTED, Status.TRIAGED, Status.RESPONDING, Status.CONTAINED)
+
+# The incident lifecycle (DESIGN §4); enforced by incidents.services.incident_change_status.
+STATUS_TRANSITIONS = {
+    Status.REPORTED: {Status.TRIAGED, Status.RESPONDING, Status.DISMISSED},
+    Status.TRIAGED: {Status.RESPONDING, Status.CONTAINED, Status.DISMISSED},
+    Status.RESPONDING: {Status.CONTAINED, Status.RESOLVED},
+    Status.CONTAINED: {Status.RESPONDING, Status.RESOLVED},
+    Status.RESOLVED: {Status.RESPONDING, Status.IN_REVIEW, Status.CLOSED},
+    Status.IN_REVIEW: {Status.RESOLVED, Status.CLOSED},
+    Status.CLOSED: set(),
+    Status.DISMISSED: {Status.TRIAGED},
+}
+
+# Which milestone column a status stamps the first time it is reached.
+STATUS_MILESTONES = {
+    Status.TRIAGED: "acknowledged_at",
+    Status.RESPONDING: "acknowledged_at",
+    Status.CONTAINED: "contained_at",
+    Status.RESOLVED: "resolved_at",
+    Status.CLOSED: "closed_at",
+    Status.DISMISSED: "closed_at",
+}
+
+
+class Category(models.TextChoices):
+    DANGEROUS_CAPABILITY = "dangerous_capability", "Dangerous capability"
+    DANGEROUS_BEHAVIOR = "dangerous_behavior", "Dangerous behaviour"
+    MISUSE = "misuse", "Misuse"
+    SECURITY = "security", "Security (e.g. weight theft)"
+    OTHER = "other", "Other"
+
+
+class RiskDomain(models.TextChoices):
+    CBRN = "cbrn", "CBRN"
+    CYBER = "cyber", "Cyber"
+    AUTONOMY = "autonomy", "Autonomy"
+    MANIPULATION = "manipulation", "Manipulation"
+    ML_RND = "ml_rnd", "ML R&D"
+    PRIVACY = "privacy", "Privacy"
+    CHILD_SAFETY = "child_safety", "Child safety"
+    OTHER = "other", "Other"
+
+
+class Source(models.TextChoices):
+    INTERNAL_MONITORING = "internal_monitoring", "Internal monitoring"
+    USER_REPORT = "user_report", "User report"
+    RED_TEAM = "red_team", "Red team"
+    BUG_BOUNTY = "bug_bounty", "Bug bounty"
+    EXTERNAL_RESEARCHER = "external_researcher", "External researcher"
+    GOVERNMENT = "government", "Government"
+    PRESS = "press", "Press"
+    OTHER = "other", "Other"
+
+
+class IncidentCounter(models.Model):
+    """Per-year sequence behind refs like INC-2026-0001; locked while a ref is taken."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+
+class Incident(models.Model):
+    ref = models.CharField(max_length=20, unique=True, editable=False)
+    title = models.CharField(max_length=200)
+    summary = models.TextField(max_length=20000, blank=True)
+    category = models.CharField(max_length=32, choices=Category.choices)
+    risk_domain = models.CharField(max_length=32, choices=RiskDomain.choices)
+    severity = models.CharField(max_length=4, choices=Severity.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REPORTED)
+    source = models.CharField(max_length=32, choices=Source.choices, default=Source.OTHER)
+    deployments = models.ManyToManyField(Deployment, related_name="incidents", blank=True)
+    restricted = models.BooleanField(
+        default=False, help_text="Details are themselves hazardous: visible only to people granted it."
+    )
+
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reported_incidents", null=True
+    )
+    commander = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="commanded_incidents", null=True, blank=True
+    )
+    participants = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="incidents", blank=True)
+
+    # Milestones (DESIGN §4). reported_at is when Failsafe first heard of it.
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    detected_at = models.DateTimeField(null=True, blank=True)
+    reported_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    contained_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["severity", "-reported_at"]
+        indexes = [
+            models.Index(fields=["status", "severity"]),
+            models.Index(fields=["-updated_at"]),
+        ]
+        permissions = [("view_restricted_incident", "Can view this restricted incident")]
+
+    def __str__(self) -> str:
+        return f"{self.ref} {self.title}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def severity_definition(self) -> str:
+        return SEVERITY_DEFINITIONS[self.severity]
+
+    @property
+    def allowed_next_statuses(self) -> list[str]:
+        return sorted(STATUS_TRANSITIONS[self.status], key=list(Status).index)
+
+
+class IncidentUserObjectPermission(UserObjectPermissionBase):
+    """Direct foreign key for guardian grants, so visibility filters with a join, not a cast."""
+
+    content_object = models.ForeignKey(Incident, on_delete=models.CASCADE)
+
+
+class TimelineEntry(models.Model):
+    """A human entry on an incident's timeline: a note or a decision."""
+
+    class Kind(models.TextChoices):
+        NOTE = "note"
+        DECISION = "decision"
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    body = models.TextField(max_length=20000)
+    options_considered = models.TextField(max_length=20000, blank=True)
+    rationale = models.TextField(max_length=20000, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now, help_text="May be backdated.")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        verbose_name_plural = "timeline entries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.incident_id}"
+
+
+class Signal(models.Model):
+    """Something a monitor, a person or an outsider reported; may become an incident."""
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        PROMOTED = "promoted"
+        DISMISSED = "dismissed"
+
+    source = models.CharField(max_length=32, choices=Source.choices)
+    title = models.CharField(max_length=200)
+    detail = models.TextField(max_length=20000, blank=True)
+    severity_hint = models.CharField(max_length=4, choices=Severity.choices, blank=True)
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    dedup_key = models.CharField(max_length=200, blank=True, db_index=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, null=True, blank=True, related_name="signals")
+    occurrences = models.PositiveIntegerField(default=1)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+# --- The ledger --------------------------------------------------------------------------------
+
+
+class LedgerEvent(models.Model):
+    """One append-only, hash-chained record of something that happened (DESIGN §6).
+
+    No foreign keys: events outlive what they describe. Written only by incidents.ledger.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    at = models.DateTimeField()
+    actor_type = models.CharField(max_length=16)  # user, token, system
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_name = models.CharField(max_length=150)
+    actor_roles = models.JSONField(default=list)
+    source = models.CharField(max_length=16)  # web, api, task, command
+    verb = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    incident_ref = models.CharField(max_length=20, blank=True, db_index=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    client_ip = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["object_type", "object_id"]), models.Index(fields=["at"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.verb}"
+
+
+class LedgerHead(models.Model):
+    """A single row holding the chain's head; appends lock it so the chain never forks."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"head #{self.seq}"

@@ -1,0 +1,153 @@
+"""Reads. Every queryset here is already filtered to what the user may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from accounts.models import User
+from accounts.roles import Role
+from incidents.models import (
+    OPEN_STATUSES,
+    Deployment,
+    Incident,
+    IncidentUserObjectPermission,
+    LedgerEvent,
+    Severity,
+    Signal,
+    TimelineEntry,
+)
+
+VIEW_RESTRICTED = "view_restricted_incident"
+
+
+def sees_all_restricted(user: User) -> bool:
+    return user.has_role(Role.LEADERSHIP)
+
+
+def incidents_visible_to(user: User) -> QuerySet[Incident]:
+    """Every incident the user may see; restricted ones only with a grant (or leadership)."""
+    if not user.is_authenticated or not user.roles:
+        return Incident.objects.none()
+    qs = Incident.objects.all()
+    if sees_all_restricted(user):
+        return qs
+    granted = IncidentUserObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), user=user, permission__codename=VIEW_RESTRICTED
+    )
+    return qs.filter(Q(restricted=False) | Exists(granted))
+
+
+def can_view_incident(user: User, incident: Incident) -> bool:
+    return incidents_visible_to(user).filter(pk=incident.pk).exists()
+
+
+@dataclass(frozen=True)
+class IncidentFilters:
+    severity: str = ""
+    status: str = ""
+    category: str = ""
+    deployment: str = ""
+    q: str = ""
+    open_only: bool = False
+
+
+def incident_list_for(*, user: User, filters: IncidentFilters | None = None) -> QuerySet[Incident]:
+    filters = filters or IncidentFilters()
+    qs = incidents_visible_to(user)
+    if filters.severity:
+        qs = qs.filter(severity=filters.severity)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    elif filters.open_only:
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    if filters.category:
+        qs = qs.filter(category=filters.category)
+    if filters.deployment:
+        qs = qs.filter(deployments__slug=filters.deployment)
+    if filters.q:
+        qs = qs.filter(Q(title__icontains=filters.q) | Q(summary__icontains=filters.q) | Q(ref__iexact=filters.q))
+    return (
+        qs.select_related("reporter", "commander")
+        .prefetch_related("deployments")
+        .order_by("severity", "-reported_at", "-id")
+    )
+
+
+def incident_get_for(*, user: User, ref: str) -> Incident | None:
+    return (
+        incidents_visible_to(user)
+        .select_related("reporter", "commander")
+        .prefetch_related("deployments", "participants")
+        .filter(ref=ref)
+        .first()
+    )
+
+
+def dashboard_for(*, user: User) -> dict[str, Any]:
+    visible = incidents_visible_to(user)
+    counts = visible.filter(status__in=OPEN_STATUSES).values("severity").annotate(n=Count("id"))
+    by_severity = {sev: 0 for sev in Severity.values}
+    for row in counts:
+        by_severity[row["severity"]] = row["n"]
+    open_incidents = list(
+        visible.filter(status__in=OPEN_STATUSES)
+        .select_related("commander")
+        .prefetch_related("deployments")
+        .order_by("severity", "-updated_at")[:20]
+    )
+    return {
+        "by_severity": by_severity,
+        "open_incidents": open_incidents,
+        "recent_events": list(recent_events_for(user=user)[:15]),
+        "open_signals": signals_for(user=user).filter(state=Signal.State.OPEN).count(),
+    }
+
+
+def recent_events_for(*, user: User) -> QuerySet[LedgerEvent]:
+    """Ledger events about incidents the user may see (and none about the rest)."""
+    refs = incidents_visible_to(user).values("ref")
+    return LedgerEvent.objects.filter(incident_ref__in=refs).order_by("-seq")
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: Any
+    kind: str  # note, decision, event
+    entry: TimelineEntry | None = None
+    event: LedgerEvent | None = None
+
+
+# Verbs whose story is already told by a human entry on the timeline.
+_ENTRY_VERBS = {"timeline.note_added", "timeline.decision_recorded"}
+
+
+def timeline_for(*, incident: Incident) -> list[TimelineItem]:
+    """Human entries and ledger events, oldest first. Two queries whatever the length."""
+    items = [
+        TimelineItem(at=e.occurred_at, kind=e.kind, entry=e)
+        for e in TimelineEntry.objects.filter(incident=incident).select_related("author")
+    ]
+    items += [
+        TimelineItem(at=ev.at, kind="event", event=ev)
+        for ev in LedgerEvent.objects.filter(incident_ref=incident.ref).exclude(verb__in=_ENTRY_VERBS)
+    ]
+    items.sort(key=lambda item: item.at)
+    return items
+
+
+def deployment_list() -> QuerySet[Deployment]:
+    return Deployment.objects.select_related("model").order_by("slug")
+
+
+def signals_for(*, user: User) -> QuerySet[Signal]:
+    if not user.is_authenticated or not user.roles:
+        return Signal.objects.none()
+    visible = incidents_visible_to(user).values("pk")
+    return (
+        Signal.objects.filter(Q(incident__isnull=True) | Q(incident__in=visible))
+        .select_related("deployment", "incident")
+        .order_by("-last_seen_at")
+    )

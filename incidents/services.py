@@ -1,0 +1,519 @@
+"""Everything that writes incidents, timeline entries and signals.
+
+Each function runs in one transaction: it locks the rows it changes, checks the rule, writes
+the change and its ledger event together. The acting user arrives as an explicit Actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from accounts.actor import Actor
+from accounts.models import User
+from accounts.roles import ESCALATION_LADDER, Role
+from config.errors import DomainError
+from incidents import ledger
+from incidents.models import (
+    OPEN_STATUSES,
+    SEVERITY_RANK,
+    STATUS_MILESTONES,
+    STATUS_TRANSITIONS,
+    Category,
+    Deployment,
+    Incident,
+    IncidentCounter,
+    RiskDomain,
+    Severity,
+    Signal,
+    Source,
+    Status,
+    TimelineEntry,
+)
+from incidents.notifications import incident_url, members_of, notify
+from incidents.selectors import VIEW_RESTRICTED, can_view_incident
+
+# Statuses only a commander (or above) may set: declaring resolution is theirs.
+COMMANDER_STATUSES = {Status.RESOLVED, Status.IN_REVIEW, Status.CLOSED}
+COMMANDER_ROLES = (Role.INCIDENT_COMMANDER, Role.LEADERSHIP, Role.ADMIN)
+EDITABLE_FIELDS = ("title", "summary", "category", "risk_domain", "source", "occurred_at", "detected_at")
+
+
+# --- guards ------------------------------------------------------------------------------------
+
+
+def _require_writer(actor: Actor) -> None:
+    if actor.user is not None and not actor.user.can_write:
+        raise DomainError("Your role may read incidents but not change them.", code="forbidden")
+
+
+def _require_commander(actor: Actor, what: str) -> None:
+    if actor.user is not None and not actor.user.has_role(*COMMANDER_ROLES):
+        raise DomainError(f"Only an incident commander or leadership may {what}.", code="forbidden")
+
+
+def _lock(incident: Incident, actor: Actor) -> Incident:
+    """Re-read the incident under a row lock (always the first lock a service takes)."""
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if actor.user is not None and not can_view_incident(actor.user, locked):
+        raise DomainError("No such incident.", code="not_found")
+    return locked
+
+
+def _require_reason(reason: str, field: str = "reason") -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError.invalid_field(field, "A reason is required for this change.")
+    return reason
+
+
+def _require_choice(field: str, value: str, choices) -> None:
+    if value not in choices.values:
+        raise DomainError.invalid_field(field, f"{value!r} is not one of: {', '.join(choices.values)}.")
+
+
+def _not_in_future(value: datetime | None, field: str) -> None:
+    if value is not None and value > timezone.now() + timezone.timedelta(minutes=5):
+        raise DomainError.invalid_field(field, "This time is in the future.")
+
+
+def _snapshot(incident: Incident) -> dict[str, Any]:
+    return {
+        "title": incident.title,
+        "summary": incident.summary,
+        "category": incident.category,
+        "risk_domain": incident.risk_domain,
+        "severity": incident.severity,
+        "status": incident.status,
+        "source": incident.source,
+        "restricted": incident.restricted,
+        "occurred_at": incident.occurred_at,
+        "detected_at": incident.detected_at,
+        "commander": incident.commander.username if incident.commander_id else None,
+    }
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict, dict]:
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+def _grant_view(incident: Incident, users: Sequence[User]) -> None:
+    for user in users:
+        assign_perm(VIEW_RESTRICTED, user, incident)
+
+
+def _next_ref(now: datetime) -> str:
+    counter, _ = IncidentCounter.objects.select_for_update().get_or_create(year=now.year)
+    counter.last += 1
+    counter.save(update_fields=["last"])
+    return f"INC-{now.year}-{counter.last:04d}"
+
+
+def _page_leadership_for_sev1(actor: Actor, incident: Incident) -> list[str]:
+    return notify(
+        users=members_of(Role.LEADERSHIP),
+        subject=f"SEV1 {incident.ref}: {incident.title}",
+        body=f"{actor.name} raised {incident.ref} to SEV1.\n\n{incident.summary}\n\n{incident_url(incident.ref)}",
+    )
+
+
+# --- incidents ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def incident_create(
+    *,
+    actor: Actor,
+    title: str,
+    category: str,
+    risk_domain: str,
+    severity: str,
+    summary: str = "",
+    source: str = Source.OTHER,
+    deployments: Sequence[Deployment] = (),
+    occurred_at: datetime | None = None,
+    detected_at: datetime | None = None,
+    restricted: bool = False,
+) -> Incident:
+    _require_writer(actor)
+    _require_choice("category", category, Category)
+    _require_choice("risk_domain", risk_domain, RiskDomain)
+    _require_choice("severity", severity, Severity)
+    _require_choice("source", source, Source)
+    if not title.strip():
+        raise DomainError.invalid_field("title", "Give the incident a title.")
+    _not_in_future(occurred_at, "occurred_at")
+    _not_in_future(detected_at, "detected_at")
+    now = timezone.now()
+    incident = Incident.objects.create(
+        ref=_next_ref(now),
+        title=title.strip(),
+        summary=summary,
+        category=category,
+        risk_domain=risk_domain,
+        severity=severity,
+        source=source,
+        restricted=restricted,
+        reporter=actor.user,
+        occurred_at=occurred_at,
+        detected_at=detected_at or now,
+        reported_at=now,
+    )
+    incident.deployments.set(deployments)
+    if actor.user is not None:
+        incident.participants.add(actor.user)
+        if restricted:
+            _grant_view(incident, [actor.user])
+    paged = _page_leadership_for_sev1(actor, incident) if severity == Severity.SEV1 else []
+    ledger.record(
+        actor=actor,
+        verb="incident.created",
+        obj=incident,
+        incident_ref=incident.ref,
+        after={**_snapshot(incident), "ref": incident.ref, "deployments": sorted(d.slug for d in deployments)}
+        | ({"paged": paged} if paged else {}),
+    )
+    return incident
+
+
+@transaction.atomic
+def incident_edit(
+    *,
+    actor: Actor,
+    incident: Incident,
+    changes: dict[str, Any],
+    reason: str = "",
+) -> Incident:
+    """Apply any mix of field, deployment, severity and status changes as one change.
+
+    A change of severity or status needs a reason; each is its own ledger event.
+    """
+    _require_writer(actor)
+    incident = _lock(incident, actor)
+    changes = dict(changes)
+    severity = changes.pop("severity", None)
+    status = changes.pop("status", None)
+    deployments = changes.pop("deployments", None)
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise DomainError.invalid_field(sorted(unknown)[0], "This field cannot be changed here.")
+    if severity is not None and severity != incident.severity:
+        _change_severity(actor, incident, severity, _require_reason(reason), record=True)
+    if status is not None and status != incident.status:
+        _change_status(actor, incident, status, _require_reason(reason))
+    _not_in_future(changes.get("occurred_at"), "occurred_at")
+    _not_in_future(changes.get("detected_at"), "detected_at")
+    before = _snapshot(incident)
+    before_deployments = sorted(incident.deployments.values_list("slug", flat=True))
+    for name, value in changes.items():
+        setattr(incident, name, value.strip() if name == "title" else value)
+    incident.save()
+    after = _snapshot(incident)
+    old, new = _changed(before, after)
+    if deployments is not None:
+        incident.deployments.set(deployments)
+        after_deployments = sorted(d.slug for d in deployments)
+        if after_deployments != before_deployments:
+            old["deployments"], new["deployments"] = before_deployments, after_deployments
+    if new:
+        ledger.record(
+            actor=actor, verb="incident.updated", obj=incident, incident_ref=incident.ref,
+            before=old, after=new, reason=reason,
+        )  # fmt: skip
+    return incident
+
+
+def _change_severity(actor: Actor, incident: Incident, severity: str, reason: str, *, record: bool) -> list[str]:
+    if severity not in Severity.values:
+        raise DomainError.invalid_field("severity", f"Unknown severity {severity!r}.")
+    before = incident.severity
+    incident.severity = severity
+    incident.save(update_fields=["severity", "updated_at"])
+    paged = _page_leadership_for_sev1(actor, incident) if severity == Severity.SEV1 else []
+    if record:
+        ledger.record(
+            actor=actor, verb="incident.severity_changed", obj=incident, incident_ref=incident.ref,
+            before={"severity": before}, after={"severity": severity} | ({"paged": paged} if paged else {}),
+            reason=reason,
+        )  # fmt: skip
+    return paged
+
+
+def _change_status(actor: Actor, incident: Incident, status: str, reason: str) -> None:
+    if status not in Status.values:
+        raise DomainError.invalid_field("status", f"Unknown status {status!r}.")
+    allowed = STATUS_TRANSITIONS[incident.status]
+    if status not in allowed:
+        options = ", ".join(sorted(allowed)) or "none: the incident is closed"
+        raise DomainError(
+            f"An incident that is {incident.status} cannot become {status}. Allowed next: {options}.",
+            code="conflict",
+            fields={"status": [f"Not allowed from {incident.status}."]},
+        )
+    if status in COMMANDER_STATUSES:
+        _require_commander(actor, f"mark an incident {status}")
+    before = incident.status
+    incident.status = status
+    milestone = STATUS_MILESTONES.get(status)
+    if milestone and getattr(incident, milestone) is None:
+        setattr(incident, milestone, timezone.now())
+    incident.save()
+    ledger.record(
+        actor=actor, verb="incident.status_changed", obj=incident, incident_ref=incident.ref,
+        before={"status": before}, after={"status": status}, reason=reason,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def incident_escalate(*, actor: Actor, incident: Incident, reason: str, severity: str | None = None) -> Incident:
+    """Raise severity (never lower it) and call in the next role up the ladder."""
+    _require_writer(actor)
+    reason = _require_reason(reason)
+    incident = _lock(incident, actor)
+    if severity and severity not in Severity.values:
+        raise DomainError.invalid_field("severity", f"Unknown severity {severity!r}.")
+    if severity and SEVERITY_RANK[severity] > SEVERITY_RANK[incident.severity]:
+        raise DomainError.invalid_field(
+            "severity", f"Escalation cannot lower severity from {incident.severity}; change the severity instead."
+        )
+    if not incident.is_open:
+        raise DomainError(f"{incident.ref} is {incident.status}; reopen it before escalating.", code="conflict")
+    before_severity = incident.severity
+    paged: list[str] = []
+    if severity and severity != incident.severity:
+        # The escalation event below records the new severity.
+        paged = _change_severity(actor, incident, severity, reason, record=False)
+    called_in = _next_role_up(incident)
+    if called_in is not None:
+        paged = sorted(
+            set(paged)
+            | set(
+                notify(
+                    users=members_of(called_in),
+                    subject=f"Escalated {incident.ref} ({incident.severity}): {incident.title}",
+                    body=f"{actor.name} escalated {incident.ref}: {reason}\n\n{incident_url(incident.ref)}",
+                )
+            )
+        )
+    ledger.record(
+        actor=actor, verb="incident.escalated", obj=incident, incident_ref=incident.ref,
+        before={"severity": before_severity},
+        after={"severity": incident.severity, "called_in": called_in.value if called_in else None, "paged": paged},
+        reason=reason,
+    )  # fmt: skip
+    return incident
+
+
+def _next_role_up(incident: Incident) -> Role | None:
+    """No commander yet: call in the commanders. Otherwise: leadership."""
+    if incident.commander_id is None:
+        return ESCALATION_LADDER[1]
+    return ESCALATION_LADDER[2]
+
+
+@transaction.atomic
+def incident_assign(
+    *,
+    actor: Actor,
+    incident: Incident,
+    commander: User | None = None,
+    add_participants: Sequence[User] = (),
+) -> Incident:
+    _require_commander(actor, "assign people to an incident")
+    incident = _lock(incident, actor)
+    before = {"commander": incident.commander.username if incident.commander_id else None}
+    if commander is not None:
+        if not commander.has_role(*COMMANDER_ROLES):
+            raise DomainError.invalid_field("commander", f"{commander.username} is not an incident commander.")
+        incident.commander = commander
+        incident.save(update_fields=["commander", "updated_at"])
+    people = [*add_participants, *([commander] if commander else [])]
+    incident.participants.add(*people)
+    if incident.restricted:
+        _grant_view(incident, people)
+    ledger.record(
+        actor=actor, verb="incident.assigned", obj=incident, incident_ref=incident.ref,
+        before=before,
+        after={
+            "commander": incident.commander.username if incident.commander_id else None,
+            "participants_added": sorted(u.username for u in add_participants),
+        },
+    )  # fmt: skip
+    return incident
+
+
+@transaction.atomic
+def incident_grant_access(*, actor: Actor, incident: Incident, user: User, reason: str, revoke: bool = False) -> None:
+    """Grant (or revoke) one person's view of a restricted incident; the grant is itself an event."""
+    _require_commander(actor, "grant access to a restricted incident")
+    reason = _require_reason(reason)
+    incident = _lock(incident, actor)
+    (remove_perm if revoke else assign_perm)(VIEW_RESTRICTED, user, incident)
+    ledger.record(
+        actor=actor, verb="incident.access_revoked" if revoke else "incident.access_granted",
+        obj=incident, incident_ref=incident.ref, after={"user": user.username}, reason=reason,
+    )  # fmt: skip
+
+
+# --- timeline ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def timeline_entry_add(
+    *,
+    actor: Actor,
+    incident: Incident,
+    kind: str,
+    body: str,
+    options_considered: str = "",
+    rationale: str = "",
+    occurred_at: datetime | None = None,
+) -> TimelineEntry:
+    _require_writer(actor)
+    incident = _lock(incident, actor)
+    if kind not in TimelineEntry.Kind.values:
+        raise DomainError.invalid_field("kind", "Choose note or decision.")
+    if not body.strip():
+        raise DomainError.invalid_field("body", "Write something.")
+    if kind == TimelineEntry.Kind.DECISION and not rationale.strip():
+        raise DomainError.invalid_field("rationale", "A decision needs its rationale.")
+    _not_in_future(occurred_at, "occurred_at")
+    entry = TimelineEntry.objects.create(
+        incident=incident,
+        kind=kind,
+        body=body,
+        options_considered=options_considered if kind == TimelineEntry.Kind.DECISION else "",
+        rationale=rationale if kind == TimelineEntry.Kind.DECISION else "",
+        occurred_at=occurred_at or timezone.now(),
+        author=actor.user,
+    )
+    ledger.record(
+        actor=actor,
+        verb="timeline.decision_recorded" if kind == TimelineEntry.Kind.DECISION else "timeline.note_added",
+        obj=entry,
+        incident_ref=incident.ref,
+        after={
+            "kind": kind,
+            "body": entry.body,
+            "options_considered": entry.options_considered,
+            "rationale": entry.rationale,
+            "occurred_at": entry.occurred_at,
+        },
+    )
+    return entry
+
+
+# --- signals -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def signal_ingest(
+    *,
+    actor: Actor,
+    source: str,
+    title: str,
+    detail: str = "",
+    severity_hint: str = "",
+    deployment: Deployment | None = None,
+    dedup_key: str = "",
+) -> tuple[Signal, bool]:
+    """Record a signal, or fold it into the open signal or incident with the same dedup key.
+
+    Returns (signal, created).
+    """
+    _require_writer(actor)
+    now = timezone.now()
+    if dedup_key:
+        existing = (
+            Signal.objects.select_for_update()
+            .filter(dedup_key=dedup_key)
+            .filter(_open_signal_q())
+            .order_by("-last_seen_at")
+            .first()
+        )
+        if existing is not None:
+            existing.occurrences += 1
+            existing.last_seen_at = now
+            existing.save(update_fields=["occurrences", "last_seen_at"])
+            ledger.record(
+                actor=actor, verb="signal.folded", obj=existing,
+                incident_ref=existing.incident.ref if existing.incident_id else "",
+                after={"occurrences": existing.occurrences, "title": title},
+            )  # fmt: skip
+            return existing, False
+    signal = Signal.objects.create(
+        source=source,
+        title=title.strip(),
+        detail=detail,
+        severity_hint=severity_hint,
+        deployment=deployment,
+        dedup_key=dedup_key,
+        first_seen_at=now,
+        last_seen_at=now,
+        created_by=actor.user,
+    )
+    ledger.record(
+        actor=actor, verb="signal.received", obj=signal,
+        after={"source": source, "title": signal.title, "severity_hint": severity_hint,
+               "deployment": deployment.slug if deployment else None, "dedup_key": dedup_key},
+    )  # fmt: skip
+    return signal, True
+
+
+def _open_signal_q() -> Q:
+    return Q(state=Signal.State.OPEN) | Q(state=Signal.State.PROMOTED, incident__status__in=OPEN_STATUSES)
+
+
+@transaction.atomic
+def signal_promote(
+    *,
+    actor: Actor,
+    signal: Signal,
+    category: str = "other",
+    risk_domain: str = "other",
+    severity: str | None = None,
+) -> Incident:
+    """Turn an open signal into an incident in one step."""
+    _require_writer(actor)
+    signal = Signal.objects.select_for_update().select_related("deployment").get(pk=signal.pk)
+    if signal.state != Signal.State.OPEN:
+        raise DomainError(f"This signal is already {signal.state}.", code="conflict")
+    incident = incident_create(
+        actor=actor,
+        title=signal.title,
+        summary=signal.detail,
+        category=category,
+        risk_domain=risk_domain,
+        severity=severity or signal.severity_hint or Severity.SEV3,
+        source=signal.source,
+        deployments=[signal.deployment] if signal.deployment else [],
+        detected_at=signal.first_seen_at,
+    )
+    signal.state = Signal.State.PROMOTED
+    signal.incident = incident
+    signal.save(update_fields=["state", "incident"])
+    ledger.record(
+        actor=actor, verb="signal.promoted", obj=signal, incident_ref=incident.ref,
+        after={"incident": incident.ref, "occurrences": signal.occurrences},
+    )  # fmt: skip
+    return incident
+
+
+@transaction.atomic
+def signal_dismiss(*, actor: Actor, signal: Signal, reason: str) -> Signal:
+    _require_writer(actor)
+    reason = _require_reason(reason)
+    signal = Signal.objects.select_for_update().get(pk=signal.pk)
+    if signal.state != Signal.State.OPEN:
+        raise DomainError(f"This signal is already {signal.state}.", code="conflict")
+    signal.state = Signal.State.DISMISSED
+    signal.save(update_fields=["state"])
+    ledger.record(actor=actor, verb="signal.dismissed", obj=signal, reason=reason)
+    return signal

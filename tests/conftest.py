@@ -1,0 +1,87 @@
+"""Shared fixtures: factories for users and incidents, and the rule for missing services.
+
+Tests that need PostgreSQL, Redis or Chromium skip without them, unless REQUIRE_SERVICES=1
+(set by CI), which turns every such skip into a failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+from django.contrib.auth.models import Group
+
+from accounts.actor import Actor
+from accounts.models import User
+from accounts.roles import Role
+from incidents import services
+from incidents.models import AIModel, Deployment, ModelVersion
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES", "") not in ("", "0", "false")
+_counter = itertools.count(1)
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip for a missing service, or fail when CI has said every service must be there."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _require_marked_services(request):
+    if request.node.get_closest_marker("postgres"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            skip_or_fail("this test needs PostgreSQL (set DATABASE_URL=postgres://...)")
+
+
+@pytest.fixture
+def registry(db):
+    """The demo registry: model atlas (2.0 current, 1.9), deployments atlas-api and atlas-chat."""
+    atlas, _ = AIModel.objects.get_or_create(name="atlas")
+    ModelVersion.objects.get_or_create(name="atlas-1.9", defaults={"model": atlas})
+    ModelVersion.objects.get_or_create(name="atlas-2.0", defaults={"model": atlas, "is_current": True})
+    api, _ = Deployment.objects.get_or_create(slug="atlas-api", defaults={"name": "Atlas API", "model": atlas})
+    chat, _ = Deployment.objects.get_or_create(slug="atlas-chat", defaults={"name": "Atlas chat", "model": atlas})
+    return {"model": atlas, "atlas-api": api, "atlas-chat": chat}
+
+
+@pytest.fixture
+def make_user(db):
+    def make(role: Role | str | None = Role.RESPONDER, *, username: str | None = None, password: str = "pw-123456!"):
+        username = username or f"{role or 'norole'}-{next(_counter)}"
+        user = User.objects.create_user(username=username, password=password, email=f"{username}@example.test")
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return User.objects.get(pk=user.pk)  # fresh: no cached roles
+
+    return make
+
+
+@pytest.fixture
+def actor_for():
+    def make(user: User, source: str = "web") -> Actor:
+        return Actor(user=user, source=source)
+
+    return make
+
+
+@pytest.fixture
+def make_incident(db, registry, make_user, actor_for):
+    def make(*, by: User | None = None, **fields):
+        by = by or make_user(Role.RESPONDER)
+        defaults = {
+            "title": f"Incident {next(_counter)}",
+            "summary": "Something went wrong.",
+            "category": "misuse",
+            "risk_domain": "cyber",
+            "severity": "SEV3",
+            "source": "internal_monitoring",
+            "deployments": [registry["atlas-api"]],
+        }
+        return services.incident_create(actor=actor_for(by), **(defaults | fields))
+
+    return make
