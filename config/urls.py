@@ -11,3 +11,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+# Auditor pages and audit API (issue 5).
+urlpatterns += [
+    path("audit/", include("incidents.audit_urls")),
+    path("api/v1/audit/", include("incidents.api.audit_urls")),
+]
