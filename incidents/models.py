@@ -55,6 +55,27 @@ class Deployment(models.Model):
         return self.slug
 
 
+class CustomerAccount(models.Model):
+    """A downstream account (user, API key or organisation) that corrections can target."""
+
+    class Tier(models.TextChoices):
+        FREE = "free"
+        STANDARD = "standard"
+        VERIFIED = "verified", "Identity-verified"
+        ENTERPRISE = "enterprise"
+
+    account_id = models.SlugField(max_length=64, unique=True, help_text="e.g. acct-alice")
+    name = models.CharField(max_length=200, blank=True)
+    organisation = models.CharField(max_length=200, blank=True)
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.STANDARD)
+
+    class Meta:
+        ordering = ["account_id"]
+
+    def __str__(self) -> str:
+        return self.account_id
+
+
 # --- Incidents --------------------------------------------------------------------------------
 
 
