@@ -1,1 +1,209 @@
-# Deployment corrections: catalogue, policies, requests, approvals, outbox (see DESIGN §3–§5).
+"""Deployment corrections: approval policies, requests, approvals and the outbox (DESIGN §3–§5)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from incidents.models import AIModel, Deployment, Incident
+
+
+class ApprovalPolicy(models.Model):
+    """Who may request a tier's corrections and who must sign off. Versioned: an edit is a new row.
+
+    `requirements` is a list of {"roles": [...], "count": N}; requirements are AND-ed and every
+    approval counts towards one requirement only, so "1 leadership and 1 commander" means two
+    distinct people. A request carries a snapshot of the version in force when it was submitted.
+    """
+
+    tier = models.PositiveSmallIntegerField()
+    version = models.PositiveIntegerField(default=1)
+    is_current = models.BooleanField(default=True)
+    requester_roles = models.JSONField(default=list)
+    requirements = models.JSONField(default=list)
+    pending_ttl_minutes = models.PositiveIntegerField(default=240)
+    execution_window_minutes = models.PositiveIntegerField(default=60)
+    requires_second_factor = models.BooleanField(default=False)
+    requires_typed_confirmation = models.BooleanField(default=False)
+    break_glass_roles = models.JSONField(default=list)
+    sev1_commander_may_break_glass = models.BooleanField(default=False)
+    ratification_hours = models.PositiveIntegerField(default=24)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+
+    class Meta:
+        ordering = ["tier", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["tier", "version"], name="policy_tier_version_unique"),
+            models.UniqueConstraint(fields=["tier"], condition=Q(is_current=True), name="one_current_policy_per_tier"),
+            models.CheckConstraint(condition=Q(tier__gte=1, tier__lte=4), name="policy_tier_1_to_4"),
+        ]
+        verbose_name_plural = "approval policies"
+
+    def __str__(self) -> str:
+        return f"tier {self.tier} v{self.version}"
+
+    def snapshot(self) -> dict:
+        return {
+            "policy_id": self.pk,
+            "tier": self.tier,
+            "version": self.version,
+            "requester_roles": list(self.requester_roles),
+            "requirements": [dict(r) for r in self.requirements],
+            "pending_ttl_minutes": self.pending_ttl_minutes,
+            "execution_window_minutes": self.execution_window_minutes,
+            "requires_second_factor": self.requires_second_factor,
+            "requires_typed_confirmation": self.requires_typed_confirmation,
+            "break_glass_roles": list(self.break_glass_roles),
+            "sev1_commander_may_break_glass": self.sev1_commander_may_break_glass,
+            "ratification_hours": self.ratification_hours,
+        }
+
+
+class State(models.TextChoices):
+    DRAFT = "draft"
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPROVED = "approved"
+    QUEUED = "queued"
+    APPLYING = "applying"
+    ACTIVE = "active"
+    LIFTING = "lifting"
+    LIFTED = "lifted"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    LAPSED = "lapsed"
+    FAILED = "failed"
+
+
+# The correction lifecycle (DESIGN §4). corrections.services is the only writer of `state`.
+TRANSITIONS: dict[str, set[str]] = {
+    State.DRAFT: {State.PENDING_APPROVAL, State.APPROVED, State.CANCELLED},
+    State.PENDING_APPROVAL: {State.APPROVED, State.REJECTED, State.CANCELLED, State.LAPSED},
+    State.APPROVED: {State.QUEUED, State.ACTIVE, State.CANCELLED, State.LAPSED},
+    State.QUEUED: {State.APPLYING, State.FAILED},
+    State.APPLYING: {State.ACTIVE, State.FAILED, State.QUEUED},
+    State.ACTIVE: {State.LIFTING, State.EXPIRED},
+    State.LIFTING: {State.LIFTED, State.FAILED},
+    State.EXPIRED: {State.LIFTED, State.FAILED},
+    State.FAILED: {State.QUEUED, State.LIFTING},
+    State.LIFTED: set(),
+    State.REJECTED: set(),
+    State.CANCELLED: set(),
+    State.LAPSED: set(),
+}
+PENDING_STATES = (State.DRAFT, State.PENDING_APPROVAL)
+LIVE_STATES = (State.APPROVED, State.QUEUED, State.APPLYING, State.ACTIVE, State.LIFTING, State.EXPIRED)
+TERMINAL_STATES = (State.LIFTED, State.REJECTED, State.CANCELLED, State.LAPSED)
+
+
+class Correction(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="corrections")
+    type = models.CharField(max_length=32)
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="+")
+    params = models.JSONField(default=dict)
+    rationale = models.TextField(max_length=20000)
+    duration_minutes = models.PositiveIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT)
+    tier = models.PositiveSmallIntegerField()
+    policy = models.ForeignKey(ApprovalPolicy, on_delete=models.PROTECT, related_name="+")
+    policy_snapshot = models.JSONField(default=dict)
+    content_hash = models.CharField(max_length=64)
+    generation = models.PositiveIntegerField(default=0, help_text="Fencing token: bumped for every dispatch.")
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    pending_until = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    execute_by = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    failure = models.TextField(blank=True)
+    failed_action = models.CharField(max_length=8, blank=True, help_text="apply or lift: what a retry repeats.")
+
+    break_glass = models.BooleanField(default=False)
+    break_glass_justification = models.TextField(max_length=20000, blank=True)
+    ratification_due_at = models.DateTimeField(null=True, blank=True)
+    ratified_at = models.DateTimeField(null=True, blank=True)
+
+    manual_confirmed_at = models.DateTimeField(null=True, blank=True)
+    manual_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "pending_until"]),
+            models.Index(fields=["state", "expires_at"]),
+            models.Index(fields=["break_glass", "ratified_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.type} ({self.state})"
+
+    @property
+    def target_name(self) -> str:
+        return self.deployment.slug if self.deployment_id else self.model.name
+
+
+class Approval(models.Model):
+    """One person's decision on a correction, bound to the hash of exactly what will run."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve"
+        REJECT = "reject"
+
+    correction = models.ForeignKey(Correction, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Copied from the correction so the database itself refuses self-approval.
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    counted_as = models.CharField(max_length=32, blank=True, help_text="The role this approval fills.")
+    comment = models.TextField(max_length=20000, blank=True)
+    content_hash = models.CharField(max_length=64)
+    second_factor_verified = models.BooleanField(default=False)
+    ratifies_break_glass = models.BooleanField(default=False)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["correction", "approver"], condition=Q(voided_at__isnull=True), name="one_live_approval_each"
+            ),
+            models.CheckConstraint(condition=~Q(approver=F("requester")), name="no_self_approval"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.approver_id} on {self.correction_id}"
+
+
+class OutboxEntry(models.Model):
+    """A dispatch to make, written in the same transaction as the state change that needs it."""
+
+    class Action(models.TextChoices):
+        APPLY = "apply"
+        LIFT = "lift"
+
+    correction = models.ForeignKey(Correction, on_delete=models.PROTECT, related_name="outbox")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    generation = models.PositiveIntegerField()
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_count = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["done_at", "sent_at"])]
+        verbose_name_plural = "outbox entries"
+
+    def __str__(self) -> str:
+        return self.idempotency_key

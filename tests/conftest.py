@@ -38,6 +38,11 @@ def _require_marked_services(request):
             skip_or_fail("this test needs PostgreSQL (set DATABASE_URL=postgres://...)")
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def registry(db):
     """The demo registry: model atlas (2.0 current, 1.9), deployments atlas-api and atlas-chat."""

@@ -1,0 +1,557 @@
+"""Everything that writes corrections, approvals and outbox entries.
+
+Each function is one transaction. Locks are taken in a fixed order — incident, then correction,
+then approvals — and the ledger head last (inside ledger.record). Illegal transitions are
+refused here and only here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.actor import Actor
+from accounts.models import User
+from accounts.roles import Role
+from config.errors import DomainError
+from corrections import policy
+from corrections.catalogue import get_type, resolve_target, validate_params
+from corrections.models import TRANSITIONS, Approval, ApprovalPolicy, Correction, OutboxEntry, State
+from incidents import ledger
+from incidents.models import Incident, Severity, Status
+from incidents.notifications import incident_url, members_of, notify
+from incidents.selectors import can_view_incident
+
+MAX_DURATION_MINUTES = 365 * 24 * 60
+CLOSED_INCIDENT = (Status.CLOSED, Status.DISMISSED)
+COMMANDER_ROLES = (Role.INCIDENT_COMMANDER, Role.LEADERSHIP, Role.ADMIN)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def content_hash(*, type: str, target: str, params: dict, duration_minutes: int | None) -> str:
+    """What an approval is bound to: exactly what will run. Any edit changes it."""
+    body = {"type": type, "target": target, "params": params, "duration_minutes": duration_minutes}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _user(actor: Actor) -> User:
+    if actor.user is None:
+        raise DomainError("This action needs a person.", code="forbidden")
+    return actor.user
+
+
+def _lock_incident(actor: Actor, incident: Incident) -> Incident:
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if actor.user is not None and not can_view_incident(actor.user, locked):
+        raise DomainError("No such incident.", code="not_found")
+    return locked
+
+
+def _lock(actor: Actor, correction: Correction) -> tuple[Incident, Correction]:
+    incident = _lock_incident(actor, correction.incident)
+    locked = (
+        Correction.objects.select_for_update(of=("self",))
+        .select_related("deployment", "model", "requested_by")
+        .get(pk=correction.pk)
+    )
+    return incident, locked
+
+
+def _transition(correction: Correction, to: str) -> str:
+    if to not in TRANSITIONS[correction.state]:
+        raise DomainError(
+            f"A correction that is {correction.get_state_display().lower()} cannot become {to}.", code="conflict"
+        )
+    before, correction.state = correction.state, to
+    return before
+
+
+def _record(actor: Actor, verb: str, correction: Correction, *, before=None, after=None, reason: str = ""):
+    ledger.record(
+        actor=actor, verb=verb, obj=correction, incident_ref=correction.incident.ref,
+        before=before, after=after, reason=reason,
+    )  # fmt: skip
+
+
+def _duration(ctype, duration_minutes: Any) -> int | None:
+    if duration_minutes in (None, ""):
+        return ctype.default_duration_minutes if ctype.reversible else None
+    if isinstance(duration_minutes, bool) or not isinstance(duration_minutes, int):
+        raise DomainError.invalid_field("duration_minutes", "Give the duration as a whole number of minutes.")
+    if not ctype.reversible:
+        raise DomainError.invalid_field("duration_minutes", f"{ctype.label} cannot expire: it is irreversible.")
+    if not 1 <= duration_minutes <= MAX_DURATION_MINUTES:
+        raise DomainError.invalid_field("duration_minutes", f"Choose 1 to {MAX_DURATION_MINUTES} minutes.")
+    return duration_minutes
+
+
+def current_policy(tier: int) -> ApprovalPolicy:
+    return ApprovalPolicy.objects.get(tier=tier, is_current=True)
+
+
+def _live_approvals(correction: Correction) -> list[Approval]:
+    return list(
+        Approval.objects.select_for_update()
+        .select_related("approver")
+        .filter(correction=correction, voided_at__isnull=True, decision=Approval.Decision.APPROVE)
+    )
+
+
+def _signoff(correction: Correction, approvals: list[Approval]) -> policy.Signoff:
+    return policy.evaluate(
+        correction.policy_snapshot["requirements"], [(a.approver_id, a.approver.roles) for a in approvals]
+    )
+
+
+def _write_outbox(correction: Correction, action: str) -> OutboxEntry | None:
+    """Queue a dispatch in this transaction; the worker side sends it after commit (DESIGN §5)."""
+    if not get_type(correction.type).dispatchable:
+        return None
+    correction.generation += 1
+    return OutboxEntry.objects.create(
+        correction=correction,
+        action=action,
+        generation=correction.generation,
+        idempotency_key=f"corr-{correction.pk}-{action}-{correction.generation}",
+    )
+
+
+def _approve(actor: Actor, correction: Correction, now: datetime) -> None:
+    _transition(correction, State.APPROVED)
+    correction.approved_at = now
+    correction.execute_by = now + timedelta(minutes=correction.policy_snapshot["execution_window_minutes"])
+    entry = _write_outbox(correction, OutboxEntry.Action.APPLY)
+    correction.save()
+    _record(
+        actor, "correction.approved", correction,
+        before={"state": State.PENDING_APPROVAL},
+        after={"state": State.APPROVED, "execute_by": correction.execute_by,
+               "outbox": entry.idempotency_key if entry else None,
+               "manual_confirmation_required": entry is None},
+    )  # fmt: skip
+
+
+def _notify_approvers(correction: Correction, signoff: policy.Signoff) -> None:
+    roles = {role for need in signoff.missing for role in need["roles"]}
+    users = [u for role in sorted(roles) for u in members_of(Role(role)) if u.pk != correction.requested_by_id]
+    notify(
+        users={u.pk: u for u in users}.values(),
+        subject=f"Approval needed: {correction.type} on {correction.target_name} ({correction.incident.ref})",
+        body=f"{correction.requested_by.username} requests {correction.type} on {correction.target_name}.\n"
+        f"Rationale: {correction.rationale}\nStill needed: {signoff.describe_missing()}\n\n"
+        f"{incident_url(correction.incident.ref)}",
+    )
+
+
+def _may_break_glass(user: User, snapshot: dict, incident: Incident) -> bool:
+    if user.roles & set(snapshot["break_glass_roles"]):
+        return True
+    return (
+        snapshot["sev1_commander_may_break_glass"]
+        and incident.severity == Severity.SEV1
+        and incident.commander_id == user.pk
+    )
+
+
+# --- requesting --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def correction_request(
+    *,
+    actor: Actor,
+    incident: Incident,
+    type: str,
+    params: Any,
+    rationale: str,
+    deployment: str | None = None,
+    duration_minutes: int | None = None,
+    break_glass: bool = False,
+    justification: str = "",
+) -> Correction:
+    user = _user(actor)
+    ctype = get_type(type)
+    target = resolve_target(ctype, deployment=deployment, params=params if isinstance(params, dict) else {})
+    params = validate_params(ctype, params, target)
+    rationale = (rationale or "").strip()
+    if not rationale:
+        raise DomainError.invalid_field("rationale", "Say why this correction is needed.")
+    duration = _duration(ctype, duration_minutes)
+    tier = ctype.tier_of(params)
+    rule = current_policy(tier)
+    snapshot = rule.snapshot()
+    if not user.roles & set(snapshot["requester_roles"]):
+        raise DomainError(
+            f"Your role may not request a tier {tier} correction ({ctype.label}).",
+            code="forbidden",
+        )
+    incident = _lock_incident(actor, incident)
+    if incident.status in CLOSED_INCIDENT:
+        raise DomainError(f"{incident.ref} is {incident.status}; reopen it first.", code="conflict")
+    if break_glass:
+        justification = (justification or rationale).strip()
+        if tier < 3 or not ctype.dispatchable:
+            raise DomainError.invalid_field(
+                "break_glass", "Break glass is for tier 3–4 corrections that run automatically."
+            )
+        if not _may_break_glass(user, snapshot, incident):
+            raise DomainError("Only leadership (or the commander of a SEV1) may break glass.", code="forbidden")
+    now = timezone.now()
+    correction = Correction.objects.create(
+        incident=incident,
+        type=ctype.key,
+        deployment=target.deployment,
+        model=target.model,
+        params=params,
+        rationale=rationale,
+        duration_minutes=duration,
+        state=State.PENDING_APPROVAL,
+        tier=tier,
+        policy=rule,
+        policy_snapshot=snapshot,
+        content_hash=content_hash(type=ctype.key, target=target.name, params=params, duration_minutes=duration),
+        requested_by=user,
+        pending_until=now + timedelta(minutes=snapshot["pending_ttl_minutes"]),
+        break_glass=break_glass,
+        break_glass_justification=justification if break_glass else "",
+    )
+    _record(
+        actor, "correction.requested", correction,
+        after={"type": ctype.key, "target": target.name, "params": params, "duration_minutes": duration,
+               "tier": tier, "policy": f"tier {tier} v{rule.version}", "rationale": rationale,
+               "break_glass": break_glass},
+    )  # fmt: skip
+    signoff = policy.evaluate(snapshot["requirements"], [])
+    if break_glass:
+        correction.ratification_due_at = now + timedelta(hours=snapshot["ratification_hours"])
+        _approve(actor, correction, now)
+        paged = notify(
+            users=members_of(Role.LEADERSHIP),
+            subject=f"BREAK GLASS: {ctype.label} on {target.name} ({incident.ref})",
+            body=f"{user.username} broke glass: {justification}\nRatification due by "
+            f"{correction.ratification_due_at:%Y-%m-%d %H:%M} UTC.\n\n{incident_url(incident.ref)}",
+        )
+        _record(actor, "correction.break_glass", correction, after={"paged": paged}, reason=justification)
+    elif signoff.satisfied:  # pre-authorised (tier 1): runs now, the commander is told
+        _approve(actor, correction, now)
+        notify(
+            users=[incident.commander] if incident.commander_id else members_of(Role.INCIDENT_COMMANDER),
+            subject=f"Pre-authorised correction: {ctype.label} on {target.name} ({incident.ref})",
+            body=f"{user.username} applied {ctype.label}: {rationale}\n\n{incident_url(incident.ref)}",
+        )
+    else:
+        _notify_approvers(correction, signoff)
+    return correction
+
+
+@transaction.atomic
+def correction_edit(
+    *,
+    actor: Actor,
+    correction: Correction,
+    params: Any = None,
+    duration_minutes: int | None = None,
+    rationale: str | None = None,
+) -> Correction:
+    """Change a pending request. If what would run changes, every earlier approval is void."""
+    user = _user(actor)
+    _, correction = _lock(actor, correction)
+    if correction.state != State.PENDING_APPROVAL:
+        raise DomainError("Only a request still pending approval can be edited.", code="conflict")
+    if user.pk != correction.requested_by_id and not user.has_role(*COMMANDER_ROLES):
+        raise DomainError("Only the requester or a commander may edit this request.", code="forbidden")
+    ctype = get_type(correction.type)
+    target = resolve_target(
+        ctype,
+        deployment=correction.deployment.slug if correction.deployment_id else None,
+        params=params if isinstance(params, dict) else correction.params,
+    )
+    new_params = validate_params(ctype, params, target) if params is not None else correction.params
+    new_duration = _duration(ctype, duration_minutes) if duration_minutes is not None else correction.duration_minutes
+    if ctype.tier_of(new_params) != correction.tier:
+        raise DomainError.invalid_field("params", "This change would need a different tier; cancel and re-request.")
+    before = {"params": correction.params, "duration_minutes": correction.duration_minutes,
+              "rationale": correction.rationale}  # fmt: skip
+    correction.params, correction.duration_minutes = new_params, new_duration
+    if rationale is not None:
+        if not rationale.strip():
+            raise DomainError.invalid_field("rationale", "Say why this correction is needed.")
+        correction.rationale = rationale.strip()
+    new_hash = content_hash(type=ctype.key, target=target.name, params=new_params, duration_minutes=new_duration)
+    voided = 0
+    if new_hash != correction.content_hash:
+        correction.content_hash = new_hash
+        voided = Approval.objects.filter(correction=correction, voided_at__isnull=True).update(voided_at=timezone.now())
+    correction.save()
+    _record(
+        actor, "correction.edited", correction, before=before,
+        after={"params": new_params, "duration_minutes": new_duration, "rationale": correction.rationale,
+               "approvals_voided": voided},
+    )  # fmt: skip
+    return correction
+
+
+# --- deciding ----------------------------------------------------------------------------------
+
+
+def _lapse_if_due(actor: Actor, correction: Correction, now: datetime) -> bool:
+    if correction.state == State.PENDING_APPROVAL and correction.pending_until and now >= correction.pending_until:
+        deadline = "pending_until"
+    elif correction.state == State.APPROVED and correction.execute_by and now >= correction.execute_by:
+        deadline = "execute_by"
+    else:
+        return False
+    before = _transition(correction, State.LAPSED)
+    correction.ended_at = now
+    correction.save()
+    OutboxEntry.objects.filter(correction=correction, done_at__isnull=True).update(done_at=now)
+    _record(actor, "correction.lapsed", correction, before={"state": before},
+            after={"state": State.LAPSED, "deadline": deadline})  # fmt: skip
+    return True
+
+
+def _verify_second_factor(user: User, otp: str) -> None:
+    devices = list(TOTPDevice.objects.filter(user=user, confirmed=True))
+    if not devices:
+        raise DomainError.invalid_field(
+            "otp", "This approval needs a second factor: enrol an authenticator app on your account page first."
+        )
+    code = (otp or "").strip()
+    if not code.isdigit() or not any(device.verify_token(code) for device in devices):
+        raise DomainError.invalid_field("otp", "Enter the current 6-digit code from your authenticator app.")
+
+
+def correction_approve(
+    *, actor: Actor, correction: Correction, comment: str = "", otp: str = "", confirm_target: str = ""
+) -> Correction:
+    """Approve (or ratify a break-glass correction). Refusals a person can act on are 409."""
+    with transaction.atomic():
+        incident, correction = _lock(actor, correction)
+        if _lapse_if_due(actor, correction, timezone.now()):
+            lapsed = True
+        else:
+            lapsed = False
+            _decide_approve(actor, correction, comment=comment, otp=otp, confirm_target=confirm_target)
+    if lapsed:  # the lapse is committed; the refusal follows
+        raise DomainError("This request has lapsed: its time to live passed before it was approved.", code="conflict")
+    return correction
+
+
+def _decide_approve(actor: Actor, correction: Correction, *, comment: str, otp: str, confirm_target: str) -> None:
+    user = _user(actor)
+    snapshot = correction.policy_snapshot
+    ratifying = correction.break_glass and correction.ratified_at is None and correction.state not in (
+        State.PENDING_APPROVAL, State.REJECTED, State.CANCELLED, State.LAPSED,
+    )  # fmt: skip
+    if correction.state != State.PENDING_APPROVAL and not ratifying:
+        raise DomainError(
+            f"This correction is {correction.get_state_display().lower()}; it can no longer be approved.",
+            code="conflict",
+        )
+    if user.pk == correction.requested_by_id:
+        raise DomainError("You requested this correction; someone else must approve it.", code="conflict")
+    approvals = _live_approvals(correction)
+    if any(a.approver_id == user.pk for a in approvals):
+        raise DomainError("You have already approved this correction.", code="conflict")
+    requirements = snapshot["requirements"]
+    if not user.roles & policy.eligible_roles(requirements):
+        raise DomainError(f"Your role cannot approve a tier {correction.tier} correction.", code="forbidden")
+    candidate = (user.pk, user.roles)
+    current = [(a.approver_id, a.approver.roles) for a in approvals]
+    if not policy.would_count(requirements, current, candidate):
+        still = policy.evaluate(requirements, current).describe_missing()
+        raise DomainError(f"Your approval would not count towards what is still needed: {still}.", code="conflict")
+    if snapshot["requires_typed_confirmation"] and (confirm_target or "").strip() != correction.target_name:
+        raise DomainError.invalid_field(
+            "confirm_target", f"Type the target's name, {correction.target_name}, to confirm."
+        )
+    if snapshot["requires_second_factor"]:
+        _verify_second_factor(user, otp)
+    signoff = policy.evaluate(requirements, [*current, candidate])
+    approval = Approval.objects.create(
+        correction=correction,
+        approver=user,
+        requester=correction.requested_by,
+        decision=Approval.Decision.APPROVE,
+        counted_as=signoff.filled.get(user.pk, ""),
+        comment=comment,
+        content_hash=correction.content_hash,
+        second_factor_verified=snapshot["requires_second_factor"],
+        ratifies_break_glass=ratifying,
+    )
+    _record(
+        actor, "correction.ratification_given" if ratifying else "correction.approval_given", correction,
+        after={"approval": approval.pk, "counted_as": approval.counted_as, "content_hash": correction.content_hash,
+               "still_needed": signoff.missing, "second_factor": approval.second_factor_verified},
+        reason=comment,
+    )  # fmt: skip
+    if not signoff.satisfied:
+        return
+    now = timezone.now()
+    if ratifying:
+        correction.ratified_at = now
+        correction.save(update_fields=["ratified_at", "updated_at"])
+        _record(actor, "correction.ratified", correction, after={"ratified_at": now})
+    else:
+        _approve(actor, correction, now)
+
+
+@transaction.atomic
+def correction_reject(*, actor: Actor, correction: Correction, comment: str) -> Correction:
+    """One rejection ends the request."""
+    user = _user(actor)
+    comment = (comment or "").strip()
+    if not comment:
+        raise DomainError.invalid_field("comment", "Say why you reject it.")
+    _, correction = _lock(actor, correction)
+    if _lapse_if_due(actor, correction, timezone.now()):
+        return correction
+    if correction.state != State.PENDING_APPROVAL:
+        raise DomainError(
+            f"This correction is {correction.get_state_display().lower()}; it can no longer be rejected.",
+            code="conflict",
+        )
+    if user.pk == correction.requested_by_id:
+        raise DomainError("You requested this correction; cancel it instead of rejecting it.", code="conflict")
+    if not user.roles & policy.eligible_roles(correction.policy_snapshot["requirements"]):
+        raise DomainError(f"Your role cannot decide a tier {correction.tier} correction.", code="forbidden")
+    Approval.objects.create(
+        correction=correction,
+        approver=user,
+        requester=correction.requested_by,
+        decision=Approval.Decision.REJECT,
+        comment=comment,
+        content_hash=correction.content_hash,
+    )
+    before = _transition(correction, State.REJECTED)
+    correction.ended_at = timezone.now()
+    correction.save()
+    _record(actor, "correction.rejected", correction, before={"state": before}, after={"state": State.REJECTED},
+            reason=comment)  # fmt: skip
+    return correction
+
+
+@transaction.atomic
+def correction_cancel(*, actor: Actor, correction: Correction, reason: str) -> Correction:
+    user = _user(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError.invalid_field("reason", "Say why you cancel it.")
+    _, correction = _lock(actor, correction)
+    if user.pk != correction.requested_by_id and not user.has_role(*COMMANDER_ROLES):
+        raise DomainError("Only the requester or a commander may cancel this correction.", code="forbidden")
+    if correction.state not in (State.DRAFT, State.PENDING_APPROVAL, State.APPROVED):
+        raise DomainError(
+            f"This correction is {correction.get_state_display().lower()}; lift it instead of cancelling.",
+            code="conflict",
+        )
+    before = _transition(correction, State.CANCELLED)
+    correction.ended_at = timezone.now()
+    correction.save()
+    OutboxEntry.objects.filter(correction=correction, done_at__isnull=True).update(done_at=correction.ended_at)
+    _record(actor, "correction.cancelled", correction, before={"state": before}, after={"state": State.CANCELLED},
+            reason=reason)  # fmt: skip
+    return correction
+
+
+@transaction.atomic
+def correction_lift(*, actor: Actor, correction: Correction, reason: str) -> Correction:
+    """Start lifting an active correction; the worker removes it at the edge."""
+    user = _user(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError.invalid_field("reason", "Say why it can be lifted.")
+    _, correction = _lock(actor, correction)
+    if not get_type(correction.type).reversible:
+        raise DomainError(f"{correction.type} is irreversible and cannot be lifted.", code="conflict")
+    if not user.roles & set(correction.policy_snapshot["requester_roles"]):
+        raise DomainError(f"Your role may not lift a tier {correction.tier} correction.", code="forbidden")
+    if correction.state not in (State.ACTIVE, State.FAILED) or (
+        correction.state == State.FAILED and correction.failed_action != OutboxEntry.Action.LIFT
+    ):
+        raise DomainError(
+            f"Only an active correction can be lifted; this one is {correction.get_state_display().lower()}.",
+            code="conflict",
+        )
+    before = _transition(correction, State.LIFTING)
+    entry = _write_outbox(correction, OutboxEntry.Action.LIFT)
+    correction.save()
+    _record(actor, "correction.lift_requested", correction, before={"state": before},
+            after={"state": State.LIFTING, "outbox": entry.idempotency_key if entry else None},
+            reason=reason)  # fmt: skip
+    return correction
+
+
+@transaction.atomic
+def correction_retry(*, actor: Actor, correction: Correction, reason: str) -> Correction:
+    """A person sends a failed correction back to the worker (an audited action)."""
+    user = _user(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError.invalid_field("reason", "Say what was fixed before retrying.")
+    _, correction = _lock(actor, correction)
+    if not user.roles & set(correction.policy_snapshot["requester_roles"]):
+        raise DomainError(f"Your role may not retry a tier {correction.tier} correction.", code="forbidden")
+    if correction.state != State.FAILED:
+        raise DomainError("Only a failed correction can be retried.", code="conflict")
+    lifting = correction.failed_action == OutboxEntry.Action.LIFT
+    before = _transition(correction, State.LIFTING if lifting else State.QUEUED)
+    correction.failure = ""
+    entry = _write_outbox(correction, OutboxEntry.Action.LIFT if lifting else OutboxEntry.Action.APPLY)
+    correction.save()
+    _record(actor, "correction.retried", correction, before={"state": before},
+            after={"state": correction.state, "outbox": entry.idempotency_key if entry else None},
+            reason=reason)  # fmt: skip
+    return correction
+
+
+@transaction.atomic
+def correction_confirm_manual(*, actor: Actor, correction: Correction, confirm_target: str, note: str) -> Correction:
+    """For corrections never dispatched (destroy_weights): record that it was carried out by hand."""
+    user = _user(actor)
+    _, correction = _lock(actor, correction)
+    if get_type(correction.type).dispatchable:
+        raise DomainError("This correction is applied by the worker, not confirmed by hand.", code="conflict")
+    if not user.has_role(Role.LEADERSHIP):
+        raise DomainError("Only leadership may confirm this was carried out.", code="forbidden")
+    if correction.state != State.APPROVED:
+        raise DomainError("Only an approved correction can be confirmed as carried out.", code="conflict")
+    if (confirm_target or "").strip() != correction.target_name:
+        raise DomainError.invalid_field("confirm_target", f"Type {correction.target_name} to confirm.")
+    if not (note or "").strip():
+        raise DomainError.invalid_field("note", "Say who carried it out and how it was verified.")
+    before = _transition(correction, State.ACTIVE)
+    now = timezone.now()
+    correction.activated_at = correction.manual_confirmed_at = now
+    correction.manual_confirmed_by = user
+    correction.save()
+    _record(actor, "correction.confirmed_manually", correction, before={"state": before},
+            after={"state": State.ACTIVE}, reason=note.strip())  # fmt: skip
+    return correction
+
+
+# --- sweeps (beat) -----------------------------------------------------------------------------
+
+
+def corrections_sweep_deadlines(*, actor: Actor, now: datetime | None = None) -> int:
+    """Lapse requests past their time to live and approvals past their execution window."""
+    now = now or timezone.now()
+    due = Correction.objects.filter(
+        Q(state=State.PENDING_APPROVAL, pending_until__lte=now) | Q(state=State.APPROVED, execute_by__lte=now)
+    ).values_list("pk", flat=True)
+    lapsed = 0
+    for pk in list(due):
+        with transaction.atomic():
+            correction = Correction.objects.select_related("incident").get(pk=pk)
+            _, correction = _lock(actor, correction)
+            lapsed += _lapse_if_due(actor, correction, now)
+    return lapsed
