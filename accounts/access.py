@@ -32,9 +32,9 @@ def role_required(roles: Iterable[Role], *, write_roles: Iterable[Role] | None =
             user = request.user
             if not user.is_authenticated or not (user.roles & roles):
                 raise PermissionDenied("Your role does not give access to this page.")
-            if write_roles is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
-                if not (user.roles & write_roles):
-                    raise PermissionDenied("Your role may read this but not change it.")
+            writing = request.method not in ("GET", "HEAD", "OPTIONS")
+            if writing and write_roles is not None and not (user.roles & write_roles):
+                raise PermissionDenied("Your role may read this but not change it.")
             return view(request, *args, **kwargs)
 
         setattr(wrapped, ACCESS_ATTR, {"roles": sorted(roles), "write_roles": sorted(write_roles or roles)})

@@ -16,7 +16,7 @@ class User(AbstractUser):
     def roles(self) -> frozenset[str]:
         if not self.is_active:
             return frozenset()
-        return frozenset(self.groups.values_list("name", flat=True))
+        return frozenset(group.name for group in self.groups.all())  # uses prefetch_related("groups") if given
 
     def has_role(self, *roles: Role) -> bool:
         return bool(self.roles & set(roles))

@@ -94,6 +94,16 @@ TRANSITIONS: dict[str, set[str]] = {
 PENDING_STATES = (State.DRAFT, State.PENDING_APPROVAL)
 LIVE_STATES = (State.APPROVED, State.QUEUED, State.APPLYING, State.ACTIVE, State.LIFTING, State.EXPIRED)
 TERMINAL_STATES = (State.LIFTED, State.REJECTED, State.CANCELLED, State.LAPSED)
+# A break-glass correction can be ratified once it ran, whatever happened since.
+RATIFIABLE_STATES = tuple(
+    s
+    for s in State.values
+    if s not in (State.DRAFT, State.PENDING_APPROVAL, State.REJECTED, State.CANCELLED, State.LAPSED)
+)
+
+
+def needs_ratification(correction) -> bool:
+    return correction.break_glass and correction.ratified_at is None and correction.state in RATIFIABLE_STATES
 
 
 class Correction(models.Model):

@@ -23,7 +23,7 @@ from accounts.roles import Role
 from config.errors import DomainError
 from corrections import policy
 from corrections.catalogue import get_type, resolve_target, validate_params
-from corrections.models import TRANSITIONS, Approval, ApprovalPolicy, Correction, OutboxEntry, State
+from corrections.models import TRANSITIONS, Approval, ApprovalPolicy, Correction, OutboxEntry, State, needs_ratification
 from incidents import ledger
 from incidents.models import Incident, Severity, Status
 from incidents.notifications import incident_url, members_of, notify
@@ -100,8 +100,9 @@ def current_policy(tier: int) -> ApprovalPolicy:
 
 def _live_approvals(correction: Correction) -> list[Approval]:
     return list(
-        Approval.objects.select_for_update()
+        Approval.objects.select_for_update(of=("self",))
         .select_related("approver")
+        .prefetch_related("approver__groups")
         .filter(correction=correction, voided_at__isnull=True, decision=Approval.Decision.APPROVE)
     )
 
@@ -349,9 +350,7 @@ def correction_approve(
 def _decide_approve(actor: Actor, correction: Correction, *, comment: str, otp: str, confirm_target: str) -> None:
     user = _user(actor)
     snapshot = correction.policy_snapshot
-    ratifying = correction.break_glass and correction.ratified_at is None and correction.state not in (
-        State.PENDING_APPROVAL, State.REJECTED, State.CANCELLED, State.LAPSED,
-    )  # fmt: skip
+    ratifying = needs_ratification(correction)
     if correction.state != State.PENDING_APPROVAL and not ratifying:
         raise DomainError(
             f"This correction is {correction.get_state_display().lower()}; it can no longer be approved.",

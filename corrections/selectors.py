@@ -1,0 +1,125 @@
+"""Reads for corrections, filtered to what the user may see, at a fixed number of queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from corrections import policy
+from corrections.catalogue import get_type
+from corrections.models import RATIFIABLE_STATES, Approval, ApprovalPolicy, Correction, State, needs_ratification
+from incidents.models import Incident
+from incidents.selectors import incidents_visible_to
+
+
+def corrections_visible_to(user: User) -> QuerySet[Correction]:
+    return (
+        Correction.objects.filter(incident__in=incidents_visible_to(user).values("pk"))
+        .select_related("incident", "deployment", "model", "requested_by")
+        .prefetch_related(
+            Prefetch(
+                "approvals",
+                queryset=Approval.objects.select_related("approver")
+                .prefetch_related("approver__groups")
+                .order_by("created_at"),
+            )
+        )
+    )
+
+
+def correction_get_for(*, user: User, pk: int) -> Correction | None:
+    return corrections_visible_to(user).filter(pk=pk).first()
+
+
+def corrections_for_incident(*, user: User, incident: Incident) -> QuerySet[Correction]:
+    return corrections_visible_to(user).filter(incident=incident).order_by("-requested_at", "-id")
+
+
+@dataclass(frozen=True)
+class SignoffStatus:
+    """What a correction's page shows about its sign-off."""
+
+    live: list[Approval]
+    voided: list[Approval]
+    rejections: list[Approval]
+    missing: list[dict]
+    missing_text: str
+    seconds_left: int | None  # before a pending request lapses, or an approved one misses its window
+    ratification_overdue: bool
+
+
+def signoff_status(correction: Correction) -> SignoffStatus:
+    approvals = list(correction.approvals.all())  # prefetched
+    live = [a for a in approvals if a.voided_at is None and a.decision == Approval.Decision.APPROVE]
+    evaluated = policy.evaluate(
+        correction.policy_snapshot["requirements"], [(a.approver_id, a.approver.roles) for a in live]
+    )
+    deciding = correction.state == State.PENDING_APPROVAL or needs_ratification(correction)
+    now = timezone.now()
+    deadline = {State.PENDING_APPROVAL: correction.pending_until, State.APPROVED: correction.execute_by}.get(
+        correction.state
+    )
+    return SignoffStatus(
+        live=live,
+        voided=[a for a in approvals if a.voided_at is not None],
+        rejections=[a for a in approvals if a.decision == Approval.Decision.REJECT],
+        missing=evaluated.missing if deciding else [],
+        missing_text=evaluated.describe_missing(),
+        seconds_left=max(0, int((deadline - now).total_seconds())) if deadline else None,
+        ratification_overdue=is_ratification_overdue(correction, now),
+    )
+
+
+def _ratifying(correction: Correction) -> bool:
+    return correction.break_glass and correction.ratified_at is None
+
+
+def is_ratification_overdue(correction: Correction, now=None) -> bool:
+    now = now or timezone.now()
+    return (
+        _ratifying(correction) and correction.ratification_due_at is not None and correction.ratification_due_at < now
+    )
+
+
+def can_decide(user: User, correction: Correction) -> bool:
+    """Would this user's approval count now? (Drives whether the page shows approve/reject.)"""
+    if user.pk == correction.requested_by_id:
+        return False
+    if correction.state != State.PENDING_APPROVAL and not needs_ratification(correction):
+        return False
+    requirements = correction.policy_snapshot["requirements"]
+    approvals = [a for a in correction.approvals.all() if a.voided_at is None and a.decision == "approve"]
+    if any(a.approver_id == user.pk for a in approvals):
+        return False
+    return policy.would_count(
+        requirements, [(a.approver_id, a.approver.roles) for a in approvals], (user.pk, user.roles)
+    )
+
+
+def approvals_pending_for(*, user: User) -> list[Correction]:
+    """Corrections waiting for a decision this user could give: the approval inbox."""
+    if not user.is_authenticated or not user.roles:
+        return []
+    candidates = corrections_visible_to(user).filter(
+        Q(state=State.PENDING_APPROVAL, pending_until__gt=timezone.now())
+        | Q(break_glass=True, ratified_at__isnull=True, state__in=RATIFIABLE_STATES)
+    ).exclude(requested_by=user).order_by("pending_until", "id")  # fmt: skip
+    return [c for c in candidates if can_decide(user, c)]
+
+
+def ratification_overdue_for(*, user: User) -> QuerySet[Correction]:
+    """Break-glass corrections whose ratification is overdue: shown on every dashboard."""
+    return corrections_visible_to(user).filter(
+        break_glass=True, ratified_at__isnull=True, ratification_due_at__lt=timezone.now()
+    )
+
+
+def current_policies() -> QuerySet[ApprovalPolicy]:
+    return ApprovalPolicy.objects.filter(is_current=True).order_by("tier")
+
+
+def type_of(correction: Correction):
+    return get_type(correction.type)
