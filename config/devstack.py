@@ -28,7 +28,20 @@ def main() -> int:
     manage("seed_demo")
     processes = {
         "web": [PY, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
-        "worker": [PY, "-m", "celery", "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
+        "worker": [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "info",
+            "--concurrency",
+            "2",
+            "-Q",
+            "dispatch,sweeps,default",
+        ],
         "beat": [PY, "-m", "celery", "-A", "config", "beat", "-l", "info"],
     }
     children = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in processes.items()}

@@ -206,6 +206,28 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Fail fast when the broker is down: the outbox keeps the work and the relay resends it.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Every task is routed by name; tests/corrections/test_tasks.py fails on one that is not.
+CELERY_TASK_ROUTES = {
+    "corrections.dispatch_outbox_entry": {"queue": "dispatch"},
+    "corrections.relay_outbox": {"queue": "sweeps"},
+    "corrections.sweep_expired": {"queue": "sweeps"},
+    "corrections.sweep_deadlines": {"queue": "sweeps"},
+}
+# Expiry and time-to-live are swept by beat, never scheduled as far-future ETA tasks.
+CELERY_BEAT_SCHEDULE = {
+    "relay-outbox": {"task": "corrections.relay_outbox", "schedule": 2.0},
+    "sweep-expired": {"task": "corrections.sweep_expired", "schedule": 5.0},
+    "sweep-deadlines": {"task": "corrections.sweep_deadlines", "schedule": 30.0},
+}
+FAILSAFE_DISPATCH_MAX_ATTEMPTS = int(os.environ.get("FAILSAFE_DISPATCH_MAX_ATTEMPTS", "6"))
+FAILSAFE_DISPATCH_BACKOFF_BASE = float(os.environ.get("FAILSAFE_DISPATCH_BACKOFF_BASE", "0.5"))
+FAILSAFE_DISPATCH_BACKOFF_CAP = float(os.environ.get("FAILSAFE_DISPATCH_BACKOFF_CAP", "30"))
+FAILSAFE_DISPATCH_LEASE_SECONDS = int(os.environ.get("FAILSAFE_DISPATCH_LEASE_SECONDS", "30"))
+FAILSAFE_OUTBOX_RESEND_AFTER = int(os.environ.get("FAILSAFE_OUTBOX_RESEND_AFTER", "10"))
 
 LOGGING = {
     "version": 1,

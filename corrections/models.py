@@ -206,8 +206,12 @@ class OutboxEntry(models.Model):
     generation = models.PositiveIntegerField()
     idempotency_key = models.CharField(max_length=100, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="Last handed to the broker.")
     send_count = models.PositiveIntegerField(default=0)
+    # A worker's lease on the entry; the token fences out a worker whose lease ran out.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    attempt_count = models.PositiveIntegerField(default=0)
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -217,3 +221,59 @@ class OutboxEntry(models.Model):
 
     def __str__(self) -> str:
         return self.idempotency_key
+
+
+class Actuator(models.Model):
+    """How Failsafe reaches one deployment's control plane (the actuator HTTP contract).
+
+    The secret signs every request; it is write-only in the admin and never logged.
+    """
+
+    class Kind(models.TextChoices):
+        HTTP = "http", "HTTP actuator contract"
+
+    deployment = models.OneToOneField(Deployment, on_delete=models.PROTECT, related_name="actuator")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.HTTP)
+    base_url = models.URLField(max_length=500, help_text="e.g. https://control.example.com/failsafe")
+    secret = models.CharField(max_length=200, help_text="Shared HMAC secret; never shown again once saved.")
+    connect_timeout_seconds = models.FloatField(default=2.0)
+    read_timeout_seconds = models.FloatField(default=10.0)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    ready = models.BooleanField(default=False)
+    check_detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["deployment__slug"]
+
+    def __str__(self) -> str:
+        return f"{self.deployment.slug} → {self.base_url}"
+
+
+class DispatchAttempt(models.Model):
+    """One call to an actuator: what was sent, what came back, how long it took."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok"
+        TRANSIENT = "transient", "Transient error"
+        PERMANENT = "permanent", "Permanent error"
+
+    correction = models.ForeignKey(Correction, on_delete=models.PROTECT, related_name="attempts")
+    outbox_entry = models.ForeignKey(OutboxEntry, on_delete=models.PROTECT, related_name="attempts")
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=8)  # apply, lift, status
+    number = models.PositiveIntegerField(help_text="1 for the first attempt of this outbox entry")
+    method = models.CharField(max_length=8)
+    url = models.CharField(max_length=1000)
+    request_body = models.JSONField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    error = models.CharField(max_length=1000, blank=True)
+    started_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} #{self.number} for {self.correction_id}: {self.outcome}"

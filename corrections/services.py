@@ -21,9 +21,18 @@ from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import Role
 from config.errors import DomainError
-from corrections import policy
+from corrections import outbox, policy
 from corrections.catalogue import get_type, resolve_target, validate_params
-from corrections.models import TRANSITIONS, Approval, ApprovalPolicy, Correction, OutboxEntry, State, needs_ratification
+from corrections.models import (
+    TRANSITIONS,
+    Actuator,
+    Approval,
+    ApprovalPolicy,
+    Correction,
+    OutboxEntry,
+    State,
+    needs_ratification,
+)
 from incidents import ledger
 from incidents.models import Incident, Severity, Status
 from incidents.notifications import incident_url, members_of, notify
@@ -118,12 +127,14 @@ def _write_outbox(correction: Correction, action: str) -> OutboxEntry | None:
     if not get_type(correction.type).dispatchable:
         return None
     correction.generation += 1
-    return OutboxEntry.objects.create(
+    entry = OutboxEntry.objects.create(
         correction=correction,
         action=action,
         generation=correction.generation,
         idempotency_key=f"corr-{correction.pk}-{action}-{correction.generation}",
     )
+    outbox.send_on_commit(entry)
+    return entry
 
 
 def _approve(actor: Actor, correction: Correction, now: datetime) -> None:
@@ -304,7 +315,7 @@ def correction_edit(
 # --- deciding ----------------------------------------------------------------------------------
 
 
-def _lapse_if_due(actor: Actor, correction: Correction, now: datetime) -> bool:
+def lapse_if_due(actor: Actor, correction: Correction, now: datetime) -> bool:
     if correction.state == State.PENDING_APPROVAL and correction.pending_until and now >= correction.pending_until:
         deadline = "pending_until"
     elif correction.state == State.APPROVED and correction.execute_by and now >= correction.execute_by:
@@ -337,7 +348,7 @@ def correction_approve(
     """Approve (or ratify a break-glass correction). Refusals a person can act on are 409."""
     with transaction.atomic():
         incident, correction = _lock(actor, correction)
-        if _lapse_if_due(actor, correction, timezone.now()):
+        if lapse_if_due(actor, correction, timezone.now()):
             lapsed = True
         else:
             lapsed = False
@@ -412,7 +423,7 @@ def correction_reject(*, actor: Actor, correction: Correction, comment: str) -> 
     if not comment:
         raise DomainError.invalid_field("comment", "Say why you reject it.")
     _, correction = _lock(actor, correction)
-    if _lapse_if_due(actor, correction, timezone.now()):
+    if lapse_if_due(actor, correction, timezone.now()):
         return correction
     if correction.state != State.PENDING_APPROVAL:
         raise DomainError(
@@ -552,5 +563,133 @@ def corrections_sweep_deadlines(*, actor: Actor, now: datetime | None = None) ->
         with transaction.atomic():
             correction = Correction.objects.select_related("incident").get(pk=pk)
             _, correction = _lock(actor, correction)
-            lapsed += _lapse_if_due(actor, correction, now)
+            lapsed += lapse_if_due(actor, correction, now)
     return lapsed
+
+
+# --- dispatch: transitions the worker makes (corrections.dispatch calls these under its locks) ---
+
+
+def dispatch_transition(actor: Actor, correction: Correction, to: str, *, via: str | None = None) -> None:
+    """approved → queued → applying, as the worker claims an apply; stamps the expiry it will carry."""
+    before = correction.state
+    if via and correction.state != via and via in TRANSITIONS[correction.state]:
+        _transition(correction, via)
+    _transition(correction, to)
+    if to == State.APPLYING and correction.duration_minutes and correction.expires_at is None:
+        correction.expires_at = timezone.now() + timedelta(minutes=correction.duration_minutes)
+    correction.save()
+    _record(actor, "correction.dispatching", correction, before={"state": before},
+            after={"state": to, "generation": correction.generation, "expires_at": correction.expires_at})  # fmt: skip
+
+
+def dispatch_succeeded(actor: Actor, correction: Correction, action: str, *, results, now: datetime) -> None:
+    latency = max((r.latency_ms for r in results), default=0)
+    if action == OutboxEntry.Action.APPLY:
+        before = _transition(correction, State.ACTIVE)
+        correction.activated_at = now
+        correction.failure = correction.failed_action = ""
+        correction.save()
+        # The incident's "contained" milestone is its first correction in force.
+        Incident.objects.filter(pk=correction.incident_id, contained_at__isnull=True).update(contained_at=now)
+        verb = "correction.applied"
+    else:
+        before = _transition(correction, State.LIFTED)
+        correction.lifted_at = correction.ended_at = now
+        correction.failure = correction.failed_action = ""
+        correction.save()
+        verb = "correction.lifted"
+    _record(actor, verb, correction, before={"state": before},
+            after={"state": correction.state, "latency_ms": latency, "expires_at": correction.expires_at})  # fmt: skip
+
+
+def dispatch_failed(actor: Actor, correction: Correction, action: str, *, error: str, attempts: int) -> None:
+    before = _transition(correction, State.FAILED)
+    correction.failure = error[:2000]
+    correction.failed_action = action
+    correction.save()
+    _record(actor, "correction.failed", correction, before={"state": before},
+            after={"state": State.FAILED, "action": action, "attempts": attempts, "error": error[:500]})  # fmt: skip
+
+
+def dispatch_verified(actor: Actor, correction: Correction, *, now: datetime) -> None:
+    if correction.state != State.ACTIVE or correction.verified_at:
+        return
+    correction.verified_at = now
+    correction.save(update_fields=["verified_at", "updated_at"])
+    _record(actor, "correction.verified", correction, after={"verified_at": now})
+
+
+@transaction.atomic
+def correction_expire(*, actor: Actor, correction_id: int, now: datetime) -> bool:
+    """An active correction past its expiry becomes expired and is lifted at the edge."""
+    correction = (
+        Correction.objects.select_for_update(of=("self",)).select_related("incident", "model").get(pk=correction_id)
+    )
+    if correction.state != State.ACTIVE or not correction.expires_at or correction.expires_at > now:
+        return False
+    before = _transition(correction, State.EXPIRED)
+    entry = _write_outbox(correction, OutboxEntry.Action.LIFT)
+    correction.save()
+    _record(actor, "correction.expired", correction, before={"state": before},
+            after={"state": State.EXPIRED, "expires_at": correction.expires_at,
+                   "outbox": entry.idempotency_key if entry else None})  # fmt: skip
+    return True
+
+
+# --- actuators (configuration is audited; the secret never enters the ledger) --------------------
+
+
+def _require_admin(actor: Actor) -> None:
+    if actor.user is not None and not actor.user.has_role(Role.ADMIN):
+        raise DomainError("Only an admin may configure actuators.", code="forbidden")
+
+
+@transaction.atomic
+def actuator_configure(
+    *,
+    actor: Actor,
+    deployment,
+    base_url: str,
+    secret: str | None = None,
+    connect_timeout_seconds: float = 2.0,
+    read_timeout_seconds: float = 10.0,
+) -> Actuator:
+    _require_admin(actor)
+    actuator = Actuator.objects.select_for_update().filter(deployment=deployment).first()
+    before = None
+    if actuator is None:
+        if not secret:
+            raise DomainError.invalid_field("secret", "A new actuator needs its shared secret.")
+        actuator = Actuator(deployment=deployment)
+    else:
+        before = {"base_url": actuator.base_url, "connect_timeout_seconds": actuator.connect_timeout_seconds,
+                  "read_timeout_seconds": actuator.read_timeout_seconds}  # fmt: skip
+    actuator.base_url = base_url
+    actuator.connect_timeout_seconds = connect_timeout_seconds
+    actuator.read_timeout_seconds = read_timeout_seconds
+    if secret:
+        actuator.secret = secret
+    actuator.ready = False
+    actuator.save()
+    ledger.record(
+        actor=actor, verb="actuator.configured", obj=actuator, before=before,
+        after={"deployment": deployment.slug, "base_url": base_url, "secret_changed": bool(secret),
+               "connect_timeout_seconds": connect_timeout_seconds, "read_timeout_seconds": read_timeout_seconds},
+    )  # fmt: skip
+    return actuator
+
+
+@transaction.atomic
+def actuator_record_readiness(*, actor: Actor, actuator: Actuator, result) -> Actuator:
+    actuator = Actuator.objects.select_for_update().select_related("deployment").get(pk=actuator.pk)
+    actuator.checked_at = timezone.now()
+    actuator.ready = bool(result.ok)
+    actuator.check_detail = ("ready" if result.ok else result.error or f"HTTP {result.status}")[:500]
+    actuator.save(update_fields=["checked_at", "ready", "check_detail"])
+    ledger.record(
+        actor=actor, verb="actuator.readiness_checked", obj=actuator,
+        after={"deployment": actuator.deployment.slug, "ready": actuator.ready, "detail": actuator.check_detail,
+               "latency_ms": result.latency_ms},
+    )  # fmt: skip
+    return actuator

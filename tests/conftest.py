@@ -38,6 +38,32 @@ def _require_marked_services(request):
             skip_or_fail("this test needs PostgreSQL (set DATABASE_URL=postgres://...)")
 
 
+@pytest.fixture
+def task_sends():
+    """Asks for task sends: they are recorded here instead of reaching a broker."""
+    return []
+
+
+@pytest.fixture(autouse=True)
+def _no_accidental_task_sends(request, monkeypatch):
+    """A test that sends a Celery task without asking (task_sends or real_broker) fails."""
+    if request.node.get_closest_marker("real_broker"):
+        yield
+        return
+    from celery.app.task import Task
+
+    asked = "task_sends" in request.fixturenames
+    sends = request.getfixturevalue("task_sends") if asked else []
+    monkeypatch.setattr(
+        Task,
+        "apply_async",
+        lambda self, args=None, kwargs=None, **options: sends.append((self.name, tuple(args or ()), options)),
+    )
+    yield
+    if sends and not asked:
+        pytest.fail(f"test sent Celery tasks it did not ask for: {sends}")
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

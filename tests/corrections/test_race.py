@@ -16,7 +16,7 @@ THREADS = 20
 
 @pytest.mark.postgres
 def test_twenty_simultaneous_approvals_make_one_transition_and_one_outbox_entry(
-    transactional_db, make_incident, make_user
+    transactional_db, make_incident, make_user, task_sends
 ):
     requester = make_user(Role.RESPONDER)
     incident = make_incident(by=requester)
@@ -48,4 +48,5 @@ def test_twenty_simultaneous_approvals_make_one_transition_and_one_outbox_entry(
     assert Correction.objects.get(pk=correction.pk).state == State.APPROVED
     assert OutboxEntry.objects.filter(correction=correction).count() == 1
     assert LedgerEvent.objects.filter(verb="correction.approved", object_id=str(correction.pk)).count() == 1
+    assert [name for name, *_ in task_sends] == ["corrections.dispatch_outbox_entry"]
     assert ledger.verify().ok

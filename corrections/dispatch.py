@@ -1,0 +1,263 @@
+"""The worker side of DESIGN §5: from an outbox entry to the developer's control plane.
+
+An entry is claimed under a lease with a fencing token, so a worker whose lease ran out (it
+hung, or was killed) cannot record a result over a newer claim. Every call carries the entry's
+idempotency key, so delivery is at-least-once but the effect at the actuator is exactly-once.
+The HTTP call happens outside any transaction: no row is locked while we wait on the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.actor import Actor
+from corrections import services
+from corrections.connectors import CallResult, connector_for
+from corrections.models import Actuator, Correction, DispatchAttempt, OutboxEntry, State
+from corrections.outbox import send
+from incidents.models import Deployment, Incident
+from incidents.notifications import incident_url, members_of, notify
+
+log = logging.getLogger(__name__)
+WORKER = Actor.system("dispatch")
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def max_attempts() -> int:
+    return _setting("FAILSAFE_DISPATCH_MAX_ATTEMPTS", 6)
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter, capped."""
+    base, cap = _setting("FAILSAFE_DISPATCH_BACKOFF_BASE", 0.5), _setting("FAILSAFE_DISPATCH_BACKOFF_CAP", 30.0)
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))  # noqa: S311 - jitter, not crypto
+
+
+# --- relaying ----------------------------------------------------------------------------------
+
+
+def outbox_relay(*, now: datetime | None = None) -> int:
+    """Resend entries that are not done, not claimed, and were not sent recently."""
+    now = now or timezone.now()
+    resend_before = now - timedelta(seconds=_setting("FAILSAFE_OUTBOX_RESEND_AFTER", 10))
+    stale = (
+        OutboxEntry.objects.filter(done_at__isnull=True, created_at__lte=now - timedelta(seconds=2))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(Q(sent_at__isnull=True) | Q(sent_at__lt=resend_before))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    return send(list(stale))
+
+
+# --- dispatching one entry ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: str  # done, busy, skipped, retry, failed
+    retry_in: float | None = None
+
+
+APPLY_FROM = (State.APPROVED, State.QUEUED, State.APPLYING)
+LIFT_FROM = (State.LIFTING, State.EXPIRED)
+
+
+def _targets(correction: Correction) -> list[tuple[Deployment, Actuator]]:
+    """The actuators to call: the deployment's, or (model-wide) one per distinct actuator of the model."""
+    if correction.deployment_id:
+        deployments = [correction.deployment]
+    else:
+        deployments = list(Deployment.objects.filter(model=correction.model, active=True).order_by("slug"))
+    actuators = {a.deployment_id: a for a in Actuator.objects.filter(deployment__in=deployments)}
+    targets, seen = [], set()
+    for deployment in deployments:
+        actuator = actuators.get(deployment.pk)
+        if actuator is None:
+            raise _NoActuator(deployment.slug)
+        if actuator.base_url not in seen:
+            seen.add(actuator.base_url)
+            targets.append((deployment, actuator))
+    return targets
+
+
+class _NoActuator(Exception):
+    pass
+
+
+def payload_for(correction: Correction) -> dict:
+    return {
+        "correction_id": str(correction.pk),
+        "type": correction.type,
+        "deployment": correction.deployment.slug if correction.deployment_id else None,
+        "model": correction.model.name,
+        "params": correction.params,
+        "expires_at": correction.expires_at.isoformat() if correction.expires_at else None,
+        "generation": correction.generation,
+    }
+
+
+def _claim(entry_id: int, now: datetime) -> tuple[OutboxEntry, Correction] | Outcome:
+    correction_id = OutboxEntry.objects.filter(pk=entry_id).values_list("correction_id", flat=True).first()
+    if correction_id is None:
+        return Outcome("skipped")
+    with transaction.atomic():  # lock order: correction, then its outbox entry
+        correction = (
+            Correction.objects.select_for_update(of=("self",))
+            .select_related("incident", "deployment", "model")
+            .get(pk=correction_id)
+        )
+        entry = OutboxEntry.objects.select_for_update().get(pk=entry_id)
+        if entry.done_at is not None:
+            return Outcome("skipped")
+        if entry.claimed_until and entry.claimed_until > now:
+            return Outcome("busy")
+        allowed = APPLY_FROM if entry.action == OutboxEntry.Action.APPLY else LIFT_FROM
+        if entry.generation != correction.generation or correction.state not in allowed:
+            entry.done_at = now
+            entry.save(update_fields=["done_at"])
+            return Outcome("skipped")
+        if correction.state == State.APPROVED and services.lapse_if_due(WORKER, correction, now):
+            return Outcome("skipped")
+        if entry.action == OutboxEntry.Action.APPLY and correction.state != State.APPLYING:
+            services.dispatch_transition(WORKER, correction, State.APPLYING, via=State.QUEUED)
+        lease = _setting("FAILSAFE_DISPATCH_LEASE_SECONDS", 30)
+        entry.claimed_until = now + timedelta(seconds=lease)
+        entry.claim_token = uuid.uuid4().hex
+        entry.attempt_count += 1
+        entry.sent_at = now
+        entry.save(update_fields=["claimed_until", "claim_token", "attempt_count", "sent_at"])
+        return entry, correction
+
+
+def dispatch_entry(*, entry_id: int) -> Outcome:
+    """Claim, call the actuator(s), record every attempt, and move the correction on."""
+    now = timezone.now()
+    claimed = _claim(entry_id, now)
+    if isinstance(claimed, Outcome):
+        return claimed
+    entry, correction = claimed
+    try:
+        targets = _targets(correction)
+    except _NoActuator as missing:
+        return _finish(entry, correction, [], permanent_error=f"No actuator is configured for {missing}.")
+    payload = payload_for(correction)
+    results: list[tuple[Deployment, CallResult]] = []
+    for deployment, actuator in targets:
+        key = entry.idempotency_key if len(targets) == 1 else f"{entry.idempotency_key}@{deployment.slug}"
+        connector = connector_for(actuator)
+        if entry.action == OutboxEntry.Action.APPLY:
+            result = connector.apply(correction_id=str(correction.pk), payload=payload, idempotency_key=key)
+        else:
+            result = connector.lift(correction_id=str(correction.pk), idempotency_key=key)
+        results.append((deployment, result))
+    outcome = _finish(entry, correction, results)
+    if outcome.result == "done" and entry.action == OutboxEntry.Action.APPLY:
+        verify(correction_id=correction.pk, entry=entry, targets=targets)
+    return outcome
+
+
+def _finish(entry, correction, results, *, permanent_error: str = "") -> Outcome:
+    now = timezone.now()
+    with transaction.atomic():
+        correction = Correction.objects.select_for_update(of=("self",)).select_related("incident").get(pk=correction.pk)
+        current = OutboxEntry.objects.select_for_update().get(pk=entry.pk)
+        for deployment, result in results:
+            _store_attempt(correction, current, deployment, entry.action, result, now)
+        if current.claim_token != entry.claim_token or current.done_at is not None:
+            return Outcome("busy")  # fenced out: our lease ran out and someone else owns the entry now
+        failures = [r for _, r in results if not r.ok]
+        if not failures and not permanent_error:
+            current.done_at = now
+            current.save(update_fields=["done_at"])
+            services.dispatch_succeeded(WORKER, correction, entry.action, results=[r for _, r in results], now=now)
+            return Outcome("done")
+        error = permanent_error or "; ".join(r.error for r in failures)
+        transient = not permanent_error and all(r.transient for r in failures)
+        if transient and current.attempt_count < max_attempts():
+            current.claimed_until = None
+            current.save(update_fields=["claimed_until"])
+            return Outcome("retry", retry_in=backoff_seconds(current.attempt_count))
+        current.done_at = now
+        current.save(update_fields=["done_at"])
+        services.dispatch_failed(WORKER, correction, entry.action, error=error, attempts=current.attempt_count)
+        _alert_failure(correction, error)
+        return Outcome("failed")
+
+
+def _store_attempt(correction, entry, deployment, action, result: CallResult, now) -> None:
+    DispatchAttempt.objects.create(
+        correction=correction,
+        outbox_entry=entry,
+        deployment=deployment,
+        action=action,
+        number=entry.attempt_count,
+        method=result.method,
+        url=result.url,
+        request_body=result.request_body,
+        response_status=result.status,
+        response_body=result.body,
+        latency_ms=result.latency_ms,
+        outcome=result.outcome,
+        error=result.error[:1000],
+        started_at=now - timedelta(milliseconds=result.latency_ms),
+    )
+
+
+def _alert_failure(correction: Correction, error: str) -> None:
+    incident = correction.incident
+    commander = Incident.objects.select_related("commander").get(pk=incident.pk).commander
+    notify(
+        users=[commander] if commander else members_of("incident_commander"),
+        subject=f"Correction FAILED: {correction.type} on {correction.target_name} ({incident.ref})",
+        body=f"Correction #{correction.pk} failed: {error}\nRetry it from {incident_url(incident.ref)}",
+    )
+
+
+def verify(*, correction_id: int, entry: OutboxEntry, targets) -> bool:
+    """Ask the actuator(s) whether the correction is in force; record it as verified if so."""
+    results = []
+    for deployment, actuator in targets:
+        result = connector_for(actuator).status(correction_id=str(correction_id))
+        results.append((deployment, result))
+    verified = all(r.ok and isinstance(r.body, dict) and r.body.get("state") == "active" for _, r in results)
+    now = timezone.now()
+    with transaction.atomic():
+        correction = Correction.objects.select_for_update(of=("self",)).select_related("incident").get(pk=correction_id)
+        for deployment, result in results:
+            _store_attempt(correction, entry, deployment, "status", result, now)
+        if verified:
+            services.dispatch_verified(WORKER, correction, now=now)
+    return verified
+
+
+# --- expiry --------------------------------------------------------------------------------------
+
+
+def corrections_expire(*, now: datetime | None = None) -> int:
+    """Active corrections past expires_at become expired and are lifted (swept by beat)."""
+    now = now or timezone.now()
+    due = list(Correction.objects.filter(state=State.ACTIVE, expires_at__lte=now).values_list("pk", flat=True)[:500])
+    for pk in due:
+        services.correction_expire(actor=WORKER, correction_id=pk, now=now)
+    return len(due)
+
+
+# --- readiness -----------------------------------------------------------------------------------
+
+
+def actuator_check_readiness(*, actor: Actor, actuator: Actuator) -> Actuator:
+    result = connector_for(actuator).readiness()
+    return services.actuator_record_readiness(actor=actor, actuator=actuator, result=result)

@@ -1,0 +1,29 @@
+"""Celery tasks: thin. Load by id, call corrections.dispatch or a service. Routed by name in settings."""
+
+from celery import shared_task
+
+from accounts.actor import Actor
+from corrections import dispatch, services
+
+
+@shared_task(bind=True, name="corrections.dispatch_outbox_entry", max_retries=None)
+def dispatch_outbox_entry(self, entry_id: int) -> str:
+    outcome = dispatch.dispatch_entry(entry_id=entry_id)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.result
+
+
+@shared_task(name="corrections.relay_outbox")
+def relay_outbox() -> int:
+    return dispatch.outbox_relay()
+
+
+@shared_task(name="corrections.sweep_expired")
+def sweep_expired() -> int:
+    return dispatch.corrections_expire()
+
+
+@shared_task(name="corrections.sweep_deadlines")
+def sweep_deadlines() -> int:
+    return services.corrections_sweep_deadlines(actor=Actor.system("sweep_deadlines"))

@@ -1,0 +1,31 @@
+from django.conf import settings
+
+from config.celery import app
+
+
+def our_tasks():
+    app.loader.import_default_modules()
+    return sorted(name for name in app.tasks if not name.startswith("celery."))
+
+
+def test_every_task_is_routed_to_a_named_queue():
+    tasks = our_tasks()
+    assert tasks, "no tasks were discovered"
+    unrouted = [name for name in tasks if name not in settings.CELERY_TASK_ROUTES]
+    assert unrouted == []
+    assert {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()} <= {"dispatch", "sweeps", "default"}
+
+
+def test_worker_settings_survive_crashes():
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+
+
+def test_broker_visibility_timeout_outlasts_any_task():
+    assert app.conf.broker_transport_options["visibility_timeout"] > app.conf.task_time_limit
+
+
+def test_beat_schedules_only_routed_tasks():
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in settings.CELERY_TASK_ROUTES
