@@ -244,3 +244,29 @@ def test_every_step_is_a_ledger_event(actor_for, incident, people):
         "correction.approval_given",
         "correction.approved",
     ]
+
+
+def test_policy_update_writes_a_new_audited_version(actor_for, people):
+    new = services.policy_update(
+        actor=actor_for(people["admin"]), tier=2, changes={"pending_ttl_minutes": 60}, reason="Faster triage."
+    )
+    assert (new.version, new.pending_ttl_minutes, new.is_current) == (2, 60, True)
+    assert ApprovalPolicy.objects.filter(tier=2).count() == 2
+    event = ledger.LedgerEvent.objects.get(verb="policy.updated")
+    assert event.before["pending_ttl_minutes"] == 240 and event.after["pending_ttl_minutes"] == 60
+
+
+def test_policy_update_refuses_to_weaken_tier4_below_two_approvals(actor_for, people):
+    with pytest.raises(DomainError) as err:
+        services.policy_update(
+            actor=actor_for(people["admin"]), tier=4, reason="oops",
+            changes={"requirements": [{"roles": ["leadership"], "count": 1}]},
+        )  # fmt: skip
+    assert "requirements" in err.value.fields
+    assert ApprovalPolicy.objects.filter(tier=4).count() == 1
+
+
+def test_only_admins_edit_policies(actor_for, people):
+    with pytest.raises(DomainError) as err:
+        services.policy_update(actor=actor_for(people["leader1"]), tier=2, changes={}, reason="x")
+    assert err.value.code == "forbidden"

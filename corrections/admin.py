@@ -1,0 +1,120 @@
+"""Admin: policies and actuators change only through services, so every change is a ledger event."""
+
+from django import forms
+from django.contrib import admin, messages
+
+from accounts.actor import Actor
+from config.errors import DomainError
+from corrections import dispatch, services
+from corrections.models import Actuator, ApprovalPolicy, Correction, DispatchAttempt, OutboxEntry
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PolicyForm(forms.ModelForm):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Recorded in the ledger.")
+
+    class Meta:
+        model = ApprovalPolicy
+        fields = services.POLICY_FIELDS
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            services.validate_policy(self.instance.tier, {f: cleaned.get(f) for f in services.POLICY_FIELDS})
+        except DomainError as err:
+            for field, problems in (err.fields or {"__all__": [err.message]}).items():
+                self.add_error(field if field in self.fields else None, problems)
+        return cleaned
+
+
+@admin.register(ApprovalPolicy)
+class ApprovalPolicyAdmin(admin.ModelAdmin):
+    """Saving writes a new version (services.policy_update); old versions stay for the record."""
+
+    form = PolicyForm
+    list_display = ("tier", "version", "is_current", "requirements", "pending_ttl_minutes", "created_at")
+    list_filter = ("tier", "is_current")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or obj.is_current)
+
+    def save_model(self, request, obj, form, change):
+        changes = {f: form.cleaned_data[f] for f in services.POLICY_FIELDS}
+        services.policy_update(
+            actor=Actor.from_request(request), tier=obj.tier, changes=changes, reason=form.cleaned_data["reason"]
+        )
+
+
+class ActuatorForm(forms.ModelForm):
+    secret = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Write-only: leave blank to keep the current secret. It is never shown again.",
+    )
+
+    class Meta:
+        model = Actuator
+        fields = ("deployment", "base_url", "secret", "connect_timeout_seconds", "read_timeout_seconds")
+
+
+@admin.register(Actuator)
+class ActuatorAdmin(admin.ModelAdmin):
+    form = ActuatorForm
+    list_display = ("deployment", "base_url", "ready", "checked_at", "check_detail")
+    readonly_fields = ("ready", "checked_at", "check_detail")
+    actions = ["check_readiness"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        services.actuator_configure(
+            actor=Actor.from_request(request),
+            deployment=data["deployment"],
+            base_url=data["base_url"],
+            secret=data["secret"] or None,
+            connect_timeout_seconds=data["connect_timeout_seconds"],
+            read_timeout_seconds=data["read_timeout_seconds"],
+        )
+
+    @admin.action(description="Check readiness (calls the actuator's /health)")
+    def check_readiness(self, request, queryset):
+        for actuator in queryset.select_related("deployment"):
+            checked = dispatch.actuator_check_readiness(actor=Actor.from_request(request), actuator=actuator)
+            level = messages.SUCCESS if checked.ready else messages.ERROR
+            self.message_user(request, f"{checked.deployment.slug}: {checked.check_detail}", level)
+
+
+@admin.register(Correction)
+class CorrectionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "type", "state", "tier", "incident", "deployment", "requested_by", "requested_at")
+    list_filter = ("state", "tier", "type")
+    list_select_related = ("incident", "deployment", "requested_by")
+
+
+@admin.register(OutboxEntry)
+class OutboxEntryAdmin(ReadOnlyAdmin):
+    list_display = ("idempotency_key", "action", "created_at", "sent_at", "attempt_count", "done_at")
+
+
+@admin.register(DispatchAttempt)
+class DispatchAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("correction", "action", "number", "response_status", "outcome", "latency_ms", "started_at")
+    list_select_related = ("correction",)
