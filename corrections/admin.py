@@ -62,6 +62,7 @@ class ApprovalPolicyAdmin(admin.ModelAdmin):
 
 
 class ActuatorForm(forms.ModelForm):
+    base_url = forms.URLField(assume_scheme="https", max_length=500)
     secret = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         required=False,
