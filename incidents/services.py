@@ -432,7 +432,7 @@ def signal_ingest(
     now = timezone.now()
     if dedup_key:
         existing = (
-            Signal.objects.select_for_update()
+            Signal.objects.select_for_update(of=("self",))
             .filter(dedup_key=dedup_key)
             .filter(_open_signal_q())
             .order_by("-last_seen_at")
@@ -482,7 +482,7 @@ def signal_promote(
 ) -> Incident:
     """Turn an open signal into an incident in one step."""
     _require_writer(actor)
-    signal = Signal.objects.select_for_update().select_related("deployment").get(pk=signal.pk)
+    signal = Signal.objects.select_for_update(of=("self",)).select_related("deployment").get(pk=signal.pk)
     if signal.state != Signal.State.OPEN:
         raise DomainError(f"This signal is already {signal.state}.", code="conflict")
     incident = incident_create(
