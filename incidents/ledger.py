@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F, Func, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.actor import Actor
@@ -98,6 +100,9 @@ def record(
 
 @dataclass(frozen=True)
 class Verification:
+    """The result of walking the chain. On a break, `events` and `head_hash` describe the intact
+    prefix (the events before `first_bad_seq`)."""
+
     ok: bool
     events: int
     head_hash: str
@@ -108,14 +113,142 @@ class Verification:
         return {"ok": self.ok, "events": self.events, "head_hash": self.head_hash, "first_bad_seq": self.first_bad_seq}
 
 
-def _rows(chunk_size: int) -> Iterator[dict[str, Any]]:
-    return LedgerEvent.objects.order_by("seq").values(*HASHED_FIELDS, "prev_hash", "hash").iterator(chunk_size)
+# --- fast verification -------------------------------------------------------------------------
+# Verifying a million events in seconds means not building model instances or dicts: rows come
+# from the database as tuples with `at` already in canonical text and the JSON columns as their
+# stored text, and the canonical bytes are assembled from a template. `canonical()` stays the
+# definition; tests/incidents/test_ledger.py proves the two agree byte for byte.
+
+# (seq, at, ..., client_ip, prev_hash, hash): HASHED_FIELDS then the two hashes, in this order.
+ROW_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")
+_JSON_FIELDS = frozenset({"actor_roles", "before", "after"})
+_SEQ, _PREV, _HASH = 0, len(HASHED_FIELDS), len(HASHED_FIELDS) + 1
+_ORDER = [HASHED_FIELDS.index(name) for name in sorted(HASHED_FIELDS)]
+_TEMPLATE = "{" + ",".join(json.dumps(name) + ":%s" for name in sorted(HASHED_FIELDS)) + "}"
+_encode_str = json.encoder.encode_basestring  # what json.dumps uses with ensure_ascii=False
+_encode_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+class CanonicalTime(Func):
+    """`at` as canonical text (see format_time), computed by PostgreSQL: 2026-01-31T12:00:00.000000Z."""
+
+    template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    output_field = TextField()
+
+
+def chain_rows(queryset: QuerySet[LedgerEvent] | None = None, **extra: Any) -> QuerySet:
+    """`queryset` (default: every event) as tuples in ROW_FIELDS order, then any `extra`
+    annotations, ordered by seq. Feed the tuples to ChainCheck."""
+    queryset = LedgerEvent.objects.all() if queryset is None else queryset
+    columns = {
+        name: Cast(name, TextField()) if name in _JSON_FIELDS else F(name) for name in HASHED_FIELDS if name != "seq"
+    }
+    if connection.vendor == "postgresql":
+        columns["at"] = CanonicalTime("at")
+    else:
+        columns["at"] = F("at")  # formatted by _normalise_row
+    aliases = {f"_c_{name}": expr for name, expr in columns.items()}
+    names = ["seq", *(f"_c_{name}" if name != "seq" else "seq" for name in HASHED_FIELDS[1:])]
+    return queryset.annotate(**aliases, **extra).order_by("seq").values_list(*names, "prev_hash", "hash", *extra)
+
+
+class ChainCheck:
+    """Walks rows (tuples from chain_rows, in seq order) and remembers the first break."""
+
+    def __init__(self) -> None:
+        self.expected_prev = GENESIS_HASH
+        self.expected_seq = 1
+        self.count = 0
+        self.first_bad_seq: int | None = None
+        self.problem = ""
+        self._json_cache: dict[str | None, str] = {}
+        self._needs_time = connection.vendor != "postgresql"
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad_seq is None
+
+    def feed(self, row: tuple) -> bool:
+        """Check one row; False once the chain is broken (later rows are no longer checked)."""
+        if self.first_bad_seq is not None:
+            return False
+        seq = row[_SEQ]
+        if seq != self.expected_seq:
+            return self._broken(self.expected_seq, f"sequence gap: expected {self.expected_seq}")
+        prev = row[_PREV]
+        if prev != self.expected_prev:
+            return self._broken(seq, "previous-hash link broken")
+        digest = hashlib.sha256(prev.encode() + b"\n" + self.canonical(row)).hexdigest()
+        if digest != row[_HASH]:
+            return self._broken(seq, "content does not match its hash")
+        self.expected_prev, self.expected_seq, self.count = row[_HASH], seq + 1, self.count + 1
+        return True
+
+    def canonical(self, row: tuple) -> bytes:
+        """canonical() of a chain_rows tuple, without building a dict."""
+        values = []
+        for index in _ORDER:
+            value = row[index]
+            name = HASHED_FIELDS[index]
+            if name in _JSON_FIELDS:
+                value = self._json(value)
+            elif name == "seq":
+                value = str(value)
+            elif name == "at":
+                value = '"' + (format_time(value) if self._needs_time else value) + '"'
+            else:
+                value = _encode_str(value)
+            values.append(value)
+        return (_TEMPLATE % tuple(values)).encode()
+
+    def _json(self, text: str | None) -> str:
+        # The same few role lists and before/after values recur: parse each distinct text once.
+        try:
+            return self._json_cache[text]
+        except KeyError:
+            if len(self._json_cache) > 20_000:
+                self._json_cache.clear()
+            value = self._json_cache[text] = "null" if text is None else _encode_json(json.loads(text))
+            return value
+
+    def _broken(self, seq: int, problem: str) -> bool:
+        self.first_bad_seq, self.problem = seq, problem
+        return False
+
+    def result(self, head: LedgerHead | None) -> Verification:
+        if self.first_bad_seq is not None:
+            return Verification(False, self.count, self.expected_prev, self.first_bad_seq, self.problem)
+        if head is not None and (head.seq, head.hash) != (self.count, self.expected_prev):
+            bad_seq = self.count + 1 if head.seq > self.count else self.count
+            return Verification(False, self.count, self.expected_prev, bad_seq, "chain truncated")
+        return Verification(True, self.count, self.expected_prev)
+
+
+def read_head() -> LedgerHead | None:
+    return LedgerHead.objects.filter(id=1).first()
 
 
 def verify(rows: Iterable[dict[str, Any]] | None = None, *, chunk_size: int = 5000) -> Verification:
-    """Walk the chain from genesis; report the first event whose link or hash does not hold."""
+    """Walk the chain from genesis; report the first event whose link or hash does not hold.
+
+    The head is read first and only events up to it are walked, so appends made meanwhile
+    neither slow the walk down nor look like tampering.
+    """
+    if rows is not None:
+        return _verify_dicts(rows)
+    head = read_head()
+    check = ChainCheck()
+    queryset = LedgerEvent.objects.filter(seq__lte=head.seq) if head is not None else None
+    for row in chain_rows(queryset).iterator(chunk_size=chunk_size):
+        if not check.feed(row):
+            break
+    return check.result(head)
+
+
+def _verify_dicts(rows: Iterable[dict[str, Any]]) -> Verification:
+    """The plain definition, for rows given as dicts (e.g. from an export)."""
     expected_prev, expected_seq, count = GENESIS_HASH, 1, 0
-    for row in rows if rows is not None else _rows(chunk_size):
+    for row in rows:
         seq = row["seq"]
         if seq != expected_seq:
             return Verification(False, count, expected_prev, expected_seq, f"sequence gap: expected {expected_seq}")
@@ -124,7 +257,10 @@ def verify(rows: Iterable[dict[str, Any]] | None = None, *, chunk_size: int = 50
         if chain_hash(expected_prev, row) != row["hash"]:
             return Verification(False, count, expected_prev, seq, "content does not match its hash")
         expected_prev, expected_seq, count = row["hash"], seq + 1, count + 1
-    head = LedgerHead.objects.filter(id=1).first()
-    if head is not None and (head.seq, head.hash) != (count, expected_prev):
-        return Verification(False, count, expected_prev, count + 1 if head.seq > count else count, "chain truncated")
-    return Verification(True, count, expected_prev)
+    return _with_head(count, expected_prev)
+
+
+def _with_head(count: int, head_hash: str) -> Verification:
+    check = ChainCheck()
+    check.count, check.expected_prev = count, head_hash
+    return check.result(read_head())
