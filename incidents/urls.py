@@ -1,1 +1,18 @@
-urlpatterns: list = []
+from django.urls import path
+
+from incidents import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("incidents/", views.incident_list, name="incident-list"),
+    path("incidents/new/", views.incident_new, name="incident-new"),
+    path("incidents/<str:ref>/", views.incident_detail, name="incident-detail"),
+    path("incidents/<str:ref>/entries/", views.incident_add_entry, name="incident-add-entry"),
+    path("incidents/<str:ref>/severity/", views.incident_change_severity, name="incident-severity"),
+    path("incidents/<str:ref>/status/", views.incident_change_status, name="incident-status"),
+    path("incidents/<str:ref>/escalate/", views.incident_escalate, name="incident-escalate"),
+    path("incidents/<str:ref>/assign/", views.incident_assign, name="incident-assign"),
+    path("signals/", views.signal_list, name="signal-list"),
+    path("signals/<int:pk>/promote/", views.signal_promote, name="signal-promote"),
+    path("signals/<int:pk>/dismiss/", views.signal_dismiss, name="signal-dismiss"),
+]

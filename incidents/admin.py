@@ -1,0 +1,178 @@
+"""Admin: the registry is edited here (each change is a ledger event); incidents, signals and the
+ledger are read-only, because every change to them goes through incidents.services."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.forms.models import BaseInlineFormSet
+
+from accounts.actor import Actor
+from incidents import ledger, selectors
+from incidents.models import (
+    AIModel,
+    CustomerAccount,
+    Deployment,
+    Incident,
+    LedgerEvent,
+    ModelVersion,
+    Signal,
+    TimelineEntry,
+)
+
+
+def _value(obj, name: str):
+    value = getattr(obj, name)
+    return value.pk if hasattr(value, "pk") else value
+
+
+def _record(request, verb: str, obj, *, before=None, after=None) -> None:
+    with transaction.atomic():  # joins the admin view's transaction
+        ledger.record(actor=Actor.from_request(request), verb=verb, obj=obj, before=before, after=after)
+
+
+class RegistryAdmin(admin.ModelAdmin):
+    """Configuration: every add, change and delete made here is recorded on the ledger."""
+
+    def _verb(self, obj, what: str) -> str:
+        return f"registry.{obj._meta.model_name}_{what}"
+
+    def save_model(self, request, obj, form, change):
+        changed = list(form.changed_data)
+        before = {name: form.initial.get(name) for name in changed} if change else None
+        super().save_model(request, obj, form, change)
+        if changed or not change:
+            after = {name: _value(obj, name) for name in (changed or form.fields) if hasattr(obj, name)}
+            _record(request, self._verb(obj, "changed" if change else "created"), obj, before=before, after=after)
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        for obj in formset.new_objects:
+            _record(request, self._verb(obj, "created"), obj, after={"name": str(obj)})
+        for obj, changed in formset.changed_objects:
+            _record(request, self._verb(obj, "changed"), obj, after={name: _value(obj, name) for name in changed})
+        for obj in formset.deleted_objects:
+            _record(request, self._verb(obj, "deleted"), obj, before={"name": str(obj)})
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            _record(request, self._verb(obj, "deleted"), obj, before={"name": str(obj)})
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for obj in queryset:
+                _record(request, self._verb(obj, "deleted"), obj, before={"name": str(obj)})
+            super().delete_queryset(request, queryset)
+
+
+class ModelVersionFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        current = [
+            form
+            for form in self.forms
+            if form.cleaned_data.get("is_current") and not form.cleaned_data.get("DELETE", False)
+        ]
+        if len(current) > 1:
+            raise ValidationError("Only one version of a model can be current.")
+
+
+class ModelVersionInline(admin.TabularInline):
+    model = ModelVersion
+    formset = ModelVersionFormSet
+    extra = 0
+    fields = ("name", "released_at", "is_current")
+
+
+@admin.register(AIModel)
+class AIModelAdmin(RegistryAdmin):
+    list_display = ("name", "description")
+    search_fields = ("name",)
+    inlines = [ModelVersionInline]
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(RegistryAdmin):
+    list_display = ("slug", "name", "model", "surface", "region", "active")
+    list_filter = ("active", "model", "surface")
+    search_fields = ("slug", "name")
+    list_select_related = ("model",)
+
+
+@admin.register(CustomerAccount)
+class CustomerAccountAdmin(RegistryAdmin):
+    list_display = ("account_id", "name", "organisation", "tier")
+    list_filter = ("tier",)
+    search_fields = ("account_id", "name", "organisation")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """View only: these rows change through services, which write the ledger."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TimelineEntryInline(admin.TabularInline):
+    model = TimelineEntry
+    extra = 0
+    fields = ("occurred_at", "kind", "author", "body", "rationale")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdmin):
+    list_display = ("ref", "title", "severity", "status", "category", "restricted", "commander", "reported_at")
+    list_filter = ("severity", "status", "category", "risk_domain", "restricted")
+    search_fields = ("ref", "title")
+    list_select_related = ("commander",)
+    date_hierarchy = "reported_at"
+    inlines = [TimelineEntryInline]
+
+    def get_queryset(self, request):
+        # Restricted incidents stay hidden here too, unless granted (or leadership).
+        return selectors.incidents_visible_to(request.user)
+
+
+@admin.register(Signal)
+class SignalAdmin(ReadOnlyAdmin):
+    list_display = ("title", "source", "state", "severity_hint", "deployment", "occurrences", "last_seen_at")
+    list_filter = ("state", "source", "severity_hint")
+    search_fields = ("title", "dedup_key")
+    list_select_related = ("deployment", "incident")
+
+    def get_queryset(self, request):
+        return selectors.signals_for(user=request.user)
+
+
+@admin.register(LedgerEvent)
+class LedgerEventAdmin(ReadOnlyAdmin):
+    """The append-only ledger: nobody, superusers included, may add, change or delete here."""
+
+    list_display = ("seq", "at", "verb", "actor_name", "source", "incident_ref", "object_type", "object_id")
+    list_filter = ("verb", "source", "actor_type")
+    search_fields = ("incident_ref", "actor_name", "verb", "object_id")
+    ordering = ("-seq",)
+
+    def get_actions(self, request):
+        return {}
+
+    def get_queryset(self, request):
+        visible = selectors.incidents_visible_to(request.user).values("ref")
+        return super().get_queryset(request).filter(Q(incident_ref="") | Q(incident_ref__in=visible))

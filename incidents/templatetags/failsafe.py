@@ -1,0 +1,118 @@
+"""Presentation helpers for the pages: badges, role names, readable ledger events."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import template
+from django.utils.html import format_html
+
+from incidents.models import Severity, Status
+
+register = template.Library()
+
+# How the timeline and the dashboard say what an event was; unknown verbs read as themselves.
+VERB_PHRASES = {
+    "incident.created": "opened the incident",
+    "incident.updated": "edited the incident",
+    "incident.severity_changed": "changed the severity",
+    "incident.status_changed": "changed the status",
+    "incident.escalated": "escalated",
+    "incident.assigned": "assigned people",
+    "incident.access_granted": "granted access",
+    "incident.access_revoked": "revoked access",
+    "timeline.note_added": "added a note",
+    "timeline.decision_recorded": "recorded a decision",
+    "signal.received": "received a signal",
+    "signal.folded": "saw the signal again",
+    "signal.promoted": "promoted a signal",
+    "signal.dismissed": "dismissed a signal",
+}
+# Keys of an event's `after` that are bookkeeping, not a change to show.
+_HIDDEN_KEYS = {"paged", "ref"}
+_FIELD_LABELS = {"risk_domain": "risk domain", "called_in": "called in", "participants_added": "participants added"}
+
+
+@register.simple_tag
+def severity_badge(value: str) -> str:
+    if value not in Severity.values:
+        return format_html('<span class="badge">{}</span>', value or "—")
+    number = value[-1]
+    return format_html('<span class="badge sev sev-{}" title="{}">{}</span>', number, Severity(value).label, value)
+
+
+@register.simple_tag
+def status_badge(value: str) -> str:
+    label = Status(value).label if value in Status.values else value
+    return format_html('<span class="badge status status-{}">{}</span>', value, label)
+
+
+@register.filter
+def role_label(role: str) -> str:
+    return str(role).replace("_", " ")
+
+
+@register.filter
+def role_list(roles) -> str:
+    return ", ".join(role_label(r) for r in sorted(roles))
+
+
+@register.filter
+def verb_phrase(verb: str) -> str:
+    return VERB_PHRASES.get(verb, verb.replace(".", " ").replace("_", " "))
+
+
+def _show(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, str) and value in Status.values:
+        return Status(value).label.lower()
+    return str(value)
+
+
+@register.filter
+def event_changes(event) -> list[tuple[str, str | None, str]]:
+    """(field, before or None, after) for the fields an event changed; empty for creations."""
+    if event.verb.endswith(".created") or event.verb.startswith("timeline.") or not isinstance(event.after, dict):
+        return []
+    before = event.before if isinstance(event.before, dict) else {}
+    rows = []
+    for key, value in event.after.items():
+        old = _show(before[key]) if key in before else None
+        new = _show(value)
+        if key in _HIDDEN_KEYS or old == new or (old is None and new == "—"):
+            continue
+        rows.append((_FIELD_LABELS.get(key, key.replace("_", " ")), old, new))
+    return rows
+
+
+@register.filter
+def event_excerpt(event) -> str:
+    """The words of a note or decision event, for feeds that show events only."""
+    after = event.after if isinstance(event.after, dict) else {}
+    return after.get("body", "") if event.verb.startswith("timeline.") else ""
+
+
+@register.filter
+def is_backdated(entry) -> bool:
+    """A timeline entry recorded more than a minute after the moment it describes."""
+    return entry.created_at - entry.occurred_at > timedelta(minutes=1)
+
+
+@register.simple_tag(takes_context=True)
+def nav_current(context) -> str:
+    """Which main-nav entry the current page belongs to."""
+    match = getattr(context.get("request"), "resolver_match", None)
+    name = match.url_name if match else ""
+    if name == "dashboard":
+        return "dashboard"
+    if name == "incident-new":
+        return "new"
+    if name and name.startswith("incident"):
+        return "incidents"
+    if name and name.startswith("signal"):
+        return "signals"
+    return ""

@@ -1,0 +1,329 @@
+"""Server-rendered incident pages.
+
+Each view parses input, calls one selector or one service with the acting user, and renders.
+A service's DomainError comes back as a message beside the form, with its 4xx status; a
+success redirects (post/redirect/get) with a flash message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from accounts.access import READ_ROLES, WRITE_ROLES, role_required
+from accounts.actor import Actor
+from config.errors import DomainError
+from incidents import selectors, services
+from incidents.forms import (
+    AssignCommanderForm,
+    DismissSignalForm,
+    EscalateForm,
+    IncidentFilterForm,
+    IncidentForm,
+    SeverityForm,
+    StatusForm,
+    TimelineEntryForm,
+    bind_domain_error,
+)
+from incidents.models import SEVERITY_DEFINITIONS, Incident, Severity, Signal, Status
+
+PAGE_SIZE = 25
+# Every page: any role may read; auditors (and anyone without a writer role) get 403 on POST.
+page_access = role_required(READ_ROLES, write_roles=WRITE_ROLES)
+
+
+def _incident_or_404(request: HttpRequest, ref: str) -> Incident:
+    incident = selectors.incident_get_for(user=request.user, ref=ref)
+    if incident is None:  # unknown, or restricted and not granted: the same answer
+        raise Http404("No such incident.")
+    return incident
+
+
+def _attempt(form: Form, action: Callable[[], Any]) -> tuple[Any, int]:
+    """Run one service call; on refusal bind the message to the form. Returns (result, status)."""
+    try:
+        return action(), 200
+    except DomainError as error:
+        if error.code == "not_found":
+            raise Http404(error.message) from error
+        bind_domain_error(form, error)
+        return None, error.status
+
+
+def _severity_definitions() -> list[tuple[str, str, str]]:
+    return [(value, label, SEVERITY_DEFINITIONS[value]) for value, label in Severity.choices]
+
+
+# --- dashboard and list --------------------------------------------------------------------------
+
+
+@page_access
+def dashboard(request: HttpRequest) -> HttpResponse:
+    data = selectors.dashboard_for(user=request.user)
+    severities = [(value, label, data["by_severity"][value]) for value, label in Severity.choices]
+    context = {
+        **data,
+        "severities": severities,
+        "open_total": sum(data["by_severity"].values()),
+    }
+    return render(request, "incidents/dashboard.html", context)
+
+
+@page_access
+def incident_list(request: HttpRequest) -> HttpResponse:
+    deployments = list(selectors.deployment_list())
+    form = IncidentFilterForm(request.GET or None, deployments=deployments)
+    status = 200
+    values: dict[str, str] = {}
+    if form.is_bound:
+        if not form.is_valid():
+            status = 400
+        # Apply the filters that parsed; the form shows why the others did not.
+        values = {name: value for name, value in form.cleaned_data.items() if value}
+    open_only = values.get("status") == IncidentFilterForm.OPEN
+    filters = selectors.IncidentFilters(
+        severity=values.get("severity", ""),
+        status="" if open_only else values.get("status", ""),
+        category=values.get("category", ""),
+        deployment=values.get("deployment", ""),
+        q=values.get("q", "").strip(),
+        open_only=open_only,
+    )
+    page = Paginator(selectors.incident_list_for(user=request.user, filters=filters), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {"form": form, "page": page, "filtered": bool(values)}
+    return render(request, "incidents/incident_list.html", context, status=status)
+
+
+# --- new incident ----------------------------------------------------------------------------------
+
+
+@role_required(WRITE_ROLES)  # a blank form is of no use to a role that cannot submit it
+def incident_new(request: HttpRequest) -> HttpResponse:
+    context = {"severity_definitions": _severity_definitions()}
+    if request.method != "POST":
+        return render(request, "incidents/incident_new.html", {**context, "form": IncidentForm()})
+    form = IncidentForm(request.POST)
+    status = 400
+    if form.is_valid():
+        incident, status = _attempt(
+            form, lambda: services.incident_create(actor=Actor.from_request(request), **form.cleaned_data)
+        )
+        if incident is not None:
+            messages.success(request, f"{incident.ref} created.")
+            return redirect("incident-detail", ref=incident.ref)
+    return render(request, "incidents/incident_new.html", {**context, "form": form}, status=status)
+
+
+# --- incident detail and its forms ---------------------------------------------------------------
+
+
+def _render_detail(
+    request: HttpRequest, incident: Incident, *, status: int = 200, failed: str = "", form: Form | None = None
+) -> HttpResponse:
+    """The detail page; `failed` names the form that was refused, rendered bound with its errors."""
+    user = request.user
+    forms: dict[str, Form | None] = {
+        "entry": TimelineEntryForm(),
+        "severity": SeverityForm(incident=incident),
+        "status": StatusForm(incident=incident) if incident.allowed_next_statuses else None,
+        "escalate": EscalateForm(incident=incident),
+        "assign": AssignCommanderForm(incident=incident) if user.has_role(*services.COMMANDER_ROLES) else None,
+    }
+    if failed:
+        forms[failed] = form
+    context = {
+        "incident": incident,
+        "timeline": selectors.timeline_for(incident=incident),
+        "forms": forms,
+        "failed": failed,
+        "severity_definitions": _severity_definitions(),
+        "milestones": [
+            ("Occurred", incident.occurred_at),
+            ("Detected", incident.detected_at),
+            ("Reported", incident.reported_at),
+            ("Acknowledged", incident.acknowledged_at),
+            ("Contained", incident.contained_at),
+            ("Resolved", incident.resolved_at),
+            ("Closed", incident.closed_at),
+        ],
+    }
+    return render(request, "incidents/incident_detail.html", context, status=status)
+
+
+@page_access
+def incident_detail(request: HttpRequest, ref: str) -> HttpResponse:
+    return _render_detail(request, _incident_or_404(request, ref))
+
+
+def _incident_action(
+    request: HttpRequest,
+    ref: str,
+    *,
+    name: str,
+    make_form: Callable[..., Form],
+    perform: Callable[[Actor, Incident, dict[str, Any]], str],
+) -> HttpResponse:
+    """POST one of the detail page's forms: validate, call one service, then redirect or re-render."""
+    incident = _incident_or_404(request, ref)
+    if request.method != "POST":
+        return redirect("incident-detail", ref=incident.ref)
+    form = make_form(request.POST, incident)
+    status = 400
+    if form.is_valid():
+        message, status = _attempt(form, lambda: perform(Actor.from_request(request), incident, form.cleaned_data))
+        if message is not None:
+            messages.success(request, message)
+            return redirect("incident-detail", ref=incident.ref)
+    return _render_detail(request, incident, status=status, failed=name, form=form)
+
+
+@page_access
+def incident_add_entry(request: HttpRequest, ref: str) -> HttpResponse:
+    def perform(actor, incident, data):
+        entry = services.timeline_entry_add(actor=actor, incident=incident, **data)
+        return f"{entry.get_kind_display().capitalize()} added to {incident.ref}."
+
+    return _incident_action(
+        request, ref, name="entry", make_form=lambda data, _: TimelineEntryForm(data), perform=perform
+    )
+
+
+@page_access
+def incident_change_severity(request: HttpRequest, ref: str) -> HttpResponse:
+    def perform(actor, incident, data):
+        before = incident.severity
+        updated = services.incident_edit(
+            actor=actor, incident=incident, changes={"severity": data["severity"]}, reason=data["reason"]
+        )
+        if updated.severity == before:
+            return f"{incident.ref} is already {before}; nothing changed."
+        return f"{incident.ref} severity changed from {before} to {updated.severity}."
+
+    return _incident_action(
+        request, ref, name="severity", make_form=lambda data, i: SeverityForm(data, incident=i), perform=perform
+    )
+
+
+@page_access
+def incident_change_status(request: HttpRequest, ref: str) -> HttpResponse:
+    def perform(actor, incident, data):
+        updated = services.incident_edit(
+            actor=actor, incident=incident, changes={"status": data["status"]}, reason=data["reason"]
+        )
+        return f"{incident.ref} is now {Status(updated.status).label.lower()}."
+
+    return _incident_action(
+        request, ref, name="status", make_form=lambda data, i: StatusForm(data, incident=i), perform=perform
+    )
+
+
+@page_access
+def incident_escalate(request: HttpRequest, ref: str) -> HttpResponse:
+    def perform(actor, incident, data):
+        updated = services.incident_escalate(
+            actor=actor, incident=incident, severity=data["severity"] or None, reason=data["reason"]
+        )
+        return f"{incident.ref} escalated ({updated.severity}); the next role up has been notified."
+
+    return _incident_action(
+        request, ref, name="escalate", make_form=lambda data, i: EscalateForm(data, incident=i), perform=perform
+    )
+
+
+@page_access
+def incident_assign(request: HttpRequest, ref: str) -> HttpResponse:
+    def perform(actor, incident, data):
+        services.incident_assign(actor=actor, incident=incident, commander=data["commander"])
+        return f"{data['commander'].display_name} is now commander of {incident.ref}."
+
+    return _incident_action(
+        request, ref, name="assign", make_form=lambda data, i: AssignCommanderForm(data, incident=i), perform=perform
+    )
+
+
+# --- signals -------------------------------------------------------------------------------------
+
+SIGNAL_STATES = [
+    (Signal.State.OPEN, "Open"),
+    (Signal.State.PROMOTED, "Promoted"),
+    (Signal.State.DISMISSED, "Dismissed"),
+]
+
+
+def _render_signals(
+    request: HttpRequest, *, status: int = 200, failed_signal: int | None = None, form: Form | None = None
+) -> HttpResponse:
+    state = request.GET.get("state", Signal.State.OPEN)
+    if state not in {*Signal.State.values, "all"}:
+        state = Signal.State.OPEN
+    signals = selectors.signals_for(user=request.user)
+    if state != "all":
+        signals = signals.filter(state=state)
+    page = Paginator(signals, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "state": state,
+        "states": [*SIGNAL_STATES, ("all", "All")],
+        "failed_signal": failed_signal,
+        "failed_form": form,
+    }
+    return render(request, "incidents/signal_list.html", context, status=status)
+
+
+@page_access
+def signal_list(request: HttpRequest) -> HttpResponse:
+    return _render_signals(request)
+
+
+def _signal_or_404(request: HttpRequest, pk: int) -> Signal:
+    signal = selectors.signals_for(user=request.user).filter(pk=pk).first()
+    if signal is None:
+        raise Http404("No such signal.")
+    return signal
+
+
+def _back_to_signals(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state", "")
+    url = reverse("signal-list")
+    return redirect(f"{url}?state={state}" if state in {*Signal.State.values, "all"} else url)
+
+
+@page_access
+def signal_promote(request: HttpRequest, pk: int) -> HttpResponse:
+    signal = _signal_or_404(request, pk)
+    if request.method != "POST":
+        return _back_to_signals(request)
+    form = Form(request.POST)
+    form.is_valid()
+    incident, status = _attempt(form, lambda: services.signal_promote(actor=Actor.from_request(request), signal=signal))
+    if incident is None:
+        return _render_signals(request, status=status, failed_signal=signal.pk, form=form)
+    messages.success(request, f"Signal promoted to {incident.ref}.")
+    return redirect("incident-detail", ref=incident.ref)
+
+
+@page_access
+def signal_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
+    signal = _signal_or_404(request, pk)
+    if request.method != "POST":
+        return _back_to_signals(request)
+    form = DismissSignalForm(request.POST)
+    status = 400
+    if form.is_valid():
+        dismissed, status = _attempt(
+            form,
+            lambda: services.signal_dismiss(actor=Actor.from_request(request), signal=signal, **form.cleaned_data),
+        )
+        if dismissed is not None:
+            messages.success(request, f"Signal “{signal.title}” dismissed.")
+            return _back_to_signals(request)
+    return _render_signals(request, status=status, failed_signal=signal.pk, form=form)
