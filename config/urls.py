@@ -2,11 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from incidents.api.audit import IncidentBundleView
+
 urlpatterns = [
     path("", include("incidents.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/incidents/<str:ref>/bundle/", IncidentBundleView.as_view(), name="api-incident-bundle"),
     path("api/v1/", include("incidents.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

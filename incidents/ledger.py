@@ -122,9 +122,18 @@ class Verification:
 # (seq, at, ..., client_ip, prev_hash, hash): HASHED_FIELDS then the two hashes, in this order.
 ROW_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")
 _JSON_FIELDS = frozenset({"actor_roles", "before", "after"})
-_SEQ, _PREV, _HASH = 0, len(HASHED_FIELDS), len(HASHED_FIELDS) + 1
-_ORDER = [HASHED_FIELDS.index(name) for name in sorted(HASHED_FIELDS)]
-_TEMPLATE = "{" + ",".join(json.dumps(name) + ":%s" for name in sorted(HASHED_FIELDS)) + "}"
+_PREV, _HASH = len(HASHED_FIELDS), len(HASHED_FIELDS) + 1
+(_SEQ, _AT, _ACTOR_TYPE, _ACTOR_ID, _ACTOR_NAME, _ACTOR_ROLES, _SOURCE, _VERB, _OBJECT_TYPE, _OBJECT_ID,
+ _INCIDENT_REF, _BEFORE, _AFTER, _REASON, _REQUEST_ID, _CLIENT_IP) = range(len(HASHED_FIELDS))  # fmt: skip
+_CANONICAL_ORDER = (
+    "actor_id", "actor_name", "actor_roles", "actor_type", "after", "at", "before", "client_ip", "incident_ref",
+    "object_id", "object_type", "reason", "request_id", "seq", "source", "verb",
+)  # fmt: skip
+if tuple(sorted(HASHED_FIELDS)) != _CANONICAL_ORDER:  # pragma: no cover - guards ChainCheck.canonical
+    raise ImportError("HASHED_FIELDS changed: update ChainCheck.canonical and _CANONICAL_ORDER together")
+_TEMPLATE = "{" + ",".join(
+    f'"{name}":"%s"' if name == "at" else f'"{name}":%s' for name in _CANONICAL_ORDER
+) + "}"  # fmt: skip
 _encode_str = json.encoder.encode_basestring  # what json.dumps uses with ensure_ascii=False
 _encode_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
@@ -185,21 +194,19 @@ class ChainCheck:
         return True
 
     def canonical(self, row: tuple) -> bytes:
-        """canonical() of a chain_rows tuple, without building a dict."""
-        values = []
-        for index in _ORDER:
-            value = row[index]
-            name = HASHED_FIELDS[index]
-            if name in _JSON_FIELDS:
-                value = self._json(value)
-            elif name == "seq":
-                value = str(value)
-            elif name == "at":
-                value = '"' + (format_time(value) if self._needs_time else value) + '"'
-            else:
-                value = _encode_str(value)
-            values.append(value)
-        return (_TEMPLATE % tuple(values)).encode()
+        """canonical() of a chain_rows tuple, without building a dict: the fields in sorted-key
+        order, spelt out because this runs once per event (see _CANONICAL_ORDER)."""
+        at = format_time(row[_AT]) if self._needs_time else row[_AT]
+        json_text, text = self._json, _encode_str
+        return (
+            _TEMPLATE
+            % (
+                text(row[_ACTOR_ID]), text(row[_ACTOR_NAME]), json_text(row[_ACTOR_ROLES]), text(row[_ACTOR_TYPE]),
+                json_text(row[_AFTER]), at, json_text(row[_BEFORE]), text(row[_CLIENT_IP]), text(row[_INCIDENT_REF]),
+                text(row[_OBJECT_ID]), text(row[_OBJECT_TYPE]), text(row[_REASON]), text(row[_REQUEST_ID]),
+                row[_SEQ], text(row[_SOURCE]), text(row[_VERB]),
+            )
+        ).encode()  # fmt: skip
 
     def _json(self, text: str | None) -> str:
         # The same few role lists and before/after values recur: parse each distinct text once.

@@ -1,0 +1,230 @@
+"""The audit API: read-only, for the audit roles (incidents.audit.AUDIT_ROLES).
+
+Every view parses its query with a serializer and calls one selector from incidents.audit;
+exports stream (StreamingHttpResponse over a server-side cursor), never loading the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import permissions, serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.strict import ErrorSerializer
+from incidents import audit, ledger
+from incidents.models import LedgerEvent
+
+_REF = re.compile(r"^[A-Za-z0-9-]{1,20}$")
+
+
+class CanAudit(permissions.BasePermission):
+    """Auditors, leadership, incident commanders and admins may read; nobody may write here."""
+
+    message = "The audit API is read-only and needs an auditor, leadership, commander or admin role."
+
+    def has_permission(self, request, view):
+        return request.method in permissions.SAFE_METHODS and audit.can_audit(request.user)
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    descriptions = {
+        400: "Invalid query; `errors` names each parameter.",
+        403: "Your role may not read the audit trail (or the method is not GET).",
+        404: "No such incident, or not visible to you.",
+    }
+    return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in codes}
+
+
+# --- serializers ---------------------------------------------------------------------------------
+
+
+class EventFilterSerializer(serializers.Serializer):
+    """Query parameters shared by the event list and the exports (paging parameters pass through)."""
+
+    incident = serializers.RegexField(_REF, required=False, help_text="Incident ref, e.g. INC-2026-0001.")
+    actor = serializers.CharField(max_length=150, required=False, help_text="Actor name (username or task).")
+    verb = serializers.CharField(
+        max_length=64, required=False, help_text='Exact verb, or a prefix ending in "." such as "incident.".'
+    )
+    object_type = serializers.CharField(max_length=64, required=False, help_text="e.g. incidents.incident")
+    object_id = serializers.CharField(max_length=64, required=False)
+    since = serializers.DateTimeField(required=False, help_text="Events at or after this time (ISO 8601).")
+    until = serializers.DateTimeField(required=False, help_text="Events before this time (ISO 8601).")
+
+    def validate(self, data):
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            raise serializers.ValidationError({"until": ["Must be after since."]})
+        return data
+
+    def to_filters(self) -> audit.EventFilters:
+        return audit.EventFilters(**self.validated_data)
+
+
+def _filters(request) -> audit.EventFilters:
+    params = EventFilterSerializer(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return params.to_filters()
+
+
+class LedgerEventSerializer(serializers.ModelSerializer):
+    at = serializers.SerializerMethodField()
+    actor_roles = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = LedgerEvent
+        fields = [*ledger.HASHED_FIELDS, "prev_hash", "hash"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_at(self, event: LedgerEvent) -> str:
+        """In the canonical form the hash covers: 2026-01-31T12:00:00.000000Z."""
+        return ledger.format_time(event.at)
+
+
+class VerificationSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    events = serializers.IntegerField(help_text="Events verified (on a break: the intact ones before it).")
+    head_hash = serializers.CharField(help_text="Hash of the last verified event.")
+    first_bad_seq = serializers.IntegerField(allow_null=True)
+    problem = serializers.CharField(help_text="What is wrong at first_bad_seq; empty when ok.")
+
+
+# --- views ---------------------------------------------------------------------------------------
+
+
+class EventCursorPagination(CursorPagination):
+    ordering = "seq"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class AuditEventListView(GenericAPIView):
+    permission_classes = [CanAudit]
+    pagination_class = EventCursorPagination
+    serializer_class = LedgerEventSerializer
+
+    @extend_schema(
+        parameters=[EventFilterSerializer],
+        responses={200: LedgerEventSerializer(many=True), **_errors(400, 403)},
+        tags=["audit"],
+    )
+    def get(self, request):
+        """Ledger events you may see, oldest first, a cursor page at a time."""
+        page = self.paginate_queryset(audit.events_for(user=request.user, filters=_filters(request)))
+        return self.get_paginated_response(LedgerEventSerializer(page, many=True).data)
+
+
+class AuditVerifyView(APIView):
+    permission_classes = [CanAudit]
+
+    @extend_schema(responses={200: VerificationSerializer, **_errors(403)}, tags=["audit"])
+    def get(self, request):
+        """Walk the whole chain now; `ok` is false and `first_bad_seq` set if anything was altered."""
+        result = ledger.verify()
+        return Response(VerificationSerializer({**result.as_dict(), "problem": result.problem}).data)
+
+
+class JSONLinesRenderer(BaseRenderer):
+    """Lets clients ask for JSON Lines; error bodies are still one JSON document."""
+
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode()
+
+
+class CSVRenderer(JSONLinesRenderer):
+    media_type = "text/csv"
+    format = "csv"
+
+
+def _streamed(request, kind: str, generate, content_type: str) -> StreamingHttpResponse:
+    filters = _filters(request)
+    response = StreamingHttpResponse(generate(user=request.user, filters=filters), content_type=content_type)
+    stamp = ledger.format_time(timezone.now()).replace(":", "")[:15]
+    response["Content-Disposition"] = f'attachment; filename="failsafe-ledger-{stamp}.{kind}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class AuditExportJsonlView(APIView):
+    permission_classes = [CanAudit]
+    renderer_classes = [JSONRenderer, JSONLinesRenderer]
+
+    @extend_schema(
+        operation_id="audit_export_jsonl",
+        parameters=[EventFilterSerializer],
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="JSON Lines, streamed: a `head` record (head_seq, head_hash), one `event` record per "
+                "event with prev_hash and hash, then a `verification` record (ok, events, head_hash, first_bad_seq).",
+            ),
+            **_errors(400, 403),
+        },
+        tags=["audit"],
+    )
+    def get(self, request):
+        """Export the events you may see as JSON Lines, verifying the whole chain on the way."""
+        return _streamed(request, "jsonl", audit.export_jsonl, "application/x-ndjson; charset=utf-8")
+
+
+class AuditExportCsvView(APIView):
+    permission_classes = [CanAudit]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        operation_id="audit_export_csv",
+        parameters=[EventFilterSerializer],
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="CSV, streamed, with a header row. The first row (record=head) carries the head's seq "
+                "and hash; the last (record=verification) the result of verifying the chain.",
+            ),
+            **_errors(400, 403),
+        },
+        tags=["audit"],
+    )
+    def get(self, request):
+        """Export the events you may see as CSV, verifying the whole chain on the way."""
+        return _streamed(request, "csv", audit.export_csv, "text/csv; charset=utf-8")
+
+
+class IncidentBundleView(APIView):
+    permission_classes = [CanAudit]
+
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="One JSON document: format, generated_at, generated_by, incident, timeline, decisions, "
+                "ledger (head_seq, head_hash, events with prev_hash and hash, events_hash_ok), and one key per "
+                "section other apps register (e.g. corrections with approvals and dispatch attempts).",
+            ),
+            **_errors(403, 404),
+        },
+        tags=["audit"],
+    )
+    def get(self, request, ref: str):
+        """The regulator bundle for one incident."""
+        bundle = audit.incident_bundle(user=request.user, ref=ref) if _REF.match(ref) else None
+        if bundle is None:
+            raise NotFound("No such incident.")
+        response = Response(bundle)
+        response["Content-Disposition"] = f'inline; filename="{ref}-bundle.json"'
+        return response
