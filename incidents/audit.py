@@ -30,12 +30,13 @@ from typing import Any
 
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
 from accounts.roles import Role
 from incidents import ledger
-from incidents.models import Incident, LedgerEvent, LedgerHead, Status, TimelineEntry
-from incidents.selectors import incident_get_for, incidents_visible_to
+from incidents.models import Incident, IncidentUserObjectPermission, LedgerEvent, LedgerHead, Status, TimelineEntry
+from incidents.selectors import VIEW_RESTRICTED, incident_get_for, incidents_visible_to
 
 # Who may read the whole ledger, verify it and export it. Responders see an incident's own
 # timeline on its page; bulk reading and export is for review and oversight roles.
@@ -253,7 +254,7 @@ def _csv_marker(record: str, seq: int, head_hash: str, note: str) -> list[Any]:
 @dataclass(frozen=True)
 class DiffLine:
     field: str
-    change: str  # set, changed, removed
+    change: str  # set, changed, cleared, removed
     before: str
     after: str
     # For long text changed in place: [(op, text)] with op in same / del / ins.
@@ -286,24 +287,30 @@ def _inline(old: str, new: str) -> list[tuple[str, str]]:
     return ops
 
 
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
 def event_diff(before: Any, after: Any) -> list[DiffLine]:
-    """What an event changed, field by field. Unchanged fields are left out."""
+    """What an event changed, field by field. Unchanged and still-empty fields are left out."""
     old = before if isinstance(before, dict) else {}
     new = after if isinstance(after, dict) else {}
     lines = []
     for key in [*new, *(k for k in old if k not in new)]:
-        if key in new and key in old and new[key] == old[key]:
+        was, now = old.get(key), new.get(key)
+        if was == now or (_empty(was) and _empty(now)):
             continue
-        if key not in old:
+        if _empty(was):
             change = "set"
         elif key not in new:
             change = "removed"
+        elif _empty(now):
+            change = "cleared"
         else:
             change = "changed"
-        shown_old, shown_new = _show(old.get(key)), _show(new.get(key))
-        long_text = change == "changed" and isinstance(old[key], str) and isinstance(new[key], str)
-        inline = _inline(old[key], new[key]) if long_text and max(len(old[key]), len(new[key])) > 60 else []
-        lines.append(DiffLine(key.replace("_", " "), change, shown_old, shown_new, inline))
+        long_text = change == "changed" and isinstance(was, str) and isinstance(now, str)
+        inline = _inline(was, now) if long_text and max(len(was), len(now)) > 60 else []
+        lines.append(DiffLine(key.replace("_", " "), change, _show(was), _show(now), inline))
     return lines
 
 
@@ -367,6 +374,10 @@ for _verb, _phrase in {
     register_phrase(_verb, _phrase)
 
 
+def registered_verbs() -> set[str]:
+    return set(_PHRASES)
+
+
 def describe(event: LedgerEvent) -> str:
     phrase = _PHRASES.get(event.verb)
     if phrase is not None:
@@ -387,6 +398,12 @@ class NarrativeItem:
 _TOLD_IN_FULL = {"timeline.note_added", "timeline.decision_recorded", "incident.created"}
 
 
+def _backdated(event: LedgerEvent) -> bool:
+    """An entry recorded more than a minute after the moment it describes."""
+    occurred = parse_datetime(str(_a(event, "occurred_at", "")))
+    return occurred is not None and (event.at - occurred).total_seconds() > 60
+
+
 def narrate(event: LedgerEvent) -> NarrativeItem:
     details: list[tuple[str, str]] = []
     if event.verb == "timeline.decision_recorded":
@@ -396,7 +413,7 @@ def narrate(event: LedgerEvent) -> NarrativeItem:
         details = [("Note", _a(event, "body"))]
     elif event.verb == "incident.created" and _a(event, "summary"):
         details = [("Summary", _a(event, "summary"))]
-    if event.verb.startswith("timeline.") and _a(event, "occurred_at"):
+    if event.verb.startswith("timeline.") and _backdated(event):
         details.append(("Happened at", _a(event, "occurred_at")))
     if event.reason:
         details.append(("Reason", event.reason))
@@ -534,3 +551,23 @@ def incident_bundle(*, user: User, ref: str) -> dict[str, Any] | None:
     for section in registered_sections():
         bundle[section.key] = section.build(incident)
     return bundle
+
+
+# --- restricted-incident grants ------------------------------------------------------------------
+
+
+def access_grants_for(incident: Incident) -> QuerySet[User]:
+    """People holding an object grant to see this restricted incident."""
+    granted = IncidentUserObjectPermission.objects.filter(content_object=incident, permission__codename=VIEW_RESTRICTED)
+    return User.objects.filter(pk__in=granted.values("user_id")).order_by("username")
+
+
+def grant_candidates_for(incident: Incident) -> QuerySet[User]:
+    """Who could be granted: active people with a role, not yet granted, not leadership (who see all)."""
+    return (
+        User.objects.filter(is_active=True, groups__isnull=False)
+        .exclude(groups__name=Role.LEADERSHIP)
+        .exclude(pk__in=access_grants_for(incident).values("pk"))
+        .distinct()
+        .order_by("username")
+    )
