@@ -15,7 +15,7 @@ from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import Role
 from incidents import services
-from incidents.models import AIModel, Deployment, Incident, ModelVersion
+from incidents.models import AIModel, CustomerAccount, Deployment, Incident, ModelVersion
 
 DEMO_USERS = (
     ("responder", Role.RESPONDER, "Riley", "Responder"),
@@ -24,6 +24,12 @@ DEMO_USERS = (
     ("leader2", Role.LEADERSHIP, "Lou", "Two"),
     ("auditor", Role.AUDITOR, "Avery", "Auditor"),
     ("admin", Role.ADMIN, "Ada", "Admin"),
+)
+
+DEMO_ACCOUNTS = (
+    ("acct-alice", "Alice (verified researcher)", "verified"),
+    ("acct-bob", "Bob (standard customer)", "standard"),
+    ("acct-mallory", "Mallory (free tier)", "free"),
 )
 
 DEMO_INCIDENTS = (
@@ -109,6 +115,8 @@ class Command(BaseCommand):
         Deployment.objects.get_or_create(
             slug="atlas-chat", defaults={"name": "Atlas chat app", "model": atlas, "surface": "chat"}
         )
+        for account_id, name, tier in DEMO_ACCOUNTS:
+            CustomerAccount.objects.get_or_create(account_id=account_id, defaults={"name": name, "tier": tier})
 
     def _incidents(self, users):
         if Incident.objects.exists():
