@@ -382,8 +382,9 @@ def describe(event: LedgerEvent) -> str:
     phrase = _PHRASES.get(event.verb)
     if phrase is not None:
         return phrase(event)
+    # Unknown verbs (another app's, before it registers phrases): "correction 12: approval given".
     noun, _, action = event.verb.partition(".")
-    return f"{action.replace('_', ' ')} {noun.replace('_', ' ')} {event.object_id}".strip()
+    return f"{noun.replace('_', ' ')} {event.object_id}: {action.replace('_', ' ')}".strip()
 
 
 @dataclass(frozen=True)
