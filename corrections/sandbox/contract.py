@@ -1,0 +1,253 @@
+"""Reading the bodies of the actuator contract: what `PUT /corrections/{id}` may carry.
+
+The parameters are checked as corrections/catalogue.py checks them, against what this edge
+knows (its deployments and their model versions) instead of Failsafe's database. Accounts it
+does not know are accepted: blocking or throttling an account that does not exist yet is
+harmless, and refusing the whole correction for it would not be.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from corrections.sandbox import vocabulary as v
+
+APPLY_FIELDS = ("correction_id", "type", "deployment", "model", "params", "expires_at", "generation")
+MAX_ID_LENGTH = 64
+MAX_KEY_LENGTH = 200
+
+
+class Invalid(Exception):
+    """A body the actuator cannot act on: a permanent 400."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+def valid_id(correction_id: str) -> bool:
+    return 0 < len(correction_id) <= MAX_ID_LENGTH and all(c.isalnum() or c in "-_." for c in correction_id)
+
+
+def parse_json_object(body: bytes, *, what: str = "body") -> dict[str, Any]:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise Invalid(f"The {what} is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise Invalid(f"The {what} must be a JSON object.")
+    return data
+
+
+def parse_time(value: Any, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"{name} must be an ISO-8601 date-time string or null.")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{name} is not an ISO-8601 date-time: {value!r}.") from None
+    if parsed.tzinfo is None:
+        raise Invalid(f"{name} must carry a UTC offset, e.g. 2030-01-01T12:00:00+00:00.")
+    return parsed.astimezone(UTC)
+
+
+def parse_lift(body: bytes) -> int | None:
+    """A DELETE may carry {"generation": N}; an empty body is fine."""
+    if not body.strip():
+        return None
+    data = parse_json_object(body)
+    generation = data.get("generation")
+    if generation is None:
+        return None
+    return _generation(generation)
+
+
+def parse_apply(body: bytes, *, correction_id: str, deployments: dict[str, dict]) -> dict[str, Any]:
+    """The correction record to store, or Invalid saying why not."""
+    data = parse_json_object(body)
+    missing = [name for name in APPLY_FIELDS if name not in data]
+    if missing:
+        raise Invalid(f"Missing field(s): {', '.join(missing)}.")
+    if data["correction_id"] != correction_id:
+        raise Invalid(f"correction_id {data['correction_id']!r} does not match the path's {correction_id!r}.")
+    ctype = data["type"]
+    if ctype not in v.CORRECTION_TYPES:
+        raise Invalid(f"Unknown correction type {ctype!r}; choose from {', '.join(v.CORRECTION_TYPES)}.")
+    if ctype in v.NEVER_DISPATCHED:
+        raise Invalid(f"{ctype} is never dispatched: it is carried out and confirmed by hand.")
+    generation = _generation(data["generation"])
+    expires_at = parse_time(data["expires_at"], "expires_at")
+    deployment, model = _target(ctype, data["deployment"], data["model"], deployments)
+    params = data["params"]
+    if not isinstance(params, dict):
+        raise Invalid("params must be a JSON object.")
+    params = _PARAMS[ctype](params, deployment=deployment, model=model, deployments=deployments)
+    return {
+        "type": ctype,
+        "deployment": deployment,
+        "model": model,
+        "params": params,
+        "expires_at": expires_at.isoformat() if expires_at else None,
+        "generation": generation,
+    }
+
+
+def _generation(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Invalid("generation must be a whole number, 0 or more.")
+    return value
+
+
+def _target(ctype: str, deployment: Any, model: Any, deployments: dict[str, dict]) -> tuple[str | None, str]:
+    if deployment is not None and (not isinstance(deployment, str) or deployment not in deployments):
+        raise Invalid(f"Unknown deployment {deployment!r}; this edge serves {', '.join(sorted(deployments))}.")
+    if not isinstance(model, str) or not model:
+        raise Invalid("model is required (the model's name).")
+    if ctype in v.MODEL_WIDE_TYPES:
+        if deployment is not None:
+            raise Invalid(f"{ctype} acts on every deployment of the model; deployment must be null.")
+        if not any(d["model"] == model for d in deployments.values()):
+            raise Invalid(f"Unknown model {model!r}: no deployment here serves it.")
+        return None, model
+    if deployment is None:
+        raise Invalid(f"{ctype} needs a deployment.")
+    if deployments[deployment]["model"] != model:
+        raise Invalid(f"Deployment {deployment} serves {deployments[deployment]['model']}, not {model}.")
+    return deployment, model
+
+
+# --- parameters, as corrections/catalogue.py validates them -----------------------------------
+
+
+def _text(params: dict, name: str, *, max_length: int = 200) -> str:
+    value = params.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"params.{name} is required (a string).")
+    if len(value) > max_length:
+        raise Invalid(f"params.{name} is longer than {max_length} characters.")
+    return value.strip()
+
+
+def _choice(params: dict, name: str, choices: frozenset[str]) -> str:
+    value = _text(params, name)
+    if value not in choices:
+        raise Invalid(f"Unknown params.{name} {value!r}; choose from {', '.join(sorted(choices))}.")
+    return value
+
+
+def _list(params: dict, name: str) -> list[str]:
+    value = params.get(name)
+    if isinstance(value, str):
+        value = [part for part in (p.strip() for p in value.split(",")) if part]
+    if not isinstance(value, list) or not value:
+        raise Invalid(f"params.{name} must be a non-empty list.")
+    if len(value) > v.MAX_LIST:
+        raise Invalid(f"params.{name} may hold at most {v.MAX_LIST} items.")
+    if not all(isinstance(item, str) and 0 < len(item.strip()) <= 200 for item in value):
+        raise Invalid(f"Every item of params.{name} must be a non-empty string of at most 200 characters.")
+    return sorted({item.strip() for item in value})
+
+
+def _choices(params: dict, name: str, choices: frozenset[str]) -> list[str]:
+    values = _list(params, name)
+    unknown = [item for item in values if item not in choices]
+    if unknown:
+        raise Invalid(f"Unknown params.{name}: {', '.join(unknown)}; choose from {', '.join(sorted(choices))}.")
+    return values
+
+
+def _positive_int(params: dict, name: str, *, maximum: int) -> int:
+    value = params.get(name)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise Invalid(f"params.{name} must be a whole number from 1 to {maximum}.")
+    return value
+
+
+def _no_extra(params: dict, allowed: set[str]) -> None:
+    extra = sorted(set(params) - allowed)
+    if extra:
+        raise Invalid(f"Unexpected parameter params.{extra[0]}.")
+
+
+def _block_accounts(params: dict, **_) -> dict:
+    _no_extra(params, {"accounts"})
+    return {"accounts": _list(params, "accounts")}
+
+
+def _restrict_access_tier(params: dict, **_) -> dict:
+    _no_extra(params, {"allowed_tiers"})
+    return {"allowed_tiers": _choices(params, "allowed_tiers", v.ACCESS_TIERS)}
+
+
+def _rate_limit(params: dict, *, deployment: str, **_) -> dict:
+    _no_extra(params, {"scope", "subject", "requests_per_minute"})
+    scope = _choice(params, "scope", v.RATE_LIMIT_SCOPES)
+    rpm = _positive_int(params, "requests_per_minute", maximum=v.MAX_REQUESTS_PER_MINUTE)
+    if scope == "deployment":
+        return {"scope": scope, "subject": deployment, "requests_per_minute": rpm}
+    subject = _text(params, "subject")
+    if scope == "tier" and subject not in v.ACCESS_TIERS:
+        raise Invalid(f"Unknown tier {subject!r}; choose from {', '.join(sorted(v.ACCESS_TIERS))}.")
+    return {"scope": scope, "subject": subject, "requests_per_minute": rpm}
+
+
+def _disable_capability(params: dict, **_) -> dict:
+    _no_extra(params, {"capability"})
+    return {"capability": _choice(params, "capability", v.CAPABILITIES)}
+
+
+def _tighten_safeguard(params: dict, **_) -> dict:
+    _no_extra(params, {"safeguard", "setting"})
+    return {
+        "safeguard": _choice(params, "safeguard", v.SAFEGUARDS),
+        "setting": _choice(params, "setting", v.SAFEGUARD_SETTINGS),
+    }
+
+
+def _restrict_use_case(params: dict, **_) -> dict:
+    _no_extra(params, {"use_cases"})
+    return {"use_cases": _choices(params, "use_cases", v.USE_CASES)}
+
+
+def _rollback_model(params: dict, *, deployment: str, model: str, deployments: dict[str, dict], **_) -> dict:
+    _no_extra(params, {"version"})
+    version = _text(params, "version", max_length=64)
+    served = deployments[deployment]
+    known = {name for d in deployments.values() if d["model"] == model for name in d.get("versions", ())}
+    if known and version not in known:
+        raise Invalid(f"{model} has no version {version!r} here; known: {', '.join(sorted(known))}.")
+    if version == served["current_version"]:
+        raise Invalid(f"{version} is already the current version; choose an earlier one.")
+    return {"version": version}
+
+
+def _pause_deployment(params: dict, **_) -> dict:
+    _no_extra(params, set())
+    return {}
+
+
+def _withdraw_model(params: dict, *, model: str, **_) -> dict:
+    _no_extra(params, {"model"})
+    name = _text(params, "model", max_length=64)
+    if name != model:
+        raise Invalid(f"params.model {name!r} does not match the correction's model {model!r}.")
+    return {"model": name}
+
+
+_PARAMS = {
+    "block_accounts": _block_accounts,
+    "restrict_access_tier": _restrict_access_tier,
+    "rate_limit": _rate_limit,
+    "disable_capability": _disable_capability,
+    "tighten_safeguard": _tighten_safeguard,
+    "restrict_use_case": _restrict_use_case,
+    "rollback_model": _rollback_model,
+    "pause_deployment": _pause_deployment,
+    "withdraw_model": _withdraw_model,
+}
