@@ -1,0 +1,154 @@
+"""The whole system as real processes, for end-to-end tests and the dispatch benchmark.
+
+A dedicated redis-server (so a test may take the broker down and bring it back), gunicorn
+serving the app, a Celery worker, Celery beat and the sandbox gateway — all on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def database_url(settings_dict: dict) -> str:
+    user, host, port = settings_dict["USER"] or "postgres", settings_dict["HOST"] or "127.0.0.1", settings_dict["PORT"]
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{host}:{port or 5432}/{settings_dict['NAME']}"
+
+
+class Stack:
+    def __init__(self, *, workdir: Path, database_url: str, extra_env: dict[str, str] | None = None):
+        self.workdir = workdir
+        self.redis_port = free_port()
+        self.web_port = free_port()
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": self.redis_url,
+            "REDIS_URL": self.redis_url,
+            "DJANGO_SECRET_KEY": "e2e-" + "k" * 50,
+            "DJANGO_DEBUG": "0",
+            "FAILSAFE_INSECURE_HTTP": "1",
+            "FAILSAFE_MANIFEST_STATIC": "0",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+            "DATABASE_CONN_MAX_AGE": "0",
+            "FAILSAFE_VAR_DIR": str(workdir / "var"),
+            "PYTHONUNBUFFERED": "1",
+            # Fast failure handling, so fault tests finish in seconds.
+            "FAILSAFE_DISPATCH_BACKOFF_BASE": "0.05",
+            "FAILSAFE_DISPATCH_BACKOFF_CAP": "0.5",
+            "FAILSAFE_DISPATCH_LEASE_SECONDS": "3",
+            "FAILSAFE_OUTBOX_RESEND_AFTER": "2",
+            **(extra_env or {}),
+        }
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.logs: dict[str, Path] = {}
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        log = self.workdir / f"{name}.log"
+        self.logs[name] = log
+        handle = log.open("ab")
+        process = subprocess.Popen(
+            cmd, cwd=REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes[name] = process
+        return process
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.logs.get(name)
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path and path.exists() else ""
+
+    # --- redis ------------------------------------------------------------------------------------
+
+    def start_redis(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed")
+        self._spawn("redis", [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no"])  # fmt: skip
+        wait_for(self._redis_up, timeout=10, what="redis")
+
+    def _redis_up(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    # --- app processes ----------------------------------------------------------------------------
+
+    def start_web(self) -> None:
+        self._spawn("web", [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind",
+                            f"127.0.0.1:{self.web_port}", "--workers", "2", "--timeout", "60"])  # fmt: skip
+        wait_for(self._web_up, timeout=30, what="the web server")
+
+    def _web_up(self) -> bool:
+        try:
+            return requests.get(self.web_url + "/accounts/login/", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def start_worker(self, *, concurrency: int = 2) -> None:
+        name = f"e2e-{time.monotonic_ns()}@%h"
+        self._spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "-n", name,
+                               "-Q", "dispatch,sweeps,default", "--concurrency", str(concurrency),
+                               "--without-gossip", "--without-mingle"])  # fmt: skip
+        wait_for(lambda: "ready." in self.log_tail("worker", 200), timeout=30, what="the worker")
+
+    def start_beat(self) -> None:
+        self._spawn("beat", [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "info",
+                             "-s", str(self.workdir / "beat-schedule")])  # fmt: skip
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        except ProcessLookupError:
+            pass
+
+    def stop_all(self) -> None:
+        for name in ["beat", "worker", "web", "redis"]:
+            self.stop(name)
+        for name in list(self.processes):
+            self.stop(name)
