@@ -1,4 +1,4 @@
-"""`make run`: migrate, seed the demo, then run web, worker and beat until Ctrl-C.
+"""`make run`: migrate, seed the demo, then run web, worker, beat and the sandbox gateway until Ctrl-C.
 
 Zero set-up: SQLite and a filesystem broker, but the real asynchronous path (a Celery worker
 and beat in their own processes), not an eager shortcut.
@@ -14,6 +14,7 @@ import time
 
 HOST = os.environ.get("FAILSAFE_HOST", "127.0.0.1")
 PORT = os.environ.get("FAILSAFE_PORT", "8000")
+GATEWAY_PORT = os.environ.get("FAILSAFE_SANDBOX_PORT", "8100")
 PY = sys.executable
 
 
@@ -25,7 +26,7 @@ def main() -> int:
     os.environ.setdefault("DJANGO_DEBUG", "1")
     os.environ.setdefault("FAILSAFE_BASE_URL", f"http://{HOST}:{PORT}")
     manage("migrate", "--no-input", "-v", "0")
-    manage("seed_demo")
+    manage("seed_demo", "--gateway-url", f"http://127.0.0.1:{GATEWAY_PORT}")
     processes = {
         "web": [PY, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
         "worker": [
@@ -43,9 +44,15 @@ def main() -> int:
             "dispatch,sweeps,default",
         ],
         "beat": [PY, "-m", "celery", "-A", "config", "beat", "-l", "info"],
+        "gateway": [PY, "manage.py", "run_sandbox_gateway", "--port", GATEWAY_PORT],
     }
     children = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in processes.items()}
     print(f"\n  Failsafe is running at http://{HOST}:{PORT}/  (API docs: /api/docs/)")
+    print(f"  Sandbox gateway (the model's edge) at http://127.0.0.1:{GATEWAY_PORT}/  — try:")
+    print(
+        f"    curl -s -X POST http://127.0.0.1:{GATEWAY_PORT}/v1/generate -H 'Authorization: Bearer sk-demo-mallory' "
+        '-d \'{"prompt": "hi"}\''
+    )
     print("  Log in as responder, commander, leader1, leader2, auditor or admin; password failsafe-demo.")
     print("  Ctrl-C stops everything.\n", flush=True)
 
@@ -72,7 +79,7 @@ def main() -> int:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
-        print("Stopped web, worker and beat.")
+        print("Stopped web, worker, beat and the sandbox gateway.")
 
 
 if __name__ == "__main__":

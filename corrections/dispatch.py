@@ -161,7 +161,9 @@ def dispatch_entry(*, entry_id: int) -> Outcome:
         if entry.action == OutboxEntry.Action.APPLY:
             result = connector.apply(correction_id=str(correction.pk), payload=payload, idempotency_key=key)
         else:
-            result = connector.lift(correction_id=str(correction.pk), idempotency_key=key)
+            result = connector.lift(
+                correction_id=str(correction.pk), idempotency_key=key, generation=correction.generation
+            )
         results.append((deployment, result))
     outcome = _finish(entry, correction, results)
     if outcome.result == "done" and entry.action == OutboxEntry.Action.APPLY:

@@ -27,8 +27,10 @@ class HttpActuatorConnector:
     def apply(self, *, correction_id: str, payload: dict[str, Any], idempotency_key: str) -> CallResult:
         return self._call("PUT", f"/corrections/{correction_id}", payload, idempotency_key)
 
-    def lift(self, *, correction_id: str, idempotency_key: str) -> CallResult:
-        return self._call("DELETE", f"/corrections/{correction_id}", None, idempotency_key)
+    def lift(self, *, correction_id: str, idempotency_key: str, generation: int | None = None) -> CallResult:
+        # The generation lets the actuator refuse an older apply that arrives after this lift.
+        body = {"generation": generation} if generation is not None else None
+        return self._call("DELETE", f"/corrections/{correction_id}", body, idempotency_key)
 
     def status(self, *, correction_id: str) -> CallResult:
         return self._call("GET", f"/corrections/{correction_id}", None, "")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -27,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
         parser.add_argument(
             "--state-dir",
-            default=str(Path(settings.BASE_DIR) / "var" / "sandbox"),
+            default=str(settings.VAR_DIR / "sandbox"),
             help="directory for the gateway's state files (default var/sandbox)",
         )
         parser.add_argument(

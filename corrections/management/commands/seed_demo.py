@@ -1,8 +1,11 @@
-"""Demo data: one login per role, the `atlas` model and its deployments, a few incidents.
+"""Demo data: one login per role, the `atlas` model and its deployments wired to the sandbox
+gateway, the gateway's demo accounts, and a few incidents.
 
-Idempotent: a second run changes nothing that is already there.
+Idempotent: a second run changes nothing that is already there. It lives in `corrections`
+because it wires actuators (corrections may import incidents, never the reverse).
 """
 
+import os
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,7 +17,12 @@ from django.utils import timezone
 from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import Role
-from incidents import services
+from corrections import services
+from corrections.management.commands.run_sandbox_gateway import SECRET_ENV
+from corrections.models import Actuator
+from corrections.sandbox.server import DEV_SECRET
+from corrections.sandbox.state import seed
+from incidents import services as incident_services
 from incidents.models import AIModel, CustomerAccount, Deployment, Incident, ModelVersion
 
 DEMO_USERS = (
@@ -31,6 +39,12 @@ DEMO_ACCOUNTS = (
     ("acct-bob", "Bob (standard customer)", "standard"),
     ("acct-mallory", "Mallory (free tier)", "free"),
 )
+
+GATEWAY_DEPLOYMENTS = [
+    {"slug": "atlas-api", "model": "atlas", "current_version": "atlas-2.0", "versions": ["atlas-1.9"]},
+    {"slug": "atlas-chat", "model": "atlas", "current_version": "atlas-2.0", "versions": ["atlas-1.9"]},
+]
+DEFAULT_GATEWAY_URL = os.environ.get("FAILSAFE_SANDBOX_URL", "http://127.0.0.1:8100")
 
 DEMO_INCIDENTS = (
     {
@@ -72,14 +86,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--password", default="failsafe-demo", help="password for every demo user")
         parser.add_argument("--force", action="store_true", help="run even with DEBUG off")
+        parser.add_argument("--gateway-url", default=DEFAULT_GATEWAY_URL, help="the sandbox gateway's URL")
+        parser.add_argument(
+            "--gateway-state-dir",
+            default=str(settings.VAR_DIR / "sandbox"),
+            help="the sandbox gateway's state directory (its accounts are seeded there)",
+        )
 
-    def handle(self, *args, password, force, **options):
+    def handle(self, *args, password, force, gateway_url, gateway_state_dir, **options):
         if not settings.DEBUG and not force:
             raise CommandError("Refusing to seed demo users with DEBUG off; pass --force if you mean it.")
         with transaction.atomic():
             users = self._users(password)
             self._registry()
+            self._actuators(gateway_url)
             self._incidents(users)
+        self._gateway(gateway_state_dir)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         for username, role, *_ in DEMO_USERS:
             self.stdout.write(f"  {username:<10} {role.value:<20} password: {password}")
@@ -118,6 +140,22 @@ class Command(BaseCommand):
         for account_id, name, tier in DEMO_ACCOUNTS:
             CustomerAccount.objects.get_or_create(account_id=account_id, defaults={"name": name, "tier": tier})
 
+    def _actuators(self, gateway_url):
+        secret = os.environ.get(SECRET_ENV) or DEV_SECRET
+        actor = Actor.system("seed_demo", source="command")
+        for deployment in Deployment.objects.filter(slug__in=[d["slug"] for d in GATEWAY_DEPLOYMENTS]):
+            actuator = Actuator.objects.filter(deployment=deployment).first()
+            if actuator is None or actuator.base_url != gateway_url or actuator.secret != secret:
+                services.actuator_configure(actor=actor, deployment=deployment, base_url=gateway_url, secret=secret)
+
+    def _gateway(self, state_dir):
+        seed(
+            state_dir,
+            accounts=[{"account_id": a, "key": f"sk-demo-{a.removeprefix('acct-')}", "tier": t}
+                      for a, _, t in DEMO_ACCOUNTS],
+            deployments=GATEWAY_DEPLOYMENTS,
+        )  # fmt: skip
+
     def _incidents(self, users):
         if Incident.objects.exists():
             return
@@ -128,17 +166,17 @@ class Command(BaseCommand):
             spec = dict(spec)
             status = spec.pop("status")
             spec["deployments"] = [deployments[slug] for slug in spec["deployments"]]
-            incident = services.incident_create(actor=responder, **spec)
+            incident = incident_services.incident_create(actor=responder, **spec)
             if status != "reported":
-                services.incident_assign(actor=commander, incident=incident, commander=users["commander"])
-                services.incident_edit(
+                incident_services.incident_assign(actor=commander, incident=incident, commander=users["commander"])
+                incident_services.incident_edit(
                     actor=commander, incident=incident, changes={"status": "triaged"}, reason="Confirmed by on-call."
                 )
             if status == "responding":
-                services.incident_edit(
+                incident_services.incident_edit(
                     actor=commander, incident=incident, changes={"status": "responding"}, reason="Team assembled."
                 )
-                services.timeline_entry_add(
+                incident_services.timeline_entry_add(
                     actor=commander,
                     incident=incident,
                     kind="decision",
