@@ -216,20 +216,27 @@ CSV_COLUMNS = ("record", *EXPORT_FIELDS, "note")
 
 def export_csv(*, user: User, filters: EventFilters | None = None, chunk_size: int = 2000) -> Iterator[str]:
     """CSV with a header row. The first data row (record=head) carries the head's seq and hash;
-    the last (record=verification) the result of verifying the chain while exporting."""
+    the last (record=verification) the result of verifying the chain while exporting.
+
+    CSV is for reading in a spreadsheet: a text cell that would start a formula (=, +, -, @)
+    gets a leading apostrophe, since signal titles and reasons can come from outsiders.
+    JSONL is the export to re-verify hashes from."""
     filters = filters or EventFilters()
     head = _export_head()
     check = ledger.ChainCheck()
     writer = csv.writer(_Echo())
     header = _header(user, filters, head)
-    note = f"{EXPORT_FORMAT}; exported {header['exported_at']} by {user.username}; {HASH_RULE}"
+    note = (
+        f"{EXPORT_FORMAT}; exported {header['exported_at']} by {user.username}; {HASH_RULE}; "
+        "text cells starting with = + - @ are prefixed with an apostrophe (use JSONL to re-verify hashes)"
+    )
     if filters:
         note += "; filters " + json.dumps(header["filters"], ensure_ascii=False)
     yield writer.writerow(CSV_COLUMNS) + writer.writerow(_csv_marker("head", head.seq, head.hash, note))
     buffer, exported = [], 0
     for row in _export_rows(user, filters, head, check, chunk_size):
-        values = list(row)
-        values[1] = _at_text(values[1])
+        values = [_cell(value) for value in row]
+        values[1] = _at_text(row[1])
         buffer.append(writer.writerow(("event", *values, "")))
         exported += 1
         if len(buffer) >= _FLUSH_EVERY:
@@ -239,6 +246,13 @@ def export_csv(*, user: User, filters: EventFilters | None = None, chunk_size: i
     verdict = "ok" if trailer["ok"] else f"BROKEN at seq {trailer['first_bad_seq']}: {trailer['problem']}"
     note = f"{verdict}; {trailer['events']} events verified; {exported} exported"
     yield "".join(buffer) + writer.writerow(_csv_marker("verification", trailer["events"], trailer["head_hash"], note))
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
 
 
 def _csv_marker(record: str, seq: int, head_hash: str, note: str) -> list[Any]:

@@ -346,3 +346,13 @@ def test_a_section_may_not_take_a_reserved_bundle_key():
 
 def test_unknown_bundle_is_404(client_for, people, story):
     assert client_for(people[Role.AUDITOR]).get(f"{API}/incidents/INC-1999-9999/bundle/").status_code == 404
+
+
+def test_csv_export_defuses_spreadsheet_formulas_from_outsiders(client_for, people, actor_for):
+    services.signal_ingest(
+        actor=actor_for(people[Role.RESPONDER]), source="user_report", title='=HYPERLINK("http://evil.test","x")'
+    )
+    rows = _csv_rows(client_for(people[Role.AUDITOR]).get(f"{API}/audit/export.csv"))
+    assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+    # JSON columns keep their exact text (the title sits inside the JSON, not at a cell start).
+    assert any('"=HYPERLINK' in cell for row in rows for cell in row)
