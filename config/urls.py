@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/incidents/<str:ref>/bundle/", IncidentBundleView.as_view(), name="api-incident-bundle"),
     path("api/v1/", include("incidents.api.urls")),
+    path("api/v1/", include("corrections.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

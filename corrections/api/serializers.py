@@ -1,0 +1,125 @@
+"""Corrections API shapes. Input serializers only parse; the rules live in corrections.services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.api.strict import StrictBooleanField, StrictSerializer, TextField
+from corrections import selectors
+from corrections.catalogue import TYPES
+from corrections.models import Approval, Correction, DispatchAttempt
+
+
+class CorrectionRequestSerializer(StrictSerializer):
+    type = serializers.ChoiceField(choices=sorted(TYPES))
+    deployment = TextField(max_length=64, required=False, allow_null=True, default=None)
+    params = serializers.DictField(required=False, default=dict)
+    rationale = TextField(max_length=20000)
+    duration_minutes = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1,
+                                                max_value=365 * 24 * 60)  # fmt: skip
+    break_glass = StrictBooleanField(required=False, default=False)
+    justification = TextField(max_length=20000, required=False, default="", allow_blank=True)
+
+
+class CorrectionEditSerializer(StrictSerializer):
+    params = serializers.DictField(required=False)
+    duration_minutes = serializers.IntegerField(required=False, min_value=1, max_value=365 * 24 * 60)
+    rationale = TextField(max_length=20000, required=False)
+
+
+class ApproveSerializer(StrictSerializer):
+    comment = TextField(max_length=20000, required=False, default="", allow_blank=True)
+    otp = TextField(max_length=12, required=False, default="", allow_blank=True)
+    confirm_target = TextField(max_length=64, required=False, default="", allow_blank=True)
+
+
+class RejectSerializer(StrictSerializer):
+    comment = TextField(max_length=20000)
+
+
+class ReasonSerializer(StrictSerializer):
+    reason = TextField(max_length=20000)
+
+
+class ConfirmSerializer(StrictSerializer):
+    confirm_target = TextField(max_length=64)
+    note = TextField(max_length=20000)
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    approver = serializers.CharField(source="approver.username")
+    voided = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Approval
+        fields = ["approver", "decision", "counted_as", "comment", "second_factor_verified", "ratifies_break_glass",
+                  "voided", "created_at"]  # fmt: skip
+
+    def get_voided(self, approval) -> bool:
+        return approval.voided_at is not None
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    deployment = serializers.CharField(source="deployment.slug")
+
+    class Meta:
+        model = DispatchAttempt
+        fields = ["action", "number", "deployment", "method", "url", "response_status", "outcome", "latency_ms",
+                  "error", "started_at"]  # fmt: skip
+
+
+class CorrectionSerializer(serializers.ModelSerializer):
+    incident = serializers.CharField(source="incident.ref")
+    deployment = serializers.CharField(source="deployment.slug", allow_null=True, default=None)
+    model = serializers.CharField(source="model.name")
+    requested_by = serializers.CharField(source="requested_by.username")
+    policy = serializers.JSONField(source="policy_snapshot")
+    approvals = ApprovalSerializer(many=True)
+    still_needed = serializers.SerializerMethodField()
+    seconds_left = serializers.SerializerMethodField()
+    ratification_overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Correction
+        fields = [
+            "id", "incident", "type", "deployment", "model", "params", "rationale", "duration_minutes", "state",
+            "tier", "policy", "content_hash", "requested_by", "requested_at", "pending_until", "approved_at",
+            "execute_by", "activated_at", "verified_at", "expires_at", "lifted_at", "failure", "break_glass",
+            "break_glass_justification", "ratification_due_at", "ratified_at", "ratification_overdue",
+            "approvals", "still_needed", "seconds_left",
+        ]  # fmt: skip
+
+    def _status(self, correction):
+        cache = self.context.setdefault("signoff", {})
+        if correction.pk not in cache:
+            cache[correction.pk] = selectors.signoff_status(correction)
+        return cache[correction.pk]
+
+    def get_still_needed(self, correction) -> list[dict]:
+        return self._status(correction).missing
+
+    def get_seconds_left(self, correction) -> int | None:
+        return self._status(correction).seconds_left
+
+    def get_ratification_overdue(self, correction) -> bool:
+        return self._status(correction).ratification_overdue
+
+
+class CorrectionDetailSerializer(CorrectionSerializer):
+    attempts = AttemptSerializer(many=True)
+
+    class Meta(CorrectionSerializer.Meta):
+        fields = [*CorrectionSerializer.Meta.fields, "attempts"]
+
+
+class CorrectionTypeSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    family = serializers.CharField()
+    label = serializers.CharField()
+    help = serializers.CharField()
+    default_tier = serializers.IntegerField()
+    reversible = serializers.BooleanField()
+    target = serializers.CharField()
+    default_duration_minutes = serializers.IntegerField(allow_null=True)
+    dispatchable = serializers.BooleanField()
+    params = serializers.ListField(child=serializers.DictField())

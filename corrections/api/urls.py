@@ -1,0 +1,17 @@
+from django.urls import path
+
+from corrections.api import views
+
+urlpatterns = [
+    path("correction-types/", views.CorrectionTypeListView.as_view(), name="api-correction-types"),
+    path("incidents/<str:ref>/corrections/", views.IncidentCorrectionListView.as_view(),
+         name="api-incident-corrections"),
+    path("corrections/<int:pk>/", views.CorrectionDetailView.as_view(), name="api-correction"),
+    path("corrections/<int:pk>/approve/", views.CorrectionApproveView.as_view(), name="api-correction-approve"),
+    path("corrections/<int:pk>/reject/", views.CorrectionRejectView.as_view(), name="api-correction-reject"),
+    path("corrections/<int:pk>/cancel/", views.CorrectionCancelView.as_view(), name="api-correction-cancel"),
+    path("corrections/<int:pk>/lift/", views.CorrectionLiftView.as_view(), name="api-correction-lift"),
+    path("corrections/<int:pk>/retry/", views.CorrectionRetryView.as_view(), name="api-correction-retry"),
+    path("corrections/<int:pk>/confirm/", views.CorrectionConfirmView.as_view(), name="api-correction-confirm"),
+    path("approvals/pending/", views.PendingApprovalListView.as_view(), name="api-approvals-pending"),
+]  # fmt: skip

@@ -1,0 +1,147 @@
+"""The corrections API: request, decide, lift and retry corrections; the approval inbox.
+
+Each view parses, calls one service or selector with the acting user, and renders. Illegal
+transitions come back from the services as DomainError(code="conflict"), answered as 409.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from config.api import CanWrite, HasAnyRole
+from corrections import selectors, services
+from corrections.api.serializers import (
+    ApproveSerializer,
+    ConfirmSerializer,
+    CorrectionDetailSerializer,
+    CorrectionEditSerializer,
+    CorrectionRequestSerializer,
+    CorrectionSerializer,
+    CorrectionTypeSerializer,
+    ReasonSerializer,
+    RejectSerializer,
+)
+from corrections.catalogue import TYPES
+from corrections.models import Correction, DispatchAttempt
+from incidents.api.views import ApiListView, ApiView, _actor, _errors, _incident_or_404
+
+_MAX_ID = 2**63 - 1
+
+
+def _correction_or_404(request, pk: int, *, detail: bool = False) -> Correction:
+    qs = selectors.corrections_visible_to(request.user)
+    if detail:
+        qs = qs.prefetch_related(
+            Prefetch("attempts", queryset=DispatchAttempt.objects.select_related("deployment").order_by("id"))
+        )
+    correction = qs.filter(pk=pk).first() if pk <= _MAX_ID else None
+    if correction is None:
+        raise NotFound("No such correction.")
+    return correction
+
+
+def _render(request, correction: Correction, code: int = status.HTTP_200_OK) -> Response:
+    fresh = _correction_or_404(request, correction.pk, detail=True)
+    return Response(CorrectionDetailSerializer(fresh).data, status=code)
+
+
+class CorrectionTypeListView(ApiView):
+    permission_classes = [HasAnyRole]
+
+    @extend_schema(responses={200: CorrectionTypeSerializer(many=True)}, tags=["corrections"])
+    def get(self, request):
+        """The catalogue: every correction type, its parameters, tier and reversibility."""
+        return Response([t.as_dict() for t in TYPES.values()])
+
+
+class IncidentCorrectionListView(ApiListView):
+    permission_classes = [CanWrite]
+    serializer_class = CorrectionRequestSerializer
+
+    @extend_schema(responses={200: CorrectionSerializer(many=True), **_errors(404)}, tags=["corrections"])
+    def get(self, request, ref: str):
+        """Corrections requested on this incident, newest first."""
+        incident = _incident_or_404(request, ref)
+        page = self.paginate_queryset(selectors.corrections_for_incident(user=request.user, incident=incident))
+        return self.get_paginated_response(CorrectionSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=CorrectionRequestSerializer,
+        responses={201: CorrectionDetailSerializer, **_errors(400, 403, 404, 409)},
+        tags=["corrections"],
+    )
+    def post(self, request, ref: str):
+        """Request a correction. Tier 1 runs at once; `break_glass` runs a tier 3–4 one at once."""
+        incident = _incident_or_404(request, ref)
+        params = CorrectionRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        correction = services.correction_request(actor=_actor(request), incident=incident, **params.validated_data)
+        return _render(request, correction, status.HTTP_201_CREATED)
+
+
+class CorrectionDetailView(ApiView):
+    permission_classes = [CanWrite]
+
+    @extend_schema(responses={200: CorrectionDetailSerializer, **_errors(404)}, tags=["corrections"])
+    def get(self, request, pk: int):
+        """A correction with its policy snapshot, approvals, what is still needed and every dispatch attempt."""
+        return Response(CorrectionDetailSerializer(_correction_or_404(request, pk, detail=True)).data)
+
+    @extend_schema(
+        request=CorrectionEditSerializer,
+        responses={200: CorrectionDetailSerializer, **_errors(400, 403, 404, 409)},
+        tags=["corrections"],
+    )
+    def patch(self, request, pk: int):
+        """Edit a pending request. A change to what would run voids every earlier approval."""
+        correction = _correction_or_404(request, pk)
+        params = CorrectionEditSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        services.correction_edit(actor=_actor(request), correction=correction, **params.validated_data)
+        return _render(request, correction)
+
+
+def _action(service, serializer_class, summary: str):
+    """A POST endpoint that runs one service on one correction."""
+
+    class ActionView(ApiView):
+        permission_classes = [CanWrite]
+
+        @extend_schema(
+            request=serializer_class,
+            responses={200: CorrectionDetailSerializer, **_errors(400, 403, 404, 409)},
+            tags=["corrections"],
+            summary=summary,
+        )
+        def post(self, request, pk: int):
+            correction = _correction_or_404(request, pk)
+            params = serializer_class(data=request.data)
+            params.is_valid(raise_exception=True)
+            service(actor=_actor(request), correction=correction, **params.validated_data)
+            return _render(request, correction)
+
+    ActionView.__name__ = ActionView.__qualname__ = f"Correction{service.__name__.title().replace('_', '')}View"
+    return ActionView
+
+
+CorrectionApproveView = _action(services.correction_approve, ApproveSerializer,
+                                "Approve (or ratify a break-glass correction)")  # fmt: skip
+CorrectionRejectView = _action(services.correction_reject, RejectSerializer, "Reject: one rejection ends it")
+CorrectionCancelView = _action(services.correction_cancel, ReasonSerializer, "Cancel before it runs")
+CorrectionLiftView = _action(services.correction_lift, ReasonSerializer, "Lift an active correction")
+CorrectionRetryView = _action(services.correction_retry, ReasonSerializer, "Retry a failed correction")
+CorrectionConfirmView = _action(services.correction_confirm_manual, ConfirmSerializer,
+                                "Confirm a manual correction (destroy_weights) was carried out")  # fmt: skip
+
+
+class PendingApprovalListView(ApiView):
+    permission_classes = [HasAnyRole]
+
+    @extend_schema(responses={200: CorrectionSerializer(many=True)}, tags=["corrections"])
+    def get(self, request):
+        """Corrections waiting for a decision you could give."""
+        return Response(CorrectionSerializer(selectors.approvals_pending_for(user=request.user), many=True).data)
