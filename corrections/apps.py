@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class CorrectionsConfig(AppConfig):
     name = "corrections"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from corrections import audit
+
+        audit.register()

@@ -193,3 +193,25 @@ def test_role_not_needed_is_403(client_for, incident, people):
                        params={"model": "atlas"}, rationale="x").json()["id"]  # fmt: skip
     response = client_for(people["commander2"]).post(f"/api/v1/corrections/{cid}/approve/", {}, format="json")
     assert response.status_code == 403
+
+
+def test_bundle_carries_corrections_with_approvals(client_for, incident, people):
+    cid = post_request(client_for(people["responder"]), incident, type="pause_deployment", deployment="atlas-chat",
+                       params={}, rationale="x").json()["id"]  # fmt: skip
+    client_for(people["leader1"]).post(f"/api/v1/corrections/{cid}/approve/", {"comment": "go"}, format="json")
+    bundle = client_for(people["leader1"]).get(f"/api/v1/incidents/{incident.ref}/bundle/").json()
+    [correction] = bundle["corrections"]
+    assert correction["id"] == cid
+    assert [(a["approver"], a["decision"]) for a in correction["approvals"]] == [(people["leader1"].username,
+                                                                                  "approve")]  # fmt: skip
+    assert any(e["verb"] == "correction.approval_given" for e in bundle["ledger"]["events"])
+
+
+def test_audit_history_page_tells_the_correction_story(client, incident, people, client_for):
+    cid = post_request(client_for(people["responder"]), incident, type="pause_deployment", deployment="atlas-chat",
+                       params={}, rationale="x").json()["id"]  # fmt: skip
+    client_for(people["leader1"]).post(f"/api/v1/corrections/{cid}/approve/", {"comment": "go"}, format="json")
+    client.force_login(people["leader1"])
+    page = client.get(f"/audit/incidents/{incident.ref}/").content.decode()
+    assert "requested pause_deployment on atlas-chat" in page
+    assert f"approved correction {cid} as leadership" in page
