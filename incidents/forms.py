@@ -7,6 +7,7 @@ sees the message next to the field it is about.
 from __future__ import annotations
 
 from django import forms
+from django.db.models import Q
 
 from accounts.models import User
 from config.errors import DomainError
@@ -63,6 +64,11 @@ def bind_domain_error(form: forms.Form, error: DomainError) -> None:
         form.add_error(None, error.message)
 
 
+def _to_minute(value):
+    """What a datetime-local input shows, so an untouched field does not count as changed."""
+    return value.replace(second=0, microsecond=0) if value else value
+
+
 class _DetailPageForm(forms.Form):
     """One of several forms on the incident page: element ids carry the form's name so they stay unique."""
 
@@ -104,6 +110,54 @@ class IncidentForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["deployments"].queryset = Deployment.objects.filter(active=True).order_by("slug")
+
+
+class IncidentDetailsForm(_DetailPageForm):
+    """Edit the descriptive fields (triage a promoted signal: set its category and risk domain)."""
+
+    id_prefix = "details"
+
+    title = forms.CharField(max_length=Incident._meta.get_field("title").max_length)
+    summary = forms.CharField(
+        required=False,
+        max_length=Incident._meta.get_field("summary").max_length,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    category = forms.ChoiceField(choices=Category.choices)
+    risk_domain = forms.ChoiceField(choices=RiskDomain.choices, label="Risk domain")
+    source = forms.ChoiceField(choices=Source.choices)
+    deployments = forms.ModelMultipleChoiceField(
+        queryset=Deployment.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    occurred_at = _datetime_field("Occurred at (UTC)")
+    detected_at = _datetime_field("Detected at (UTC)")
+    reason = forms.CharField(
+        required=False,
+        max_length=REASON_MAX,
+        label="Note for the record",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args, incident: Incident, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                **{name: getattr(incident, name) for name in ("title", "summary", "category", "risk_domain", "source")},
+                "occurred_at": _to_minute(incident.occurred_at),
+                "detected_at": _to_minute(incident.detected_at),
+                "deployments": list(incident.deployments.all()),
+            },
+        )
+        super().__init__(*args, **kwargs)
+        # Active deployments, plus any inactive one already on the incident.
+        current = [d.pk for d in incident.deployments.all()]
+        self.fields["deployments"].queryset = Deployment.objects.filter(Q(active=True) | Q(pk__in=current)).order_by(
+            "slug"
+        )
+
+    def changes(self) -> dict:
+        """Only what the person changed, so the ledger records just that."""
+        return {name: self.cleaned_data[name] for name in self.changed_data if name != "reason"}
 
 
 class TimelineEntryForm(_DetailPageForm):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("incidents/<str:ref>/severity/", views.incident_change_severity, name="incident-severity"),
     path("incidents/<str:ref>/status/", views.incident_change_status, name="incident-status"),
     path("incidents/<str:ref>/escalate/", views.incident_escalate, name="incident-escalate"),
+    path("incidents/<str:ref>/details/", views.incident_edit_details, name="incident-edit-details"),
     path("incidents/<str:ref>/assign/", views.incident_assign, name="incident-assign"),
     path("signals/", views.signal_list, name="signal-list"),
     path("signals/<int:pk>/promote/", views.signal_promote, name="signal-promote"),

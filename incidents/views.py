@@ -25,6 +25,7 @@ from incidents.forms import (
     AssignCommanderForm,
     DismissSignalForm,
     EscalateForm,
+    IncidentDetailsForm,
     IncidentFilterForm,
     IncidentForm,
     SeverityForm,
@@ -137,6 +138,7 @@ def _render_detail(
         "status": StatusForm(incident=incident) if incident.allowed_next_statuses else None,
         "escalate": EscalateForm(incident=incident),
         "assign": AssignCommanderForm(incident=incident) if user.has_role(*services.COMMANDER_ROLES) else None,
+        "details": IncidentDetailsForm(incident=incident),
     }
     if failed:
         forms[failed] = form
@@ -170,7 +172,7 @@ def _incident_action(
     *,
     name: str,
     make_form: Callable[..., Form],
-    perform: Callable[[Actor, Incident, dict[str, Any]], str],
+    perform: Callable[[Actor, Incident, Form], str],
 ) -> HttpResponse:
     """POST one of the detail page's forms: validate, call one service, then redirect or re-render."""
     incident = _incident_or_404(request, ref)
@@ -179,7 +181,7 @@ def _incident_action(
     form = make_form(request.POST, incident)
     status = 400
     if form.is_valid():
-        message, status = _attempt(form, lambda: perform(Actor.from_request(request), incident, form.cleaned_data))
+        message, status = _attempt(form, lambda: perform(Actor.from_request(request), incident, form))
         if message is not None:
             messages.success(request, message)
             return redirect("incident-detail", ref=incident.ref)
@@ -188,7 +190,8 @@ def _incident_action(
 
 @page_access
 def incident_add_entry(request: HttpRequest, ref: str) -> HttpResponse:
-    def perform(actor, incident, data):
+    def perform(actor, incident, form):
+        data = form.cleaned_data
         entry = services.timeline_entry_add(actor=actor, incident=incident, **data)
         return f"{entry.get_kind_display().capitalize()} added to {incident.ref}."
 
@@ -199,7 +202,8 @@ def incident_add_entry(request: HttpRequest, ref: str) -> HttpResponse:
 
 @page_access
 def incident_change_severity(request: HttpRequest, ref: str) -> HttpResponse:
-    def perform(actor, incident, data):
+    def perform(actor, incident, form):
+        data = form.cleaned_data
         before = incident.severity
         updated = services.incident_edit(
             actor=actor, incident=incident, changes={"severity": data["severity"]}, reason=data["reason"]
@@ -215,7 +219,8 @@ def incident_change_severity(request: HttpRequest, ref: str) -> HttpResponse:
 
 @page_access
 def incident_change_status(request: HttpRequest, ref: str) -> HttpResponse:
-    def perform(actor, incident, data):
+    def perform(actor, incident, form):
+        data = form.cleaned_data
         updated = services.incident_edit(
             actor=actor, incident=incident, changes={"status": data["status"]}, reason=data["reason"]
         )
@@ -228,7 +233,8 @@ def incident_change_status(request: HttpRequest, ref: str) -> HttpResponse:
 
 @page_access
 def incident_escalate(request: HttpRequest, ref: str) -> HttpResponse:
-    def perform(actor, incident, data):
+    def perform(actor, incident, form):
+        data = form.cleaned_data
         updated = services.incident_escalate(
             actor=actor, incident=incident, severity=data["severity"] or None, reason=data["reason"]
         )
@@ -240,8 +246,21 @@ def incident_escalate(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 @page_access
+def incident_edit_details(request: HttpRequest, ref: str) -> HttpResponse:
+    def perform(actor, incident, form):
+        changes = form.changes()
+        services.incident_edit(actor=actor, incident=incident, changes=changes, reason=form.cleaned_data["reason"])
+        return f"{incident.ref} details saved." if changes else f"Nothing changed on {incident.ref}."
+
+    return _incident_action(
+        request, ref, name="details", make_form=lambda data, i: IncidentDetailsForm(data, incident=i), perform=perform
+    )
+
+
+@page_access
 def incident_assign(request: HttpRequest, ref: str) -> HttpResponse:
-    def perform(actor, incident, data):
+    def perform(actor, incident, form):
+        data = form.cleaned_data
         services.incident_assign(actor=actor, incident=incident, commander=data["commander"])
         return f"{data['commander'].display_name} is now commander of {incident.ref}."
 

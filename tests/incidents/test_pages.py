@@ -163,6 +163,7 @@ def _post_pages(incident, signal):
         (reverse("incident-severity", args=[ref]), {"severity": "SEV1", "reason": "because"}),
         (reverse("incident-escalate", args=[ref]), {"severity": "SEV1", "reason": "because"}),
         (reverse("incident-assign", args=[ref]), {"commander": incident.reporter_id}),
+        (reverse("incident-edit-details", args=[ref]), {"title": "x", "category": "misuse", "risk_domain": "cyber"}),
         (reverse("signal-promote", args=[signal.pk]), {}),
         (reverse("signal-dismiss", args=[signal.pk]), {"reason": "noise"}),
     ]
@@ -199,7 +200,13 @@ def test_writers_see_the_forms(client_for, responder, make_incident, make_signal
     incident = make_incident()
     make_signal()
     detail = client_for(responder).get(reverse("incident-detail", args=[incident.ref])).content.decode()
-    for name in ("incident-add-entry", "incident-status", "incident-severity", "incident-escalate"):
+    for name in (
+        "incident-add-entry",
+        "incident-status",
+        "incident-severity",
+        "incident-escalate",
+        "incident-edit-details",
+    ):
         assert reverse(name, args=[incident.ref]) in detail
     assert reverse("incident-assign", args=[incident.ref]) not in detail  # commanders only
     signals = client_for(responder).get(reverse("signal-list")).content.decode()
@@ -412,6 +419,59 @@ def test_escalate_form_offers_only_higher_severities(client_for, responder, make
     content = client_for(responder).get(reverse("incident-detail", args=[incident.ref])).content.decode()
     select = re.search(r'<select name="severity" id="escalate-severity"[^>]*>(.*?)</select>', content, re.S).group(1)
     assert re.findall(r'value="(SEV\d)"', select) == ["SEV1", "SEV2"]
+
+
+def _details_form(incident, **fields):
+    return {
+        "title": incident.title,
+        "summary": incident.summary,
+        "category": incident.category,
+        "risk_domain": incident.risk_domain,
+        "source": incident.source,
+        "deployments": [d.pk for d in incident.deployments.all()],
+        "occurred_at": "",
+        "detected_at": incident.detected_at.strftime("%Y-%m-%dT%H:%M"),
+    } | fields
+
+
+def test_triage_sets_category_and_risk_domain_and_records_only_what_changed(client_for, responder, make_signal):
+    signal = make_signal()
+    client = client_for(responder)
+    client.post(reverse("signal-promote", args=[signal.pk]))
+    incident = Incident.objects.get()
+    assert (incident.category, incident.risk_domain) == ("other", "other")
+    response = client.post(
+        reverse("incident-edit-details", args=[incident.ref]),
+        _details_form(incident, category="dangerous_capability", risk_domain="cbrn", reason="Triage."),
+        follow=True,
+    )
+    assert f"{incident.ref} details saved." in flash(response)
+    incident.refresh_from_db()
+    assert (incident.category, incident.risk_domain) == ("dangerous_capability", "cbrn")
+    event = LedgerEvent.objects.get(verb="incident.updated")
+    assert event.before == {"category": "other", "risk_domain": "other"}
+    assert event.after == {"category": "dangerous_capability", "risk_domain": "cbrn"}
+    assert event.reason == "Triage."
+
+
+def test_saving_untouched_details_changes_nothing(client_for, responder, make_incident):
+    incident = make_incident()
+    response = client_for(responder).post(
+        reverse("incident-edit-details", args=[incident.ref]), _details_form(incident), follow=True
+    )
+    assert f"Nothing changed on {incident.ref}." in flash(response)
+    assert not LedgerEvent.objects.filter(verb="incident.updated").exists()
+
+
+def test_details_with_an_empty_title_are_refused(client_for, responder, make_incident):
+    incident = make_incident()
+    response = client_for(responder).post(
+        reverse("incident-edit-details", args=[incident.ref]), _details_form(incident, title="")
+    )
+    assert response.status_code == 400
+    assert "title" in response.context["forms"]["details"].errors
+    incident.refresh_from_db()
+    assert incident.title
 
 
 def test_commander_assigns_a_commander(client_for, make_user, make_incident):
