@@ -51,7 +51,9 @@ def test_known_verbs_read_as_sentences():
 
 
 def test_unknown_verbs_still_read_sensibly():
-    assert audit.describe(_event("correction.approval_given", object_id="12")) == "correction 12: approval given"
+    assert audit.describe(_event("deployment_probe.result_recorded", object_id="12")) == (
+        "deployment probe 12: result recorded"
+    )
 
 
 def test_a_decision_is_told_with_its_options_and_rationale():
