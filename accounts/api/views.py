@@ -1,0 +1,66 @@
+from django.conf import settings
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import permissions, serializers
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from accounts.api.serializers import TokenRequestSerializer, TokenSerializer
+from accounts.api.strict import BoundedJSONParser, ErrorSerializer
+from accounts.models import ApiToken, User
+
+
+class TokenObtainThrottle(AnonRateThrottle):
+    """Slows password guessing: a few attempts a minute per client address."""
+
+    scope = "token_obtain"
+    rate = "10/minute"
+
+    def get_ident(self, request):
+        # DRF trusts X-Forwarded-For unless NUM_PROXIES is set, which would let a guesser pick
+        # a fresh identity per request. Only behind our own proxy is its last hop meaningful.
+        if settings.SECURE_PROXY_SSL_HEADER:
+            forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+            if forwarded:
+                return forwarded.split(",")[-1].strip()
+        return request.META.get("REMOTE_ADDR", "")
+
+
+def api_token_issue(*, user: User) -> str:
+    """Create a token for the user and return its key; only the key's hash is stored."""
+    key = ApiToken.new_key()
+    ApiToken.objects.create(user=user, prefix=key[: ApiToken.PREFIX_LENGTH], key_hash=ApiToken.hash_key(key))
+    return key
+
+
+class TokenObtainView(APIView):
+    """Exchange a username and password for an API token (shown once)."""
+
+    authentication_classes: list = []  # a stale Authorization header must not block getting a new token
+    permission_classes = [permissions.AllowAny]
+    public_endpoint = True  # the one way in for a client that has no token yet
+    throttle_classes = [TokenObtainThrottle]
+    parser_classes = [BoundedJSONParser]
+
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={
+            200: TokenSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="Missing fields, or a wrong username or password."),
+            429: OpenApiResponse(ErrorSerializer, description="Too many attempts; retry later."),
+        },
+        auth=[],
+        tags=["auth"],
+    )
+    def post(self, request):
+        params = TokenRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request, username=params.validated_data["username"], password=params.validated_data["password"]
+        )
+        if user is None:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Unable to sign in with that username and password."]}
+            )
+        return Response(TokenSerializer({"token": api_token_issue(user=user)}).data)
