@@ -207,10 +207,10 @@ class StatusForm(_DetailPageForm):
     status = forms.ChoiceField(choices=Status.choices, label="New status")
     reason = _reason_field("Why the status changes.")
 
-    def __init__(self, *args, incident: Incident, **kwargs):
+    def __init__(self, *args, statuses: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         labels = dict(Status.choices)
-        self.fields["status"].widget.choices = [(s, labels[s]) for s in incident.allowed_next_statuses]
+        self.fields["status"].widget.choices = [(s, labels[s]) for s in statuses]
 
 
 class EscalateForm(_DetailPageForm):

@@ -45,6 +45,14 @@ COMMANDER_ROLES = (Role.INCIDENT_COMMANDER, Role.LEADERSHIP, Role.ADMIN)
 EDITABLE_FIELDS = ("title", "summary", "category", "risk_domain", "source", "occurred_at", "detected_at")
 
 
+def next_statuses_for(*, user: User, incident: Incident) -> list[str]:
+    """The statuses this user may move the incident to next (declaring resolution is a commander's)."""
+    statuses = incident.allowed_next_statuses
+    if user.has_role(*COMMANDER_ROLES):
+        return statuses
+    return [s for s in statuses if s not in COMMANDER_STATUSES]
+
+
 # --- guards ------------------------------------------------------------------------------------
 
 

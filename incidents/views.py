@@ -132,10 +132,11 @@ def _render_detail(
 ) -> HttpResponse:
     """The detail page; `failed` names the form that was refused, rendered bound with its errors."""
     user = request.user
+    statuses = services.next_statuses_for(user=user, incident=incident)
     forms: dict[str, Form | None] = {
         "entry": TimelineEntryForm(),
         "severity": SeverityForm(incident=incident),
-        "status": StatusForm(incident=incident) if incident.allowed_next_statuses else None,
+        "status": StatusForm(statuses=statuses) if statuses else None,
         "escalate": EscalateForm(incident=incident),
         "assign": AssignCommanderForm(incident=incident) if user.has_role(*services.COMMANDER_ROLES) else None,
         "details": IncidentDetailsForm(incident=incident),
@@ -227,7 +228,11 @@ def incident_change_status(request: HttpRequest, ref: str) -> HttpResponse:
         return f"{incident.ref} is now {Status(updated.status).label.lower()}."
 
     return _incident_action(
-        request, ref, name="status", make_form=lambda data, i: StatusForm(data, incident=i), perform=perform
+        request,
+        ref,
+        name="status",
+        make_form=lambda data, i: StatusForm(data, statuses=services.next_statuses_for(user=request.user, incident=i)),
+        perform=perform,
     )
 
 

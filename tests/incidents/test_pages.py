@@ -738,3 +738,18 @@ def test_incident_admin_is_read_only_and_hides_restricted_incidents(admin_client
     assert open_incident.ref in listing
     assert secret.ref not in listing
     assert admin_client.get(reverse("admin:incidents_incident_add")).status_code == 403
+
+
+def test_responder_is_not_offered_the_statuses_only_a_commander_may_set(client, make_user, make_incident):
+    from incidents.services import next_statuses_for
+
+    responder, commander = make_user("responder"), make_user("incident_commander")
+    incident = make_incident(by=responder)
+    incident.status = "responding"
+    incident.save()
+    assert "resolved" not in next_statuses_for(user=responder, incident=incident)
+    assert "resolved" in next_statuses_for(user=commander, incident=incident)
+    client.force_login(responder)
+    page = client.get(f"/incidents/{incident.ref}/").content.decode()
+    assert 'value="contained"' in page
+    assert 'value="resolved"' not in page
