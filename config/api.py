@@ -1,10 +1,17 @@
 """API plumbing shared by every app: the error format and the permission classes."""
 
+import re
+
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, permissions, status
+from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.actor import Actor
 from config.errors import DomainError
+from config.strict import BoundedJSONParser, ErrorSerializer
 
 
 def exception_handler(exc, context):
@@ -55,3 +62,34 @@ class HasAnyRole(permissions.BasePermission):
     def has_permission(self, request, view):
         user = request.user
         return bool(user and user.is_authenticated and user.roles and request.method in permissions.SAFE_METHODS)
+
+
+# --- base views and helpers every app's API uses -----------------------------------------------
+
+# An incident ref; anything else is refused before it reaches the database (e.g. a NUL byte).
+REF_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,20}$")
+MAX_ID = 2**63 - 1  # ids beyond a bigint are 404 without a query
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input; `errors` names each field.",
+    403: "Your role may not do this.",
+    404: "No such object, or not visible to you.",
+    409: "Not allowed in the object's current state.",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """The documented 4xx answers of an endpoint (every one has the ErrorSerializer shape)."""
+    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in codes}
+
+
+def actor_of(request) -> Actor:
+    return Actor.from_request(request, source="api")
+
+
+class ApiView(APIView):
+    parser_classes = [BoundedJSONParser]
+
+
+class ApiListView(GenericAPIView):
+    parser_classes = [BoundedJSONParser]

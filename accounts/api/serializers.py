@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.api.strict import StrictSerializer, TextField
+from config.strict import StrictSerializer, TextField
 
 
 class TokenRequestSerializer(StrictSerializer):

@@ -7,8 +7,8 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from accounts.api.serializers import TokenRequestSerializer, TokenSerializer
-from accounts.api.strict import BoundedJSONParser, ErrorSerializer
 from accounts.models import ApiToken, User
+from config.strict import BoundedJSONParser, ErrorSerializer
 
 
 class TokenObtainThrottle(AnonRateThrottle):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from accounts.api.strict import StrictBooleanField, StrictSerializer, TextField
+from config.strict import StrictBooleanField, StrictSerializer, TextField
 from corrections import selectors
 from corrections.catalogue import TYPES
 from corrections.models import Approval, Correction, DispatchAttempt

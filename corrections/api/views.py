@@ -12,7 +12,7 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from config.api import CanWrite, HasAnyRole
+from config.api import MAX_ID, ApiListView, ApiView, CanWrite, HasAnyRole, actor_of, error_responses
 from corrections import selectors, services
 from corrections.api.serializers import (
     ApproveSerializer,
@@ -27,9 +27,7 @@ from corrections.api.serializers import (
 )
 from corrections.catalogue import TYPES
 from corrections.models import Correction, DispatchAttempt
-from incidents.api.views import ApiListView, ApiView, _actor, _errors, _incident_or_404
-
-_MAX_ID = 2**63 - 1
+from incidents.api.views import incident_or_404
 
 
 def _correction_or_404(request, pk: int, *, detail: bool = False) -> Correction:
@@ -38,7 +36,7 @@ def _correction_or_404(request, pk: int, *, detail: bool = False) -> Correction:
         qs = qs.prefetch_related(
             Prefetch("attempts", queryset=DispatchAttempt.objects.select_related("deployment").order_by("id"))
         )
-    correction = qs.filter(pk=pk).first() if pk <= _MAX_ID else None
+    correction = qs.filter(pk=pk).first() if pk <= MAX_ID else None
     if correction is None:
         raise NotFound("No such correction.")
     return correction
@@ -62,38 +60,38 @@ class IncidentCorrectionListView(ApiListView):
     permission_classes = [CanWrite]
     serializer_class = CorrectionRequestSerializer
 
-    @extend_schema(responses={200: CorrectionSerializer(many=True), **_errors(404)}, tags=["corrections"])
+    @extend_schema(responses={200: CorrectionSerializer(many=True), **error_responses(404)}, tags=["corrections"])
     def get(self, request, ref: str):
         """Corrections requested on this incident, newest first."""
-        incident = _incident_or_404(request, ref)
+        incident = incident_or_404(request, ref)
         page = self.paginate_queryset(selectors.corrections_for_incident(user=request.user, incident=incident))
         return self.get_paginated_response(CorrectionSerializer(page, many=True).data)
 
     @extend_schema(
         request=CorrectionRequestSerializer,
-        responses={201: CorrectionDetailSerializer, **_errors(400, 403, 404, 409)},
+        responses={201: CorrectionDetailSerializer, **error_responses(400, 403, 404, 409)},
         tags=["corrections"],
     )
     def post(self, request, ref: str):
         """Request a correction. Tier 1 runs at once; `break_glass` runs a tier 3–4 one at once."""
-        incident = _incident_or_404(request, ref)
+        incident = incident_or_404(request, ref)
         params = CorrectionRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        correction = services.correction_request(actor=_actor(request), incident=incident, **params.validated_data)
+        correction = services.correction_request(actor=actor_of(request), incident=incident, **params.validated_data)
         return _render(request, correction, status.HTTP_201_CREATED)
 
 
 class CorrectionDetailView(ApiView):
     permission_classes = [CanWrite]
 
-    @extend_schema(responses={200: CorrectionDetailSerializer, **_errors(404)}, tags=["corrections"])
+    @extend_schema(responses={200: CorrectionDetailSerializer, **error_responses(404)}, tags=["corrections"])
     def get(self, request, pk: int):
         """A correction with its policy snapshot, approvals, what is still needed and every dispatch attempt."""
         return Response(CorrectionDetailSerializer(_correction_or_404(request, pk, detail=True)).data)
 
     @extend_schema(
         request=CorrectionEditSerializer,
-        responses={200: CorrectionDetailSerializer, **_errors(400, 403, 404, 409)},
+        responses={200: CorrectionDetailSerializer, **error_responses(400, 403, 404, 409)},
         tags=["corrections"],
     )
     def patch(self, request, pk: int):
@@ -101,7 +99,7 @@ class CorrectionDetailView(ApiView):
         correction = _correction_or_404(request, pk)
         params = CorrectionEditSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        services.correction_edit(actor=_actor(request), correction=correction, **params.validated_data)
+        services.correction_edit(actor=actor_of(request), correction=correction, **params.validated_data)
         return _render(request, correction)
 
 
@@ -113,7 +111,7 @@ def _action(service, serializer_class, summary: str):
 
         @extend_schema(
             request=serializer_class,
-            responses={200: CorrectionDetailSerializer, **_errors(400, 403, 404, 409)},
+            responses={200: CorrectionDetailSerializer, **error_responses(400, 403, 404, 409)},
             tags=["corrections"],
             summary=summary,
         )
@@ -121,7 +119,7 @@ def _action(service, serializer_class, summary: str):
             correction = _correction_or_404(request, pk)
             params = serializer_class(data=request.data)
             params.is_valid(raise_exception=True)
-            service(actor=_actor(request), correction=correction, **params.validated_data)
+            service(actor=actor_of(request), correction=correction, **params.validated_data)
             return _render(request, correction)
 
     ActionView.__name__ = ActionView.__qualname__ = f"Correction{service.__name__.title().replace('_', '')}View"

@@ -7,7 +7,6 @@ exports stream (StreamingHttpResponse over a server-side cursor), never loading 
 from __future__ import annotations
 
 import json
-import re
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -21,10 +20,9 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import REF_PATTERN
 from incidents import audit, ledger
 from incidents.models import LedgerEvent
-
-_REF = re.compile(r"^[A-Za-z0-9-]{1,20}$")
 
 
 class CanAudit(permissions.BasePermission):
@@ -63,7 +61,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
 class EventFilterSerializer(serializers.Serializer):
     """Query parameters shared by the event list and the exports (paging parameters pass through)."""
 
-    incident = serializers.RegexField(_REF, required=False, help_text="Incident ref, e.g. INC-2026-0001.")
+    incident = serializers.RegexField(REF_PATTERN, required=False, help_text="Incident ref, e.g. INC-2026-0001.")
     actor = serializers.CharField(max_length=150, required=False, help_text="Actor name (username or task).")
     verb = serializers.CharField(
         max_length=64, required=False, help_text='Exact verb, or a prefix ending in "." such as "incident.".'
@@ -233,7 +231,7 @@ class IncidentBundleView(APIView):
     )
     def get(self, request, ref: str):
         """The regulator bundle for one incident."""
-        bundle = audit.incident_bundle(user=request.user, ref=ref) if _REF.match(ref) else None
+        bundle = audit.incident_bundle(user=request.user, ref=ref) if REF_PATTERN.match(ref) else None
         if bundle is None:
             raise NotFound("No such incident.")
         response = Response(bundle)

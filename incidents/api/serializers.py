@@ -4,7 +4,7 @@ every business rule (who may, which transition, reasons) lives in incidents.serv
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.api.strict import SlugRelatedField, StrictBooleanField, StrictSerializer, TextField
+from config.strict import SlugRelatedField, StrictBooleanField, StrictSerializer, TextField
 from incidents.models import (
     Category,
     Deployment,
