@@ -37,7 +37,11 @@ def role_required(roles: Iterable[Role], *, write_roles: Iterable[Role] | None =
                 raise PermissionDenied("Your role may read this but not change it.")
             return view(request, *args, **kwargs)
 
-        setattr(wrapped, ACCESS_ATTR, {"roles": sorted(roles), "write_roles": sorted(write_roles or roles)})
+        setattr(
+            wrapped,
+            ACCESS_ATTR,
+            {"roles": sorted(roles), "write_roles": sorted(roles if write_roles is None else write_roles)},
+        )
         return wrapped
 
     return decorator

@@ -16,3 +16,5 @@ ALL_ROLES = tuple(Role)
 WRITER_ROLES = frozenset({Role.RESPONDER, Role.INCIDENT_COMMANDER, Role.LEADERSHIP, Role.ADMIN})
 # Escalation calls in the next role up.
 ESCALATION_LADDER = (Role.RESPONDER, Role.INCIDENT_COMMANDER, Role.LEADERSHIP)
+# Who reads the whole audit trail and exports it; responders see each incident's own timeline.
+AUDIT_ROLES = frozenset({Role.AUDITOR, Role.LEADERSHIP, Role.INCIDENT_COMMANDER, Role.ADMIN})

@@ -33,14 +33,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
-from accounts.roles import Role
+from accounts.roles import AUDIT_ROLES, Role
 from incidents import ledger
 from incidents.models import Incident, IncidentUserObjectPermission, LedgerEvent, LedgerHead, Status, TimelineEntry
 from incidents.selectors import VIEW_RESTRICTED, incident_get_for, incidents_visible_to
 
 # Who may read the whole ledger, verify it and export it. Responders see an incident's own
 # timeline on its page; bulk reading and export is for review and oversight roles.
-AUDIT_ROLES = frozenset({Role.AUDITOR, Role.LEADERSHIP, Role.INCIDENT_COMMANDER, Role.ADMIN})
 EXPORT_FORMAT = "failsafe-ledger-export/1"
 BUNDLE_FORMAT = "failsafe-incident-bundle/1"
 HASH_RULE = (

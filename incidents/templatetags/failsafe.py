@@ -115,4 +115,6 @@ def nav_current(context) -> str:
         return "incidents"
     if name and name.startswith("signal"):
         return "signals"
+    if name and name.startswith("audit"):
+        return "audit"
     return ""
