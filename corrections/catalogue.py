@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config.errors import DomainError
+from corrections import params as read
 from incidents.models import AIModel, CustomerAccount, Deployment, ModelVersion
 
 CAPABILITIES = {
@@ -41,7 +42,6 @@ USE_CASES = {
 }
 ACCESS_TIERS = dict(CustomerAccount.Tier.choices)
 RATE_LIMIT_SCOPES = {"account": "One account", "tier": "An access tier", "deployment": "The whole deployment"}
-MAX_LIST = 500
 
 
 @dataclass(frozen=True)
@@ -113,61 +113,9 @@ def _err(name: str, message: str) -> DomainError:
     return DomainError(message, code="invalid", fields={f"params.{name}": [message]})
 
 
-def _text(params: dict, name: str, *, max_length: int = 200) -> str:
-    value = params.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise _err(name, f"{name} is required (a string).")
-    if len(value) > max_length:
-        raise _err(name, f"{name} is longer than {max_length} characters.")
-    return value.strip()
-
-
-def _choice(params: dict, name: str, choices: dict[str, str]) -> str:
-    value = _text(params, name)
-    if value not in choices:
-        raise _err(name, f"Unknown {name} {value!r}; choose from {', '.join(choices)}.")
-    return value
-
-
-def _list(params: dict, name: str) -> list[str]:
-    value = params.get(name)
-    if isinstance(value, str):
-        value = [part for part in (p.strip() for p in value.split(",")) if part]
-    if not isinstance(value, list) or not value:
-        raise _err(name, f"{name} must be a non-empty list.")
-    if len(value) > MAX_LIST:
-        raise _err(name, f"{name} may hold at most {MAX_LIST} items.")
-    if not all(isinstance(item, str) and 0 < len(item.strip()) <= 200 for item in value):
-        raise _err(name, f"Every item of {name} must be a non-empty string of at most 200 characters.")
-    return sorted({item.strip() for item in value})
-
-
-def _choices(params: dict, name: str, choices: dict[str, str]) -> list[str]:
-    values = _list(params, name)
-    unknown = [v for v in values if v not in choices]
-    if unknown:
-        raise _err(name, f"Unknown {name}: {', '.join(unknown)}; choose from {', '.join(choices)}.")
-    return values
-
-
-def _positive_int(params: dict, name: str, *, maximum: int) -> int:
-    value = params.get(name)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise _err(name, f"{name} must be a whole number from 1 to {maximum}.")
-    return value
-
-
-def _no_extra(params: dict, allowed: set[str]) -> None:
-    extra = sorted(set(params) - allowed)
-    if extra:
-        raise _err(extra[0], f"Unexpected parameter {extra[0]!r}.")
-
-
 def _accounts(params: dict, _target: Target) -> dict:
-    _no_extra(params, {"accounts"})
-    accounts = _list(params, "accounts")
+    read.no_extra(params, {"accounts"})
+    accounts = read.string_list(params, "accounts")
     known = set(CustomerAccount.objects.filter(account_id__in=accounts).values_list("account_id", flat=True))
     unknown = [a for a in accounts if a not in known]
     if unknown:
@@ -176,17 +124,17 @@ def _accounts(params: dict, _target: Target) -> dict:
 
 
 def _access_tier(params: dict, _target: Target) -> dict:
-    _no_extra(params, {"allowed_tiers"})
-    return {"allowed_tiers": _choices(params, "allowed_tiers", ACCESS_TIERS)}
+    read.no_extra(params, {"allowed_tiers"})
+    return {"allowed_tiers": read.choices(params, "allowed_tiers", ACCESS_TIERS)}
 
 
 def _rate_limit(params: dict, target: Target) -> dict:
-    _no_extra(params, {"scope", "subject", "requests_per_minute"})
-    scope = _choice(params, "scope", RATE_LIMIT_SCOPES)
-    rpm = _positive_int(params, "requests_per_minute", maximum=1_000_000)
+    read.no_extra(params, {"scope", "subject", "requests_per_minute"})
+    scope = read.choice(params, "scope", RATE_LIMIT_SCOPES)
+    rpm = read.positive_int(params, "requests_per_minute", maximum=1_000_000)
     if scope == "deployment":
         return {"scope": scope, "subject": target.name, "requests_per_minute": rpm}
-    subject = _text(params, "subject")
+    subject = read.text(params, "subject")
     if scope == "tier" and subject not in ACCESS_TIERS:
         raise _err("subject", f"Unknown tier {subject!r}; choose from {', '.join(ACCESS_TIERS)}.")
     if scope == "account" and not CustomerAccount.objects.filter(account_id=subject).exists():
@@ -195,26 +143,26 @@ def _rate_limit(params: dict, target: Target) -> dict:
 
 
 def _capability(params: dict, _target: Target) -> dict:
-    _no_extra(params, {"capability"})
-    return {"capability": _choice(params, "capability", CAPABILITIES)}
+    read.no_extra(params, {"capability"})
+    return {"capability": read.choice(params, "capability", CAPABILITIES)}
 
 
 def _safeguard(params: dict, _target: Target) -> dict:
-    _no_extra(params, {"safeguard", "setting"})
+    read.no_extra(params, {"safeguard", "setting"})
     return {
-        "safeguard": _choice(params, "safeguard", SAFEGUARDS),
-        "setting": _choice(params, "setting", SAFEGUARD_SETTINGS),
+        "safeguard": read.choice(params, "safeguard", SAFEGUARDS),
+        "setting": read.choice(params, "setting", SAFEGUARD_SETTINGS),
     }
 
 
 def _use_case(params: dict, _target: Target) -> dict:
-    _no_extra(params, {"use_cases"})
-    return {"use_cases": _choices(params, "use_cases", USE_CASES)}
+    read.no_extra(params, {"use_cases"})
+    return {"use_cases": read.choices(params, "use_cases", USE_CASES)}
 
 
 def _rollback(params: dict, target: Target) -> dict:
-    _no_extra(params, {"version"})
-    name = _text(params, "version", max_length=64)
+    read.no_extra(params, {"version"})
+    name = read.text(params, "version", max_length=64)
     version = ModelVersion.objects.filter(name=name, model=target.model).first()
     if version is None:
         raise _err("version", f"{target.model.name} has no version {name!r}.")
@@ -224,13 +172,13 @@ def _rollback(params: dict, target: Target) -> dict:
 
 
 def _nothing(params: dict, _target: Target) -> dict:
-    _no_extra(params, set())
+    read.no_extra(params, set())
     return {}
 
 
 def _model(params: dict, target: Target) -> dict:
-    _no_extra(params, {"model"})
-    name = _text(params, "model", max_length=64)
+    read.no_extra(params, {"model"})
+    name = read.text(params, "model", max_length=64)
     if name != target.model.name:
         raise _err("model", f"Unknown model {name!r}.")
     return {"model": name}
@@ -356,4 +304,7 @@ def resolve_target(ctype: CorrectionType, *, deployment: str | None, params: dic
 def validate_params(ctype: CorrectionType, params: Any, target: Target) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise DomainError.invalid_field("params", "params must be a JSON object.")
-    return ctype.validate(params, target) if ctype.validate else {}
+    try:
+        return ctype.validate(params, target) if ctype.validate else {}
+    except read.ParamError as err:
+        raise _err(err.name, err.message) from None

@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from corrections import params as read
 from corrections.sandbox import vocabulary as v
 
 APPLY_FIELDS = ("correction_id", "type", "deployment", "model", "params", "expires_at", "generation")
@@ -85,7 +86,10 @@ def parse_apply(body: bytes, *, correction_id: str, deployments: dict[str, dict]
     params = data["params"]
     if not isinstance(params, dict):
         raise Invalid("params must be a JSON object.")
-    params = _PARAMS[ctype](params, deployment=deployment, model=model, deployments=deployments)
+    try:
+        params = _PARAMS[ctype](params, deployment=deployment, model=model, deployments=deployments)
+    except read.ParamError as err:
+        raise Invalid(f"params.{err.message}") from None
     return {
         "type": ctype,
         "deployment": deployment,
@@ -120,104 +124,52 @@ def _target(ctype: str, deployment: Any, model: Any, deployments: dict[str, dict
     return deployment, model
 
 
-# --- parameters, as corrections/catalogue.py validates them -----------------------------------
-
-
-def _text(params: dict, name: str, *, max_length: int = 200) -> str:
-    value = params.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise Invalid(f"params.{name} is required (a string).")
-    if len(value) > max_length:
-        raise Invalid(f"params.{name} is longer than {max_length} characters.")
-    return value.strip()
-
-
-def _choice(params: dict, name: str, choices: frozenset[str]) -> str:
-    value = _text(params, name)
-    if value not in choices:
-        raise Invalid(f"Unknown params.{name} {value!r}; choose from {', '.join(sorted(choices))}.")
-    return value
-
-
-def _list(params: dict, name: str) -> list[str]:
-    value = params.get(name)
-    if isinstance(value, str):
-        value = [part for part in (p.strip() for p in value.split(",")) if part]
-    if not isinstance(value, list) or not value:
-        raise Invalid(f"params.{name} must be a non-empty list.")
-    if len(value) > v.MAX_LIST:
-        raise Invalid(f"params.{name} may hold at most {v.MAX_LIST} items.")
-    if not all(isinstance(item, str) and 0 < len(item.strip()) <= 200 for item in value):
-        raise Invalid(f"Every item of params.{name} must be a non-empty string of at most 200 characters.")
-    return sorted({item.strip() for item in value})
-
-
-def _choices(params: dict, name: str, choices: frozenset[str]) -> list[str]:
-    values = _list(params, name)
-    unknown = [item for item in values if item not in choices]
-    if unknown:
-        raise Invalid(f"Unknown params.{name}: {', '.join(unknown)}; choose from {', '.join(sorted(choices))}.")
-    return values
-
-
-def _positive_int(params: dict, name: str, *, maximum: int) -> int:
-    value = params.get(name)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise Invalid(f"params.{name} must be a whole number from 1 to {maximum}.")
-    return value
-
-
-def _no_extra(params: dict, allowed: set[str]) -> None:
-    extra = sorted(set(params) - allowed)
-    if extra:
-        raise Invalid(f"Unexpected parameter params.{extra[0]}.")
+# --- parameters, read by corrections.params exactly as the catalogue reads them -------------------
 
 
 def _block_accounts(params: dict, **_) -> dict:
-    _no_extra(params, {"accounts"})
-    return {"accounts": _list(params, "accounts")}
+    read.no_extra(params, {"accounts"})
+    return {"accounts": read.string_list(params, "accounts")}
 
 
 def _restrict_access_tier(params: dict, **_) -> dict:
-    _no_extra(params, {"allowed_tiers"})
-    return {"allowed_tiers": _choices(params, "allowed_tiers", v.ACCESS_TIERS)}
+    read.no_extra(params, {"allowed_tiers"})
+    return {"allowed_tiers": read.choices(params, "allowed_tiers", v.ACCESS_TIERS)}
 
 
 def _rate_limit(params: dict, *, deployment: str, **_) -> dict:
-    _no_extra(params, {"scope", "subject", "requests_per_minute"})
-    scope = _choice(params, "scope", v.RATE_LIMIT_SCOPES)
-    rpm = _positive_int(params, "requests_per_minute", maximum=v.MAX_REQUESTS_PER_MINUTE)
+    read.no_extra(params, {"scope", "subject", "requests_per_minute"})
+    scope = read.choice(params, "scope", v.RATE_LIMIT_SCOPES)
+    rpm = read.positive_int(params, "requests_per_minute", maximum=v.MAX_REQUESTS_PER_MINUTE)
     if scope == "deployment":
         return {"scope": scope, "subject": deployment, "requests_per_minute": rpm}
-    subject = _text(params, "subject")
+    subject = read.text(params, "subject")
     if scope == "tier" and subject not in v.ACCESS_TIERS:
         raise Invalid(f"Unknown tier {subject!r}; choose from {', '.join(sorted(v.ACCESS_TIERS))}.")
     return {"scope": scope, "subject": subject, "requests_per_minute": rpm}
 
 
 def _disable_capability(params: dict, **_) -> dict:
-    _no_extra(params, {"capability"})
-    return {"capability": _choice(params, "capability", v.CAPABILITIES)}
+    read.no_extra(params, {"capability"})
+    return {"capability": read.choice(params, "capability", v.CAPABILITIES)}
 
 
 def _tighten_safeguard(params: dict, **_) -> dict:
-    _no_extra(params, {"safeguard", "setting"})
+    read.no_extra(params, {"safeguard", "setting"})
     return {
-        "safeguard": _choice(params, "safeguard", v.SAFEGUARDS),
-        "setting": _choice(params, "setting", v.SAFEGUARD_SETTINGS),
+        "safeguard": read.choice(params, "safeguard", v.SAFEGUARDS),
+        "setting": read.choice(params, "setting", v.SAFEGUARD_SETTINGS),
     }
 
 
 def _restrict_use_case(params: dict, **_) -> dict:
-    _no_extra(params, {"use_cases"})
-    return {"use_cases": _choices(params, "use_cases", v.USE_CASES)}
+    read.no_extra(params, {"use_cases"})
+    return {"use_cases": read.choices(params, "use_cases", v.USE_CASES)}
 
 
 def _rollback_model(params: dict, *, deployment: str, model: str, deployments: dict[str, dict], **_) -> dict:
-    _no_extra(params, {"version"})
-    version = _text(params, "version", max_length=64)
+    read.no_extra(params, {"version"})
+    version = read.text(params, "version", max_length=64)
     served = deployments[deployment]
     known = {name for d in deployments.values() if d["model"] == model for name in d.get("versions", ())}
     if known and version not in known:
@@ -228,13 +180,13 @@ def _rollback_model(params: dict, *, deployment: str, model: str, deployments: d
 
 
 def _pause_deployment(params: dict, **_) -> dict:
-    _no_extra(params, set())
+    read.no_extra(params, set())
     return {}
 
 
 def _withdraw_model(params: dict, *, model: str, **_) -> dict:
-    _no_extra(params, {"model"})
-    name = _text(params, "model", max_length=64)
+    read.no_extra(params, {"model"})
+    name = read.text(params, "model", max_length=64)
     if name != model:
         raise Invalid(f"params.model {name!r} does not match the correction's model {model!r}.")
     return {"model": name}

@@ -40,7 +40,6 @@ USE_CASES = frozenset(
 )
 ACCESS_TIERS = frozenset({"free", "standard", "verified", "enterprise"})
 RATE_LIMIT_SCOPES = frozenset({"account", "tier", "deployment"})
-MAX_LIST = 500
 MAX_REQUESTS_PER_MINUTE = 1_000_000
 
 # Safeguard settings at which the toy edge refuses a flagged prompt outright.
