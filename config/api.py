@@ -78,9 +78,10 @@ ERROR_DESCRIPTIONS = {
 }
 
 
-def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+def error_responses(*codes: int, descriptions: dict[int, str] | None = None) -> dict[int, OpenApiResponse]:
     """The documented 4xx answers of an endpoint (every one has the ErrorSerializer shape)."""
-    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in codes}
+    described = ERROR_DESCRIPTIONS | (descriptions or {})
+    return {code: OpenApiResponse(ErrorSerializer, description=described[code]) for code in codes}
 
 
 def actor_of(request) -> Actor:

@@ -20,7 +20,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import REF_PATTERN
+from config.api import REF_PATTERN, error_responses
 from incidents import audit, ledger
 from incidents.models import LedgerEvent
 
@@ -34,25 +34,15 @@ class CanAudit(permissions.BasePermission):
         return request.method in permissions.SAFE_METHODS and audit.can_audit(request.user)
 
 
-class AuditErrorSerializer(serializers.Serializer):
-    """Every 4xx body (config.api.exception_handler), as documented for the audit endpoints."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="Query parameter → messages, for a query that failed validation.",
-    )
+_AUDIT_ERRORS = {
+    400: "Invalid query; `errors` names each parameter.",
+    403: "Your role may not read the audit trail (or the method is not GET).",
+    404: "No such incident, or not visible to you.",
+}
 
 
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    descriptions = {
-        400: "Invalid query; `errors` names each parameter.",
-        403: "Your role may not read the audit trail (or the method is not GET).",
-        404: "No such incident, or not visible to you.",
-    }
-    return {code: OpenApiResponse(AuditErrorSerializer, description=descriptions[code]) for code in codes}
+def _errors(*codes: int):
+    return error_responses(*codes, descriptions=_AUDIT_ERRORS)
 
 
 # --- serializers ---------------------------------------------------------------------------------
