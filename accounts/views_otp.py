@@ -1,0 +1,131 @@
+"""The second-factor page: enrol, confirm, replace or remove a TOTP authenticator app.
+
+The QR code is drawn on the server as inline SVG (segno); no script is involved. The page shows
+the secret only while a set-up is unconfirmed, and is never cached.
+"""
+
+from __future__ import annotations
+
+from base64 import b32encode
+from urllib.parse import quote, urlencode
+
+import segno
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import services
+from accounts.access import READ_ROLES, WRITE_ROLES, role_required
+from accounts.actor import Actor
+from config.errors import DomainError
+
+ISSUER = "Failsafe"
+# Any role may look; enrolling is a write, and auditors, who approve nothing, write nothing anywhere.
+own_account = role_required(READ_ROLES, write_roles=WRITE_ROLES)
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code from your authenticator app",
+        max_length=12,
+        required=False,  # the service says when a code is needed, and why
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9 ]*", "size": 8}
+        ),
+    )
+
+    def __init__(self, *args, action: str, **kwargs):
+        kwargs.setdefault("auto_id", f"{action}-%s")
+        super().__init__(*args, **kwargs)
+
+
+def otpauth_uri(device: TOTPDevice) -> str:
+    """What authenticator apps scan: otpauth://totp/Failsafe:<username>?secret=…&issuer=Failsafe."""
+    secret = b32encode(device.bin_key).decode().rstrip("=")
+    label = quote(f"{ISSUER}:{device.user.get_username()}")
+    query = urlencode({"secret": secret, "issuer": ISSUER, "algorithm": "SHA1", "digits": device.digits,
+                       "period": device.step})  # fmt: skip
+    return f"otpauth://totp/{label}?{query}"
+
+
+def _grouped_secret(device: TOTPDevice) -> str:
+    secret = b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+def _render(request: HttpRequest, *, status: int = 200, failed: str = "", form: CodeForm | None = None):
+    user = request.user
+    confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
+    pending = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    forms_ = {name: CodeForm(action=name) for name in ("start", "confirm", "remove")}
+    if failed:
+        forms_[failed] = form
+    context = {"confirmed": confirmed, "pending": pending, "forms": forms_, "failed": failed}
+    if pending is not None:
+        uri = otpauth_uri(pending)
+        svg = segno.make(uri, error="m").svg_inline(
+            scale=5, border=4, omitsize=True, title="QR code for your authenticator app"
+        )
+        context |= {"uri": uri, "qr_svg": mark_safe(svg), "secret": _grouped_secret(pending)}  # noqa: S308 - segno's own SVG
+    return render(request, "accounts/otp_settings.html", context, status=status)
+
+
+@own_account
+@never_cache
+def otp_settings(request: HttpRequest) -> HttpResponse:
+    return _render(request)
+
+
+def _post(request: HttpRequest, name: str, perform, success: str) -> HttpResponse:
+    if request.method != "POST":
+        return redirect("otp-settings")
+    form = CodeForm(request.POST, action=name)
+    form.is_valid()
+    try:
+        perform(Actor.from_request(request), form.cleaned_data.get("code", ""))
+    except DomainError as error:
+        for field, problems in error.fields.items():
+            for problem in problems:
+                form.add_error(field if field in form.fields else None, problem)
+        if not error.fields:
+            form.add_error(None, error.message)
+        return _render(request, status=error.status, failed=name, form=form)
+    messages.success(request, success)
+    return redirect("otp-settings")
+
+
+@own_account
+@never_cache
+def otp_start(request: HttpRequest) -> HttpResponse:
+    return _post(
+        request,
+        "start",
+        lambda actor, code: services.otp_device_start(actor=actor, code=code),
+        "Scan the code with your authenticator app, then enter the code it shows to finish.",
+    )
+
+
+@own_account
+@never_cache
+def otp_confirm(request: HttpRequest) -> HttpResponse:
+    return _post(
+        request,
+        "confirm",
+        lambda actor, code: services.otp_device_confirm(actor=actor, code=code),
+        "Your authenticator app is set up. Tier 4 approvals will ask for its code.",
+    )
+
+
+@own_account
+@never_cache
+def otp_remove(request: HttpRequest) -> HttpResponse:
+    return _post(
+        request,
+        "remove",
+        lambda actor, code: services.otp_device_remove(actor=actor, code=code),
+        "Authenticator removed.",
+    )
