@@ -6,6 +6,7 @@ from incidents.api.audit import IncidentBundleView
 
 urlpatterns = [
     path("", include("incidents.urls")),
+    path("", include("corrections.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.api.urls")),

@@ -1,0 +1,237 @@
+"""Correction page forms. They parse and type-check input only; every rule lives in corrections.services.
+
+The request form is built from the catalogue: one form field per ParamField of the chosen type,
+named `param_<name>`, so a service error about `params.<name>` lands next to that field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from config.errors import DomainError
+from corrections.catalogue import TYPES, CorrectionType, ParamField
+from corrections.services import MAX_DURATION_MINUTES
+
+TEXT_MAX = 20000
+PARAM_PREFIX = "param_"
+# What the service calls a field -> what the request form calls it (params.* are mapped by prefix).
+_SERVICE_FIELDS = {"duration_minutes": "duration_minutes", "justification": "justification"}
+
+
+def types_by_family() -> list[tuple[str, list[CorrectionType]]]:
+    """The catalogue grouped by family, in catalogue order (narrowest to most drastic)."""
+    groups: dict[str, list[CorrectionType]] = {}
+    for ctype in TYPES.values():
+        groups.setdefault(ctype.family, []).append(ctype)
+    return list(groups.items())
+
+
+def bind_domain_error(form: forms.Form, error: DomainError) -> None:
+    """Put a service's refusal on the form: `params.x` on field `param_x`, others on their field or on top."""
+    on_fields = []
+    for key, messages in error.fields.items():
+        name = PARAM_PREFIX + key.split(".", 1)[1] if key.startswith("params.") else _SERVICE_FIELDS.get(key, key)
+        for message in messages:
+            if name in form.fields:
+                form.add_error(name, message)
+                on_fields.append(message)
+            else:
+                form.add_error(None, message)
+    if error.message not in on_fields and error.message not in form.non_field_errors():
+        form.add_error(None, error.message)
+
+
+class _PrefixedForm(forms.Form):
+    """Several forms share the correction page: element ids carry the form's name so they stay unique."""
+
+    id_prefix = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"{self.id_prefix}-%s")
+        super().__init__(*args, **kwargs)
+
+
+def _text(label: str, *, required: bool = True, rows: int = 3, help_text: str = "", error: str = "") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=required,
+        max_length=TEXT_MAX,
+        help_text=help_text,
+        widget=forms.Textarea(attrs={"rows": rows}),
+        error_messages={"required": error} if error else None,
+    )
+
+
+def _param_field(param: ParamField) -> forms.Field:
+    common = {"label": param.label, "required": param.required, "help_text": param.help}
+    if param.kind == "int":
+        return forms.IntegerField(min_value=1, **common)
+    if param.kind == "choice":
+        return forms.ChoiceField(choices=[("", "Choose…"), *param.choices.items()], **common)
+    if param.kind == "multichoice":
+        return forms.MultipleChoiceField(
+            choices=list(param.choices.items()), widget=forms.CheckboxSelectMultiple, **common
+        )
+    if param.kind == "list":
+        return forms.CharField(max_length=TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2}), **common)
+    return forms.CharField(max_length=200, **common)
+
+
+def describe_minutes(minutes: int | None) -> str:
+    """A number of minutes as a person says it: "7 days", "24 hours", "1 hour 30 minutes"."""
+    if not minutes:
+        return "none"
+    days, rest = divmod(int(minutes), 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [(days, "day"), (hours, "hour"), (mins, "minute")]
+    return " ".join(f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n)
+
+
+def _duration_help(ctype: CorrectionType) -> str:
+    if ctype.default_duration_minutes:
+        default = describe_minutes(ctype.default_duration_minutes)
+        return f"Lifted automatically after this long. Leave blank for the default ({default})."
+    return "Lifted automatically after this long. Leave blank for no expiry: it stays until someone lifts it."
+
+
+class CorrectionRequestForm(forms.Form):
+    """Step two of requesting a correction: the chosen type's target, parameters and reasons."""
+
+    deployment = forms.ChoiceField(label="Deployment", choices=())
+    duration_minutes = forms.IntegerField(
+        label="Duration in minutes", required=False, min_value=1, max_value=MAX_DURATION_MINUTES
+    )
+    rationale = _text("Rationale", help_text="Why this correction, why now.", error="Say why this is needed.")
+    break_glass = forms.BooleanField(
+        label="Break glass: apply at once, before anyone approves",
+        required=False,
+        help_text="Runs immediately and pages every member of leadership. The normal policy must ratify "
+        "it within {hours} hours, or it is flagged overdue on every dashboard.",
+    )
+    justification = _text(
+        "Break-glass justification",
+        required=False,
+        help_text="Why this cannot wait for the normal sign-off. Kept in the record.",
+    )
+
+    def __init__(
+        self, *args, ctype: CorrectionType, deployments, may_break_glass: bool, ratification_hours: int = 24, **kwargs
+    ):
+        super().__init__(*args, **kwargs)
+        self.ctype = ctype
+        if ctype.target_kind == "deployment":
+            self.fields["deployment"].choices = [
+                ("", "Choose…"),
+                *((d.slug, f"{d.slug} — {d.name}") for d in deployments),
+            ]
+        else:
+            del self.fields["deployment"]
+        for param in ctype.params:
+            self.fields[PARAM_PREFIX + param.name] = _param_field(param)
+        if ctype.reversible:
+            self.fields["duration_minutes"].help_text = _duration_help(ctype)
+        else:
+            del self.fields["duration_minutes"]
+        if may_break_glass:
+            field = self.fields["break_glass"]
+            field.help_text = field.help_text.format(hours=ratification_hours)
+        else:
+            del self.fields["break_glass"], self.fields["justification"]
+        # Order: target, parameters, duration, rationale, break glass.
+        order = ["deployment", *(PARAM_PREFIX + p.name for p in ctype.params), "duration_minutes", "rationale"]
+        self.order_fields([*order, "break_glass", "justification"])
+
+    @property
+    def param_fields(self) -> list[forms.BoundField]:
+        return [self[PARAM_PREFIX + p.name] for p in self.ctype.params]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("break_glass") and not (data.get("justification") or "").strip():
+            self.add_error("justification", "Breaking glass needs a written justification.")
+        return data
+
+    def params(self) -> dict[str, Any]:
+        """The parameters as the service takes them; optional ones left blank are left out."""
+        params: dict[str, Any] = {}
+        for param in self.ctype.params:
+            value = self.cleaned_data.get(PARAM_PREFIX + param.name)
+            if value in (None, "", []):
+                continue
+            if param.kind == "list":
+                value = [item.strip() for item in value.replace("\n", ",").split(",") if item.strip()]
+            params[param.name] = value
+        return params
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "type": self.ctype.key,
+            "deployment": data.get("deployment") or None,
+            "params": self.params(),
+            "rationale": data["rationale"],
+            "duration_minutes": data.get("duration_minutes"),
+            "break_glass": bool(data.get("break_glass")),
+            "justification": data.get("justification", ""),
+        }
+
+
+class ApproveForm(_PrefixedForm):
+    """Approve or ratify. Tier 4 adds a fresh second factor and the target's name typed out."""
+
+    id_prefix = "approve"
+
+    comment = _text("Comment", required=False, rows=2)
+    confirm_target = forms.CharField(label="Type the target's name to confirm", max_length=64, required=False)
+    otp = forms.CharField(
+        label="Code from your authenticator app",
+        max_length=12,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9]*"}),
+    )
+
+    def __init__(self, *args, target_name: str, typed: bool, second_factor: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if typed:
+            self.fields["confirm_target"].required = True
+            self.fields["confirm_target"].help_text = f"Type {target_name} exactly."
+            self.fields["confirm_target"].widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})
+        else:
+            del self.fields["confirm_target"]
+        if second_factor:
+            self.fields["otp"].required = True
+        else:
+            del self.fields["otp"]
+
+
+class RejectForm(_PrefixedForm):
+    id_prefix = "reject"
+
+    comment = _text("Why you reject it", rows=2, error="Say why you reject it.")
+
+
+class ReasonForm(_PrefixedForm):
+    """Cancel, lift and retry each take a reason for the record."""
+
+    reason = _text("Reason", rows=2, error="A reason is required.")
+
+    def __init__(self, *args, action: str, help_text: str = "", **kwargs):
+        self.id_prefix = action
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].help_text = help_text
+
+
+class ConfirmManualForm(_PrefixedForm):
+    """destroy_weights: someone confirms by hand that it was carried out."""
+
+    id_prefix = "confirm"
+
+    confirm_target = forms.CharField(label="Type the target's name to confirm", max_length=64)
+    note = _text("Who carried it out, and how it was verified", rows=3, error="Say who carried it out and how.")
+
+    def __init__(self, *args, target_name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["confirm_target"].help_text = f"Type {target_name} exactly."
+        self.fields["confirm_target"].widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})

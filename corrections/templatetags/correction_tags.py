@@ -1,0 +1,87 @@
+"""Presentation helpers for correction pages: state and tier badges, the incident page's panel."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import template
+from django.utils.html import format_html
+
+from corrections.catalogue import TYPES
+from corrections.forms import describe_minutes
+from corrections.models import State
+
+register = template.Library()
+
+# In words a responder uses; the state's own name is kept in the class for styling.
+STATE_LABELS = {
+    State.PENDING_APPROVAL: "pending approval",
+    State.ACTIVE: "active",
+}
+MOVING = {State.APPROVED, State.QUEUED, State.APPLYING, State.LIFTING, State.EXPIRED}
+TIER_TITLES = {
+    1: "Tier 1: pre-authorised",
+    2: "Tier 2: one commander or leadership approval",
+    3: "Tier 3: one leadership and one commander approval",
+    4: "Tier 4: two leadership approvals, second factor, typed confirmation",
+}
+
+
+@register.simple_tag
+def correction_state_badge(state: str) -> str:
+    label = STATE_LABELS.get(state, str(state).replace("_", " "))
+    moving = " cstate-moving" if state in MOVING else ""
+    return format_html('<span class="badge cstate cstate-{}{}" data-state="{}">{}</span>', state, moving, state, label)
+
+
+@register.simple_tag
+def tier_badge(tier: int) -> str:
+    return format_html(
+        '<span class="badge tier tier-{}" title="{}">tier {}</span>', tier, TIER_TITLES.get(tier, ""), tier
+    )
+
+
+@register.simple_tag
+def type_tier_badge(ctype) -> str:
+    """A catalogue type's tier; a type whose tier depends on its parameters shows the range."""
+    if ctype.tier_for is None:
+        return tier_badge(ctype.tier)
+    return format_html(
+        '<span class="badge tier tier-{}" title="The tier depends on the parameters">tier {}–{}</span>',
+        ctype.tier, ctype.tier, ctype.tier + 1,
+    )  # fmt: skip
+
+
+@register.filter
+def param_value(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "—" if value in (None, "") else str(value)
+
+
+@register.inclusion_tag("corrections/_panel.html", takes_context=True)
+def corrections_panel(context, incident) -> dict[str, Any]:
+    """The incident page's corrections: a list that updates itself, and the way to request one."""
+    from corrections.views import panel_context, type_choices  # views import services: load them lazily
+
+    request = context["request"]
+    panel = panel_context(request.user, incident)
+    families = type_choices(request.user) if panel["can_request"] else []
+    return {"request": request, "families": families, **panel}
+
+
+@register.filter
+def as_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
+@register.filter
+def type_label(key: str) -> str:
+    ctype = TYPES.get(key)
+    return ctype.label if ctype else key
+
+
+@register.filter
+def minutes_label(minutes: int | None) -> str:
+    return describe_minutes(minutes)

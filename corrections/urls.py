@@ -1,0 +1,18 @@
+from django.urls import path
+
+from corrections import views
+
+urlpatterns = [
+    path("incidents/<str:ref>/corrections/new/", views.correction_new, name="correction-new"),
+    path("incidents/<str:ref>/corrections/status/", views.incident_corrections_status,
+         name="incident-corrections-status"),
+    path("corrections/<int:pk>/", views.correction_detail, name="correction-detail"),
+    path("corrections/<int:pk>/status/", views.correction_status, name="correction-status"),
+    path("corrections/<int:pk>/approve/", views.correction_approve, name="correction-approve"),
+    path("corrections/<int:pk>/reject/", views.correction_reject, name="correction-reject"),
+    path("corrections/<int:pk>/cancel/", views.correction_cancel, name="correction-cancel"),
+    path("corrections/<int:pk>/lift/", views.correction_lift, name="correction-lift"),
+    path("corrections/<int:pk>/retry/", views.correction_retry, name="correction-retry"),
+    path("corrections/<int:pk>/confirm/", views.correction_confirm, name="correction-confirm"),
+    path("approvals/", views.approval_inbox, name="approval-inbox"),
+]  # fmt: skip

@@ -1,0 +1,569 @@
+"""Server-rendered correction pages: request, review and decide, the approval inbox, live progress.
+
+Each view parses input, calls one selector or one service with the acting user, and renders.
+A service's DomainError comes back as a message beside the form, with its 4xx status; a success
+redirects (post/redirect/get) with a flash message. Which buttons a page shows is only a
+courtesy: the services refuse what the person may not do, whatever was posted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib import messages
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.access import READ_ROLES, WRITE_ROLES, role_required
+from accounts.actor import Actor
+from accounts.models import User
+from accounts.roles import Role
+from config.api import MAX_ID
+from config.errors import DomainError
+from corrections import policy, selectors, services
+from corrections.catalogue import (
+    CAPABILITIES,
+    SAFEGUARD_SETTINGS,
+    SAFEGUARDS,
+    TYPES,
+    CorrectionType,
+    get_type,
+    resolve_target,
+    validate_params,
+)
+from corrections.context_processors import inbox_for
+from corrections.forms import (
+    PARAM_PREFIX,
+    ApproveForm,
+    ConfirmManualForm,
+    CorrectionRequestForm,
+    ReasonForm,
+    RejectForm,
+    bind_domain_error,
+    describe_minutes,
+    types_by_family,
+)
+from corrections.models import Correction, DispatchAttempt, OutboxEntry, State, needs_ratification
+from incidents.models import Incident
+from incidents.selectors import deployment_list, incident_get_for
+
+# Every page: any role may read; auditors (and anyone without a writer role) get 403 on POST.
+page_access = role_required(READ_ROLES, write_roles=WRITE_ROLES)
+
+# States in which a correction is on its way somewhere without anyone acting: pages poll these.
+MOVING_STATES = frozenset({State.APPROVED, State.QUEUED, State.APPLYING, State.LIFTING, State.EXPIRED})
+# Types whose request asks "are you sure?" first: they change the service for everyone.
+CONFIRMED_FAMILIES = frozenset({"rollback", "shutdown", "capability restriction"})
+URGENT_SECONDS = 30 * 60
+
+
+# --- shared helpers ------------------------------------------------------------------------------
+
+
+def _incident_or_404(request: HttpRequest, ref: str) -> Incident:
+    incident = incident_get_for(user=request.user, ref=ref)
+    if incident is None:  # unknown, or restricted and not granted: the same answer
+        raise Http404("No such incident.")
+    return incident
+
+
+def _correction_or_404(request: HttpRequest, pk: int) -> Correction:
+    correction = selectors.correction_get_for(user=request.user, pk=pk) if pk <= MAX_ID else None
+    if correction is None:
+        raise Http404("No such correction.")
+    return correction
+
+
+def _attempt(form: Form, action: Callable[[], Any]) -> tuple[Any, int]:
+    """Run one service call; on refusal bind the message to the form. Returns (result, status)."""
+    try:
+        return action(), 200
+    except DomainError as error:
+        if error.code == "not_found":
+            raise Http404(error.message) from error
+        bind_domain_error(form, error)
+        return None, error.status
+
+
+def span(seconds: float) -> str:
+    """A duration as a person reads it at a glance: "2 d 4 h", "3 h 5 min", "12 min"."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else "under a minute"
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The one deadline that matters for a correction now, and how it reads."""
+
+    label: str
+    at: datetime | None = None
+    urgent: bool = False
+    overdue: bool = False
+
+
+def clock_for(correction: Correction, status: selectors.SignoffStatus, now: datetime) -> Clock:
+    if status.ratification_overdue:
+        late = span((now - correction.ratification_due_at).total_seconds())
+        return Clock(f"ratification overdue by {late}", correction.ratification_due_at, urgent=True, overdue=True)
+    if correction.state == State.PENDING_APPROVAL and status.seconds_left is not None:
+        return Clock(
+            f"lapses in {span(status.seconds_left)}",
+            correction.pending_until,
+            urgent=status.seconds_left < URGENT_SECONDS,
+        )
+    if correction.state == State.APPROVED and status.seconds_left is not None:
+        return Clock(
+            f"must start within {span(status.seconds_left)}",
+            correction.execute_by,
+            urgent=status.seconds_left < URGENT_SECONDS,
+        )
+    if needs_ratification(correction) and correction.ratification_due_at:
+        left = (correction.ratification_due_at - now).total_seconds()
+        return Clock(f"ratify within {span(left)}", correction.ratification_due_at, urgent=left < URGENT_SECONDS)
+    if correction.state == State.ACTIVE:
+        if correction.expires_at:
+            return Clock(f"expires in {span((correction.expires_at - now).total_seconds())}", correction.expires_at)
+        return Clock("in force until lifted" if get_type(correction.type).reversible else "permanent")
+    if correction.state in (State.QUEUED, State.APPLYING) and correction.duration_minutes:
+        return Clock(f"will expire {describe_minutes(correction.duration_minutes)} after it takes effect")
+    if correction.ended_at:
+        return Clock("ended", correction.ended_at)
+    return Clock("")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One correction as the lists show it."""
+
+    correction: Correction
+    ctype: CorrectionType
+    status: selectors.SignoffStatus
+    clock: Clock
+
+    @property
+    def moving(self) -> bool:
+        return self.correction.state in MOVING_STATES
+
+
+def rows_for(corrections) -> list[Row]:
+    now = timezone.now()
+    rows = []
+    for correction in corrections:
+        status = selectors.signoff_status(correction)
+        rows.append(Row(correction, get_type(correction.type), status, clock_for(correction, status, now)))
+    return rows
+
+
+def panel_context(user: User, incident: Incident) -> dict[str, Any]:
+    """The incident page's corrections panel (and its live fragment): a fixed number of queries."""
+    rows = rows_for(selectors.corrections_for_incident(user=user, incident=incident))
+    return {
+        "incident": incident,
+        "rows": rows,
+        "moving": any(row.moving for row in rows),
+        "can_request": user.can_write and incident.status not in services.CLOSED_INCIDENT,
+    }
+
+
+def type_choices(user: User) -> list[tuple[str, list[tuple[CorrectionType, bool]]]]:
+    """The catalogue by family, each type with whether this person's role may request it (one query)."""
+    tiers = {p.tier for p in selectors.current_policies() if user.roles & set(p.requester_roles)}
+    return [(family, [(t, t.tier in tiers) for t in types]) for family, types in types_by_family()]
+
+
+# --- requesting a correction ---------------------------------------------------------------------
+
+
+def _break_glass_hours(user: User, ctype: CorrectionType, incident: Incident) -> int | None:
+    """Hours to ratify if this person may break glass on this type here, else None."""
+    if ctype.tier < 3 or not ctype.dispatchable:
+        return None
+    snapshot = services.current_policy(ctype.tier).snapshot()
+    # The service's own rule, so the checkbox shows exactly when the service would accept it.
+    return snapshot["ratification_hours"] if services._may_break_glass(user, snapshot, incident) else None
+
+
+def _consequence(ctype: CorrectionType, target: str, params: dict) -> str:
+    """What the person is about to do to everyone, in one sentence."""
+    if ctype.key == "rollback_model":
+        return f"This will route everyone using {target} to {params.get('version')} until it is lifted."
+    if ctype.key == "disable_capability":
+        capability = CAPABILITIES.get(params.get("capability"), params.get("capability"))
+        return f"This will turn off {capability} on {target} for everyone until it is lifted."
+    if ctype.key == "tighten_safeguard":
+        safeguard = SAFEGUARDS.get(params.get("safeguard"), params.get("safeguard"))
+        setting = SAFEGUARD_SETTINGS.get(params.get("setting"), params.get("setting"))
+        return f"This will set the {safeguard} on {target} to “{setting}” for everyone until it is lifted."
+    if ctype.key == "pause_deployment":
+        return f"This will pause {target} for everyone: every request to it will fail until it is lifted."
+    if ctype.key == "withdraw_model":
+        return f"This will take every deployment of {target} offline for everyone until it is lifted."
+    if ctype.key == "destroy_weights":
+        return (
+            f"This records the decision to destroy the weights of {target}. It cannot be undone. Nothing runs "
+            "automatically: once approved, someone carries it out and confirms it here by hand."
+        )
+    return f"This will apply “{ctype.label}” to {target}."
+
+
+def _render_request(request, incident, ctype, form, *, status: int = 200) -> HttpResponse:
+    context = {"incident": incident, "ctype": ctype, "form": form, "param_prefix": PARAM_PREFIX}
+    return render(request, "corrections/correction_new.html", context, status=status)
+
+
+def _render_choose(request, incident, *, error: str = "", status: int = 200) -> HttpResponse:
+    context = {"incident": incident, "families": type_choices(request.user), "error": error}
+    return render(request, "corrections/correction_choose.html", context, status=status)
+
+
+@role_required(WRITE_ROLES)  # a blank form is of no use to a role that cannot submit it
+def correction_new(request: HttpRequest, ref: str) -> HttpResponse:
+    """Two steps without a script: choose the type (?type=…), then fill in that type's fields."""
+    incident = _incident_or_404(request, ref)
+    key = request.POST.get("type") or request.GET.get("type", "")
+    ctype = TYPES.get(key)
+    if ctype is None:
+        error = f"Unknown correction type {key!r}: choose one below." if key else ""
+        return _render_choose(request, incident, error=error, status=400 if key else 200)
+    hours = _break_glass_hours(request.user, ctype, incident)
+    form_kwargs = {
+        "ctype": ctype,
+        "deployments": deployment_list(),
+        "may_break_glass": hours is not None,
+        "ratification_hours": hours or 24,
+    }
+    if request.method != "POST":
+        first = incident.deployments.all()[:1]
+        initial = {"deployment": first[0].slug if first else "", "duration_minutes": ctype.default_duration_minutes}
+        if ctype.target_kind == "model" and first:
+            initial[PARAM_PREFIX + "model"] = first[0].model.name
+        return _render_request(request, incident, ctype, CorrectionRequestForm(initial=initial, **form_kwargs))
+
+    form = CorrectionRequestForm(request.POST, **form_kwargs)
+    if not form.is_valid():
+        return _render_request(request, incident, ctype, form, status=400)
+    if "edit" in request.POST:  # back from the confirmation step
+        return _render_request(request, incident, ctype, form)
+    kwargs = form.service_kwargs()
+    if ctype.family in CONFIRMED_FAMILIES and request.POST.get("confirmed") != "yes":
+        return _confirm_request(request, incident, ctype, form, kwargs)
+    correction, status = _attempt(
+        form, lambda: services.correction_request(actor=Actor.from_request(request), incident=incident, **kwargs)
+    )
+    if correction is None:
+        return _render_request(request, incident, ctype, form, status=status)
+    if correction.state == State.PENDING_APPROVAL:
+        messages.success(request, f"Correction #{correction.pk} requested; it now needs sign-off.")
+    elif correction.break_glass:
+        messages.warning(request, f"Correction #{correction.pk}: glass broken. It runs now; leadership has been paged.")
+    else:
+        messages.success(request, f"Correction #{correction.pk} is pre-authorised and is being applied now.")
+    return redirect("correction-detail", pk=correction.pk)
+
+
+def _confirm_request(request, incident, ctype, form, kwargs) -> HttpResponse:
+    """The "are you sure?" step: checks the parameters first, so nobody confirms something invalid."""
+    try:
+        target = resolve_target(ctype, deployment=kwargs["deployment"], params=kwargs["params"])
+        params = validate_params(ctype, kwargs["params"], target)
+    except DomainError as error:
+        bind_domain_error(form, error)
+        return _render_request(request, incident, ctype, form, status=error.status)
+    rule = services.current_policy(ctype.tier_of(params))
+    needed = policy.evaluate(rule.requirements, []).describe_missing()
+    skip = {"csrfmiddlewaretoken", "confirmed", "edit"}
+    hidden = [(name, value) for name, values in request.POST.lists() if name not in skip for value in values]
+    context = {
+        "incident": incident,
+        "ctype": ctype,
+        "target": target.name,
+        "consequence": _consequence(ctype, target.name, params),
+        "params": [(p.label, params.get(p.name)) for p in ctype.params if p.name in params],
+        "duration": describe_minutes(kwargs["duration_minutes"] or ctype.default_duration_minutes),
+        "break_glass": kwargs["break_glass"],
+        "needed": needed,
+        "hidden": hidden,
+        "tier": rule.tier,
+    }
+    return render(request, "corrections/correction_confirm.html", context)
+
+
+# --- the correction page -------------------------------------------------------------------------
+
+
+def _available_forms(user: User, correction: Correction, ctype: CorrectionType) -> dict[str, Form | None]:
+    """The forms this person could use now; the service still decides when they post."""
+    forms: dict[str, Form | None] = dict.fromkeys(("approve", "reject", "cancel", "lift", "retry", "confirm"))
+    if not user.can_write:
+        return forms
+    snapshot = correction.policy_snapshot
+    may_request = bool(user.roles & set(snapshot.get("requester_roles", [])))
+    if selectors.can_decide(user, correction):
+        forms["approve"] = ApproveForm(
+            target_name=correction.target_name,
+            typed=snapshot.get("requires_typed_confirmation", False),
+            second_factor=snapshot.get("requires_second_factor", False),
+        )
+        if correction.state == State.PENDING_APPROVAL:
+            forms["reject"] = RejectForm()
+    if correction.state in (State.DRAFT, State.PENDING_APPROVAL, State.APPROVED) and (
+        user.pk == correction.requested_by_id or user.has_role(*services.COMMANDER_ROLES)
+    ):
+        forms["cancel"] = ReasonForm(action="cancel", help_text="Why it is no longer wanted.")
+    lift_failed = correction.state == State.FAILED and correction.failed_action == OutboxEntry.Action.LIFT
+    if ctype.reversible and may_request and (correction.state == State.ACTIVE or lift_failed):
+        forms["lift"] = ReasonForm(action="lift", help_text="Why access can be restored.")
+    if correction.state == State.FAILED and may_request:
+        forms["retry"] = ReasonForm(action="retry", help_text="What was fixed before trying again.")
+    if not ctype.dispatchable and correction.state == State.APPROVED and user.has_role(Role.LEADERSHIP):
+        forms["confirm"] = ConfirmManualForm(target_name=correction.target_name)
+    return forms
+
+
+def _policy_facts(snapshot: dict) -> list[tuple[str, str]]:
+    requirements = snapshot.get("requirements", [])
+    roles = ", ".join(r.replace("_", " ") for r in snapshot.get("requester_roles", [])) or "nobody"
+    needs = policy.evaluate(requirements, []).describe_missing().replace("_", " ")
+    break_glass = ", ".join(r.replace("_", " ") for r in snapshot.get("break_glass_roles", [])) or "nobody"
+    if snapshot.get("sev1_commander_may_break_glass"):
+        break_glass += "; the commander of a SEV1"
+    return [
+        ("Policy", f"tier {snapshot.get('tier')}, version {snapshot.get('version')}"),
+        ("Who may request", roles),
+        ("Sign-off needed", "none (pre-authorised)" if needs == "nothing" else needs),
+        ("Time to live", describe_minutes(snapshot.get("pending_ttl_minutes"))),
+        ("Execution window", describe_minutes(snapshot.get("execution_window_minutes"))),
+        ("Second factor", "required" if snapshot.get("requires_second_factor") else "not required"),
+        ("Typed confirmation", "required" if snapshot.get("requires_typed_confirmation") else "not required"),
+        ("May break glass", break_glass),
+        ("Ratify break glass within", describe_minutes((snapshot.get("ratification_hours") or 0) * 60)),
+    ]
+
+
+def _attempts(correction: Correction) -> list[DispatchAttempt]:
+    return list(correction.attempts.select_related("deployment").order_by("started_at", "id"))
+
+
+def _progress_context(correction: Correction, *, shown_state: str) -> dict[str, Any]:
+    status = selectors.signoff_status(correction)
+    return {
+        "correction": correction,
+        "status": status,
+        "clock": clock_for(correction, status, timezone.now()),
+        "attempts": _attempts(correction),
+        "moving": correction.state in MOVING_STATES,
+        "dispatchable": get_type(correction.type).dispatchable,
+        "shown_state": shown_state,
+        "state_changed": shown_state != correction.state,
+    }
+
+
+def _render_detail(
+    request: HttpRequest, correction: Correction, *, status: int = 200, failed: str = "", form: Form | None = None
+) -> HttpResponse:
+    """The correction page; `failed` names the form that was refused, rendered bound with its errors."""
+    ctype = get_type(correction.type)
+    forms = _available_forms(request.user, correction, ctype)
+    if failed:
+        forms[failed] = form
+    params = [(p.label, correction.params.get(p.name)) for p in ctype.params if p.name in correction.params]
+    context = {
+        **_progress_context(correction, shown_state=correction.state),
+        "ctype": ctype,
+        "params": params,
+        "forms": forms,
+        "has_actions": any(forms.values()),
+        "own_pending": request.user.pk == correction.requested_by_id
+        and (correction.state == State.PENDING_APPROVAL or needs_ratification(correction)),
+        "failed": failed,
+        "policy_facts": _policy_facts(correction.policy_snapshot),
+        "duration": describe_minutes(correction.duration_minutes) if correction.duration_minutes else "",
+    }
+    return render(request, "corrections/correction_detail.html", context, status=status)
+
+
+@page_access
+def correction_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_detail(request, _correction_or_404(request, pk))
+
+
+@page_access
+@never_cache
+def correction_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live part of the correction page, polled by static/js/progress.js."""
+    correction = _correction_or_404(request, pk)
+    shown = request.GET.get("shown", correction.state)
+    return render(request, "corrections/_progress.html", _progress_context(correction, shown_state=shown))
+
+
+@page_access
+@never_cache
+def incident_corrections_status(request: HttpRequest, ref: str) -> HttpResponse:
+    """The live list of the incident page's corrections panel."""
+    incident = _incident_or_404(request, ref)
+    return render(request, "corrections/_panel_list.html", panel_context(request.user, incident))
+
+
+def _correction_action(
+    request: HttpRequest,
+    pk: int,
+    *,
+    name: str,
+    make_form: Callable[[Any, Correction], Form],
+    perform: Callable[[Actor, Correction, Form], str],
+    confirm: Callable[[Correction, Form], HttpResponse | None] | None = None,
+) -> HttpResponse:
+    """POST one of the correction page's forms: validate, call one service, then redirect or re-render."""
+    correction = _correction_or_404(request, pk)
+    if request.method != "POST":
+        return redirect("correction-detail", pk=correction.pk)
+    form = make_form(request.POST, correction)
+    status = 400
+    if form.is_valid():
+        if confirm is not None and request.POST.get("confirmed") != "yes":
+            return confirm(correction, form)
+        message, status = _attempt(form, lambda: perform(Actor.from_request(request), correction, form))
+        if message is not None:
+            messages.success(request, message)
+            return redirect("correction-detail", pk=correction.pk)
+    return _render_detail(request, correction, status=status, failed=name, form=form)
+
+
+def _approve_form(data, correction: Correction) -> ApproveForm:
+    snapshot = correction.policy_snapshot
+    return ApproveForm(
+        data,
+        target_name=correction.target_name,
+        typed=snapshot.get("requires_typed_confirmation", False),
+        second_factor=snapshot.get("requires_second_factor", False),
+    )
+
+
+@page_access
+def correction_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(actor, correction, form):
+        data = form.cleaned_data
+        ratifying = needs_ratification(correction)
+        updated = services.correction_approve(
+            actor=actor,
+            correction=correction,
+            comment=data.get("comment", ""),
+            otp=data.get("otp", ""),
+            confirm_target=data.get("confirm_target", ""),
+        )
+        if ratifying:
+            done = updated.ratified_at is not None
+            return f"Correction #{updated.pk}: " + ("break glass ratified." if done else "your ratification counts.")
+        if updated.state == State.APPROVED:
+            return f"Correction #{updated.pk} is approved" + (
+                " and is being applied." if get_type(updated.type).dispatchable else "; confirm here once carried out."
+            )
+        return f"Your approval of #{updated.pk} counts; it still needs more sign-off."
+
+    return _correction_action(request, pk, name="approve", make_form=_approve_form, perform=perform)
+
+
+@page_access
+def correction_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(actor, correction, form):
+        updated = services.correction_reject(actor=actor, correction=correction, comment=form.cleaned_data["comment"])
+        if updated.state == State.LAPSED:
+            return f"Correction #{updated.pk} had already lapsed; nothing to reject."
+        return f"Correction #{updated.pk} rejected."
+
+    return _correction_action(request, pk, name="reject", make_form=lambda data, _: RejectForm(data), perform=perform)
+
+
+@page_access
+def correction_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(actor, correction, form):
+        services.correction_cancel(actor=actor, correction=correction, reason=form.cleaned_data["reason"])
+        return f"Correction #{correction.pk} cancelled."
+
+    return _correction_action(
+        request, pk, name="cancel", make_form=lambda data, _: ReasonForm(data, action="cancel"), perform=perform
+    )
+
+
+@page_access
+def correction_lift(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(actor, correction, form):
+        services.correction_lift(actor=actor, correction=correction, reason=form.cleaned_data["reason"])
+        return f"Lifting correction #{correction.pk}: access is being restored."
+
+    def confirm(correction, form):
+        context = {
+            "correction": correction,
+            "ctype": get_type(correction.type),
+            "reason": form.cleaned_data["reason"],
+        }
+        return render(request, "corrections/correction_lift_confirm.html", context)
+
+    return _correction_action(
+        request,
+        pk,
+        name="lift",
+        make_form=lambda data, _: ReasonForm(data, action="lift"),
+        perform=perform,
+        confirm=confirm,
+    )
+
+
+@page_access
+def correction_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(actor, correction, form):
+        updated = services.correction_retry(actor=actor, correction=correction, reason=form.cleaned_data["reason"])
+        return f"Correction #{updated.pk} sent back to the worker ({updated.get_state_display().lower()})."
+
+    return _correction_action(
+        request, pk, name="retry", make_form=lambda data, _: ReasonForm(data, action="retry"), perform=perform
+    )
+
+
+@page_access
+def correction_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(actor, correction, form):
+        data = form.cleaned_data
+        services.correction_confirm_manual(
+            actor=actor, correction=correction, confirm_target=data["confirm_target"], note=data["note"]
+        )
+        return f"Recorded: correction #{correction.pk} was carried out."
+
+    return _correction_action(
+        request,
+        pk,
+        name="confirm",
+        make_form=lambda data, c: ConfirmManualForm(data, target_name=c.target_name),
+        perform=perform,
+    )
+
+
+# --- the approval inbox --------------------------------------------------------------------------
+
+
+def _urgency(row: Row) -> tuple:
+    """Overdue ratifications first, then the nearest deadline."""
+    at = row.clock.at or datetime.max.replace(tzinfo=UTC)
+    return (not row.clock.overdue, at, row.correction.pk)
+
+
+@page_access
+def approval_inbox(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    rows = sorted(rows_for(inbox_for(request).items), key=_urgency)
+    needs_device = user.has_role(Role.LEADERSHIP) and not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return render(request, "corrections/approval_inbox.html", {"rows": rows, "needs_device": needs_device})
