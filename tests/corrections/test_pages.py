@@ -166,6 +166,15 @@ def test_drastic_types_ask_for_confirmation_first(client_for, incident, people):
     assert "needs sign-off" in flash(client.get(done["Location"]))[0]
 
 
+def test_model_wide_types_confirm_against_the_model(client_for, incident, people):
+    body = {"type": "withdraw_model", "param_model": "atlas", "rationale": "Every surface leaks it."}
+    confirm = client_for(people["commander"]).post(new_url(incident, "withdraw_model"), body)
+    assert confirm.status_code == 200
+    assert "This will take every deployment of atlas offline for everyone" in confirm.content.decode()
+    assert "2 × leadership" in confirm.content.decode()
+    assert Correction.objects.count() == 0
+
+
 def test_confirmation_checks_the_parameters_before_asking(client_for, incident, people):
     response = client_for(people["responder"]).post(
         new_url(incident, "rollback_model"),
