@@ -1,0 +1,64 @@
+"""Issue 3's journey in a real browser: a responder requests a pause of atlas-chat on a SEV1;
+the incident commander and a leader approve it from their own sessions; it becomes approved.
+The requester sees no approve button, and a direct POST from them is refused."""
+
+import pytest
+
+from accounts.roles import Role
+from corrections.models import Correction, State
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+PASSWORD = "approval-pw-2026!"
+
+
+def test_pause_is_requested_then_approved_by_commander_and_leader(
+    transactional_db, live_server, sign_in, make_user, make_incident, task_sends
+):
+    from playwright.sync_api import expect
+
+    riley = make_user(Role.RESPONDER, username="riley", password=PASSWORD)
+    make_user(Role.INCIDENT_COMMANDER, username="casey", password=PASSWORD)
+    make_user(Role.LEADERSHIP, username="lee", password=PASSWORD)
+    incident = make_incident(by=riley, severity="SEV1", title="Chat product walks users through a nerve agent route")
+
+    # The responder asks for the pause.
+    page = sign_in("riley", PASSWORD)
+    page.goto(f"{live_server.url}/incidents/{incident.ref}/")
+    page.locator("#request-correction summary").click()
+    page.locator("#request-correction").get_by_label("Pause the deployment").check()
+    page.locator("#request-correction").get_by_role("button", name="Next: target and parameters").click()
+    page.get_by_label("Deployment").select_option("atlas-chat")
+    page.get_by_label("Rationale").fill("Live uplift on atlas-chat; pause it while the classifier is fixed.")
+    page.get_by_role("button", name="Request correction").click()
+    page.get_by_role("button", name="Yes, request it").click()
+    expect(page.locator("[data-state]").first).to_have_attribute("data-state", "pending_approval")
+    correction = Correction.objects.get()
+    assert (
+        page.url.rstrip("/").endswith(f"/corrections/{correction.pk}") or f"/corrections/{correction.pk}/" in page.url
+    )
+
+    # The requester is offered no approve button, and a forged POST is refused.
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    forged = page.request.post(
+        f"{live_server.url}/corrections/{correction.pk}/approve/",
+        form={"comment": "me, myself"},
+        headers={"X-CSRFToken": csrf, "Referer": page.url},
+    )
+    assert forged.status == 409
+    correction.refresh_from_db()
+    assert correction.state == State.PENDING_APPROVAL and not correction.approvals.exists()
+
+    # Commander and leader approve, each in their own session, from their inbox.
+    for username in ("casey", "lee"):
+        approver = sign_in(username, PASSWORD)
+        approver.goto(f"{live_server.url}/approvals/")
+        approver.get_by_role("link", name="Review").first.click()
+        approver.locator("#act-approve").get_by_label("Comment").fill(f"{username}: approved, pause it.")
+        approver.locator("#act-approve").get_by_role("button", name="Approve").click()
+
+    expect(approver.locator("[data-state]").first).to_have_attribute("data-state", "approved")
+    correction.refresh_from_db()
+    assert correction.state == State.APPROVED
+    assert sorted(a.approver.username for a in correction.approvals.all()) == ["casey", "lee"]
+    assert [name for name, *_ in task_sends] == ["corrections.dispatch_outbox_entry"]
