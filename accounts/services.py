@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.actor import Actor
-from accounts.models import User
+from accounts.models import ApiToken, User
 from config.errors import DomainError
 from incidents import ledger
 
@@ -102,3 +102,13 @@ def otp_device_remove(*, actor: Actor, code: str = "") -> int:
         after = {"device": device.pk, "was_confirmed": bool(existing), "removed": removed}
         _record(actor, "otp.device_removed", device, after=after)
     return removed
+
+
+@transaction.atomic
+def api_token_issue(*, actor: Actor) -> str:
+    """Create an API token for the acting user and return its key, shown once; only its hash is kept."""
+    user = _user(actor)
+    key = ApiToken.new_key()
+    token = ApiToken.objects.create(user=user, prefix=key[: ApiToken.PREFIX_LENGTH], key_hash=ApiToken.hash_key(key))
+    ledger.record(actor=actor, verb="accounts.api_token_issued", obj=token, after={"prefix": token.prefix})
+    return key

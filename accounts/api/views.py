@@ -6,8 +6,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from accounts import services
+from accounts.actor import Actor
 from accounts.api.serializers import TokenRequestSerializer, TokenSerializer
-from accounts.models import ApiToken, User
 from config.strict import BoundedJSONParser, ErrorSerializer
 
 
@@ -25,13 +26,6 @@ class TokenObtainThrottle(AnonRateThrottle):
             if forwarded:
                 return forwarded.split(",")[-1].strip()
         return request.META.get("REMOTE_ADDR", "")
-
-
-def api_token_issue(*, user: User) -> str:
-    """Create a token for the user and return its key; only the key's hash is stored."""
-    key = ApiToken.new_key()
-    ApiToken.objects.create(user=user, prefix=key[: ApiToken.PREFIX_LENGTH], key_hash=ApiToken.hash_key(key))
-    return key
 
 
 class TokenObtainView(APIView):
@@ -63,4 +57,6 @@ class TokenObtainView(APIView):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Unable to sign in with that username and password."]}
             )
-        return Response(TokenSerializer({"token": api_token_issue(user=user)}).data)
+        actor = Actor(user=user, source="api", request_id=getattr(request, "request_id", ""),
+                      client_ip=request.META.get("REMOTE_ADDR", ""))  # fmt: skip
+        return Response(TokenSerializer({"token": services.api_token_issue(actor=actor)}).data)

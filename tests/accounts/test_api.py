@@ -140,3 +140,15 @@ def test_forged_forwarded_for_header_does_not_escape_the_throttle(api, responder
         obtain(api, password="guess", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
 
     assert obtain(api, HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 429
+
+
+def test_issuing_a_token_is_a_ledger_event_without_the_key(client, make_user):
+    from incidents.models import LedgerEvent
+
+    make_user("responder", username="tok", password="pw-123456!")
+    key = client.post("/api/v1/auth/token/", {"username": "tok", "password": "pw-123456!"},
+                      content_type="application/json").json()["token"]  # fmt: skip
+    event = LedgerEvent.objects.get(verb="accounts.api_token_issued")
+    assert event.actor_name == "tok" and event.source == "api"
+    assert event.after == {"prefix": key[:8]}
+    assert key not in str(event.after)
