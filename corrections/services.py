@@ -331,6 +331,13 @@ def lapse_if_due(actor: Actor, correction: Correction, now: datetime) -> bool:
     return True
 
 
+def _require_typed_target(correction: Correction, confirm_target: str) -> None:
+    if (confirm_target or "").strip() != correction.target_name:
+        raise DomainError.invalid_field(
+            "confirm_target", f"Type the target's name, {correction.target_name}, to confirm."
+        )
+
+
 def _verify_second_factor(user: User, otp: str) -> None:
     devices = list(TOTPDevice.objects.filter(user=user, confirmed=True))
     if not devices:
@@ -346,6 +353,19 @@ def correction_approve(
     *, actor: Actor, correction: Correction, comment: str = "", otp: str = "", confirm_target: str = ""
 ) -> Correction:
     """Approve (or ratify a break-glass correction). Refusals a person can act on are 409."""
+    # The second factor is checked before the transaction: a wrong code must count against the
+    # device's throttle, which a rolled-back transaction would forget (the snapshot never changes).
+    user = _user(actor)
+    row = Correction.objects.filter(pk=correction.pk).values("policy_snapshot", "requested_by_id").first() or {}
+    snapshot = row.get("policy_snapshot") or {}
+    may_count = user.pk != row.get("requested_by_id") and user.roles & policy.eligible_roles(
+        snapshot.get("requirements", [])
+    )
+    if may_count:  # otherwise the refusal below (403 or 409) says why, without spending a code
+        if snapshot.get("requires_typed_confirmation"):
+            _require_typed_target(correction, confirm_target)
+        if snapshot.get("requires_second_factor"):
+            _verify_second_factor(user, otp)
     with transaction.atomic():
         incident, correction = _lock(actor, correction)
         if lapse_if_due(actor, correction, timezone.now()):
@@ -380,12 +400,6 @@ def _decide_approve(actor: Actor, correction: Correction, *, comment: str, otp: 
     if not policy.would_count(requirements, current, candidate):
         still = policy.evaluate(requirements, current).describe_missing()
         raise DomainError(f"Your approval would not count towards what is still needed: {still}.", code="conflict")
-    if snapshot["requires_typed_confirmation"] and (confirm_target or "").strip() != correction.target_name:
-        raise DomainError.invalid_field(
-            "confirm_target", f"Type the target's name, {correction.target_name}, to confirm."
-        )
-    if snapshot["requires_second_factor"]:
-        _verify_second_factor(user, otp)
     signoff = policy.evaluate(requirements, [*current, candidate])
     approval = Approval.objects.create(
         correction=correction,
@@ -516,6 +530,8 @@ def correction_retry(*, actor: Actor, correction: Correction, reason: str) -> Co
     lifting = correction.failed_action == OutboxEntry.Action.LIFT
     before = _transition(correction, State.LIFTING if lifting else State.QUEUED)
     correction.failure = ""
+    if not lifting:  # its duration runs from when it takes effect, not from the attempt that failed
+        correction.expires_at = None
     entry = _write_outbox(correction, OutboxEntry.Action.LIFT if lifting else OutboxEntry.Action.APPLY)
     correction.save()
     _record(actor, "correction.retried", correction, before={"state": before},

@@ -8,27 +8,14 @@ from typing import Any
 from django import template
 from django.utils.html import format_html
 
+from incidents import audit
 from incidents.models import Severity, Status
 
 register = template.Library()
 
-# How the timeline and the dashboard say what an event was; unknown verbs read as themselves.
-VERB_PHRASES = {
-    "incident.created": "opened the incident",
-    "incident.updated": "edited the incident",
-    "incident.severity_changed": "changed the severity",
-    "incident.status_changed": "changed the status",
-    "incident.escalated": "escalated",
-    "incident.assigned": "assigned people",
-    "incident.access_granted": "granted access",
-    "incident.access_revoked": "revoked access",
-    "timeline.note_added": "added a note",
-    "timeline.decision_recorded": "recorded a decision",
-    "signal.received": "received a signal",
-    "signal.folded": "saw the signal again",
-    "signal.promoted": "promoted a signal",
-    "signal.dismissed": "dismissed a signal",
-}
+# Events whose before/after reads well as field changes; others (e.g. corrections) are told by
+# their sentence alone, and shown in full on their own page.
+_CHANGE_ROWS_FOR = ("incident.",)
 # Keys of an event's `after` that are bookkeeping, not a change to show.
 _HIDDEN_KEYS = {"paged", "ref"}
 _FIELD_LABELS = {"risk_domain": "risk domain", "called_in": "called in", "participants_added": "participants added"}
@@ -59,8 +46,9 @@ def role_list(roles) -> str:
 
 
 @register.filter
-def verb_phrase(verb: str) -> str:
-    return VERB_PHRASES.get(verb, verb.replace(".", " ").replace("_", " "))
+def event_sentence(event) -> str:
+    """What the event was, in the words the audit narrative uses (other apps register theirs)."""
+    return audit.describe(event)
 
 
 def _show(value: Any) -> str:
@@ -76,7 +64,9 @@ def _show(value: Any) -> str:
 @register.filter
 def event_changes(event) -> list[tuple[str, str | None, str]]:
     """(field, before or None, after) for the fields an event changed; empty for creations."""
-    if event.verb.endswith(".created") or event.verb.startswith("timeline.") or not isinstance(event.after, dict):
+    if event.verb.endswith(".created") or not event.verb.startswith(_CHANGE_ROWS_FOR) or not isinstance(
+        event.after, dict
+    ):
         return []
     before = event.before if isinstance(event.before, dict) else {}
     rows = []

@@ -9,6 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from corrections import selectors, services
 from corrections.models import Approval, Correction, OutboxEntry, State
@@ -283,6 +284,9 @@ def test_tier_4_approval_needs_the_code_and_the_typed_target(client_for, people,
     assert wrong_code.status_code == 400
     assert wrong_code.context["forms"]["approve"].errors["otp"]
     assert not Approval.objects.exists()
+    # A wrong code throttles the device; let the wait pass.
+    TOTPDevice.objects.filter(user=people["leader1"]).update(throttling_failure_count=0,
+                                                             throttling_failure_timestamp=None)  # fmt: skip
 
     assert client.post(url, {"confirm_target": "atlas", "otp": code()}).status_code == 302
     approval = Approval.objects.get()

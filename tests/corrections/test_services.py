@@ -4,6 +4,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.actor import Actor
 from config.errors import DomainError
 from corrections import services
 from corrections.models import Approval, ApprovalPolicy, Correction, OutboxEntry, State
@@ -270,3 +271,30 @@ def test_only_admins_edit_policies(actor_for, people):
     with pytest.raises(DomainError) as err:
         services.policy_update(actor=actor_for(people["leader1"]), tier=2, changes={}, reason="x")
     assert err.value.code == "forbidden"
+
+
+def test_retrying_a_failed_apply_restarts_its_duration(actor_for, incident, people, accounts):
+    c = request(actor_for, incident, people["responder"], "block_accounts", params={"accounts": ["acct-mallory"]},
+                duration_minutes=60)  # fmt: skip
+    worker = Actor.system("dispatch")
+    services.dispatch_transition(worker, c, State.APPLYING, via=State.QUEUED)  # stamps the expiry
+    services.dispatch_failed(worker, c, "apply", error="HTTP 400: invalid", attempts=1)
+    Correction.objects.filter(pk=c.pk).update(expires_at=timezone.now() - timedelta(minutes=1))  # fixed 61 min later
+
+    c = services.correction_retry(actor=actor_for(people["responder"]), correction=c, reason="schema fixed")
+    assert (c.state, c.expires_at) == (State.QUEUED, None)
+    services.dispatch_transition(worker, c, State.APPLYING)
+    assert c.expires_at > timezone.now() + timedelta(minutes=59)
+
+
+def test_wrong_second_factor_codes_are_throttled(actor_for, incident, people, totp_for):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    c = request(actor_for, incident, people["commander"], "withdraw_model", deployment=None, params={"model": "atlas"})
+    code = totp_for(people["leader1"])
+    with pytest.raises(DomainError):
+        approve(actor_for, c, people["leader1"], confirm_target="atlas", otp="000000")
+    assert TOTPDevice.objects.get(user=people["leader1"]).throttling_failure_count == 1  # kept, not rolled back
+    with pytest.raises(DomainError):  # throttled: even the right code must wait
+        approve(actor_for, c, people["leader1"], confirm_target="atlas", otp=code())
+    assert not Approval.objects.filter(correction=c).exists()

@@ -86,7 +86,7 @@ def test_dashboard_shows_recent_changes_and_open_signals(client_for, make_incide
     assert response.context["open_signals"] == 1
     content = response.content.decode()
     assert incident.ref in content
-    assert "opened the incident" in content
+    assert f"opened {incident.ref}" in content
 
 
 def test_dashboard_hides_write_buttons_from_auditors(client_for, make_user, make_incident):
@@ -283,7 +283,7 @@ def test_detail_shows_summary_people_deployments_definition_and_timeline(
         "Rotate every serving credential.",
         "Wait; rotate some; rotate all.",
         "We cannot tell which were exposed.",
-        "opened the incident",
+        f"opened {incident.ref}",
         "Acknowledged",
     ):
         assert text in content, text
