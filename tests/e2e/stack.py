@@ -125,10 +125,12 @@ class Stack:
 
     def start_worker(self, *, concurrency: int = 2) -> None:
         name = f"e2e-{time.monotonic_ns()}@%h"
+        log = self.workdir / "worker.log"
+        seen = log.stat().st_size if log.exists() else 0  # a restarted worker appends to its predecessor's log
         self._spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "-n", name,
                                "-Q", "dispatch,sweeps,default", "--concurrency", str(concurrency),
                                "--without-gossip", "--without-mingle"])  # fmt: skip
-        wait_for(lambda: "ready." in self.log_tail("worker", 200), timeout=30, what="the worker")
+        wait_for(lambda: b"ready." in log.read_bytes()[seen:], timeout=30, what="the worker")
 
     def start_beat(self) -> None:
         self._spawn("beat", [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "info",
