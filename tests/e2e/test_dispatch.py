@@ -84,6 +84,16 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
         running.stop_all()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _seeded_rows_restored(django_db_setup, django_db_blocker):
+    """Leave the database as migrations left it for the tests after this module: the flush that
+    follows each test here also empties the roles and approval policies the migrations seeded."""
+    yield
+    with django_db_blocker.unblock():
+        importlib.import_module("accounts.migrations.0002_roles").create_roles(django_apps, None)
+        _default_policies()
+
+
 @pytest.fixture(scope="module")
 def control(stack):
     """A Celery client on the stack's broker, to ask the worker what it is doing."""
