@@ -176,8 +176,8 @@ def _finish(entry, correction, results, *, permanent_error: str = "") -> Outcome
     with transaction.atomic():
         correction = Correction.objects.select_for_update(of=("self",)).select_related("incident").get(pk=correction.pk)
         current = OutboxEntry.objects.select_for_update().get(pk=entry.pk)
-        for deployment, result in results:
-            _store_attempt(correction, current, deployment, entry.action, result, now)
+        for deployment, result in results:  # numbered by our claim, even if a newer claim fenced us out
+            _store_attempt(correction, entry, deployment, entry.action, result, now)
         if current.claim_token != entry.claim_token or current.done_at is not None:
             return Outcome("busy")  # fenced out: our lease ran out and someone else owns the entry now
         failures = [r for _, r in results if not r.ok]

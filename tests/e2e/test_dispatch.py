@@ -538,6 +538,32 @@ def test_a_worker_killed_mid_apply_is_replaced_and_the_correction_applies_exactl
     assert_applied_exactly_once(world, cid)
 
 
+def test_a_worker_that_outlives_its_lease_is_fenced_out_and_its_late_answer_kept_as_its_own(world):
+    # The first PUT hangs 7 s: longer than the lease (3 s) plus a relay tick (2 s), so the relay
+    # resends and the worker's other process claims the entry and applies it while the first waits.
+    world.gateway.inject_fault(None, times=1, methods=["PUT"], delay_ms=7000)
+    cid = world.request("block_accounts", {"accounts": ["acct-mallory"]})["id"]
+    world.wait_active(cid, timeout=RECOVERY)
+    assert world.generate("mallory").status_code == 403
+
+    def both_calls_recorded():
+        detail = world.get(cid)
+        return len([a for a in detail["attempts"] if a["action"] == "apply"]) == 2 and detail
+
+    late = world.wait(both_calls_recorded, timeout=RECOVERY, what="the fenced-out call to come back and be recorded")
+    # Each call is recorded under its own claim's number; the late one changed nothing.
+    assert sorted(attempts(late)) == [("apply", 1, "ok", 200), ("apply", 2, "ok", 200), ("status", 2, "ok", 200)]
+    assert late["state"] == State.ACTIVE
+    assert LedgerEvent.objects.filter(verb="correction.applied", object_id=str(cid)).count() == 1
+    (applied,) = [e for e in world.gateway.idempotency_log() if e["action"] == "apply"]
+    assert (applied["applied_count"], applied["seen_count"]) == (1, 2), applied
+
+    world.lift(cid)
+    world.wait_state(cid, State.LIFTED)
+    assert world.generate("mallory").status_code == 200
+    assert_applied_exactly_once(world, cid)
+
+
 # --- 4. the broker down when the approval commits -------------------------------------------------
 
 
