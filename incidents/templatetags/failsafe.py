@@ -64,8 +64,10 @@ def _show(value: Any) -> str:
 @register.filter
 def event_changes(event) -> list[tuple[str, str | None, str]]:
     """(field, before or None, after) for the fields an event changed; empty for creations."""
-    if event.verb.endswith(".created") or not event.verb.startswith(_CHANGE_ROWS_FOR) or not isinstance(
-        event.after, dict
+    if (
+        event.verb.endswith(".created")
+        or not event.verb.startswith(_CHANGE_ROWS_FOR)
+        or not isinstance(event.after, dict)
     ):
         return []
     before = event.before if isinstance(event.before, dict) else {}
