@@ -149,3 +149,16 @@ def _flush_may_empty_the_ledger():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
         yield
+
+
+TRANSACTIONAL = {"transactional_db", "live_server"}
+
+
+def pytest_collection_modifyitems(items):
+    """A transactional test ends with a flush, which also deletes what data migrations seeded
+    (the role groups, the default approval policies). Serialized rollback puts the migrated
+    state back before each such test, so no test depends on which ran before it."""
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        if names is not None and TRANSACTIONAL & set(names) and "django_db_serialized_rollback" not in names:
+            names.insert(0, "django_db_serialized_rollback")
