@@ -234,7 +234,10 @@ def verify(*, correction_id: int, entry: OutboxEntry, targets) -> bool:
     for deployment, actuator in targets:
         result = connector_for(actuator).status(correction_id=str(correction_id))
         results.append((deployment, result))
-    verified = all(r.ok and isinstance(r.body, dict) and r.body.get("state") == "active" for _, r in results)
+    verified = all(
+        r.ok and isinstance(r.body, dict) and r.body.get("state") == "active" and r.body.get("enforced", True)
+        for _, r in results
+    )
     now = timezone.now()
     with transaction.atomic():
         correction = Correction.objects.select_for_update(of=("self",)).select_related("incident").get(pk=correction_id)

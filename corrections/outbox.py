@@ -22,8 +22,10 @@ def send(entry_ids: list[int]) -> int:
         try:
             dispatch_outbox_entry.apply_async(args=[entry_id])
         except Exception as exc:  # noqa: BLE001 - any broker failure; the relay will resend
-            log.warning("outbox entry %s not sent (%s); the relay will resend it", entry_id, type(exc).__name__)
-            continue
+            # The broker is down: the rest would each wait out the connect timeout too.
+            log.warning("broker unavailable (%s): %d outbox entries left for the relay", type(exc).__name__,
+                        len(entry_ids) - sent)  # fmt: skip
+            break
         OutboxEntry.objects.filter(pk=entry_id).update(sent_at=timezone.now(), send_count=F("send_count") + 1)
         sent += 1
     return sent

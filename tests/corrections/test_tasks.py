@@ -29,3 +29,19 @@ def test_broker_visibility_timeout_outlasts_any_task():
 def test_beat_schedules_only_routed_tasks():
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in settings.CELERY_TASK_ROUTES
+
+
+def test_a_broker_outage_costs_one_timeout_per_batch_not_one_per_entry(monkeypatch):
+    from celery.app.task import Task
+
+    from corrections import outbox
+
+    calls = []
+
+    def down(self, *args, **kwargs):
+        calls.append(1)
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(Task, "apply_async", down)
+    assert outbox.send([1, 2, 3]) == 0
+    assert len(calls) == 1
