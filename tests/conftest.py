@@ -160,5 +160,7 @@ def pytest_collection_modifyitems(items):
     state back before each such test, so no test depends on which ran before it."""
     for item in items:
         names = getattr(item, "fixturenames", None)
-        if names is not None and TRANSACTIONAL & set(names) and "django_db_serialized_rollback" not in names:
+        marker = item.get_closest_marker("django_db")
+        transactional = TRANSACTIONAL & set(names or ()) or (marker and marker.kwargs.get("transaction"))
+        if transactional and "django_db_serialized_rollback" not in names:
             names.insert(0, "django_db_serialized_rollback")

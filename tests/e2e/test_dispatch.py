@@ -25,7 +25,6 @@ POST /api/v1/auth/token/, whose throttle (10 a minute) this module would trip.
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import signal
@@ -39,7 +38,6 @@ from typing import Any
 import pytest
 import requests
 from celery import Celery
-from django.apps import apps as django_apps
 from django.db import connection
 from django.utils import timezone
 
@@ -82,16 +80,6 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
         yield running
     finally:
         running.stop_all()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _seeded_rows_restored(django_db_setup, django_db_blocker):
-    """Leave the database as migrations left it for the tests after this module: the flush that
-    follows each test here also empties the roles and approval policies the migrations seeded."""
-    yield
-    with django_db_blocker.unblock():
-        importlib.import_module("accounts.migrations.0002_roles").create_roles(django_apps, None)
-        _default_policies()
 
 
 @pytest.fixture(scope="module")
@@ -145,11 +133,6 @@ def _logs(stack: Stack, gateway: SandboxGateway | None = None, lines: int = 25) 
 
 
 # --- one test's world: people, registry, incident, a gateway wired to both deployments ----------
-
-
-def _default_policies() -> None:
-    """The flush between transactional tests empties what migrations seeded; put the policies back."""
-    importlib.import_module("corrections.migrations.0002_default_policies").create(django_apps, None)
 
 
 def _token_for(user: User) -> str:
@@ -247,7 +230,6 @@ class World:
 @pytest.fixture
 def world(transactional_db, stack, control, tmp_path, make_user, make_incident, registry):
     _heal(stack)
-    _default_policies()
     users = {
         "responder": make_user(Role.RESPONDER, username="responder"),
         "commander": make_user(Role.INCIDENT_COMMANDER, username="commander"),
