@@ -1,8 +1,8 @@
 """Failsafe settings: one module, configured by the environment.
 
-Production is the default. `make run` and the test suite switch on what they need
-(DJANGO_DEBUG=1, an insecure key, plain HTTP) through environment variables, never by editing
-this file. See README "Configuration".
+With DJANGO_SECRET_KEY set, production settings are the default; without it, a local
+development checkout. The test suite sets what it needs (a key, plain HTTP) through environment
+variables, never by editing this file. See README "Configuration".
 """
 
 import os
@@ -26,8 +26,10 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+# No secret key means a development checkout: debug on, local host names only (so a server
+# that forgot its key refuses every real host name). Production sets DJANGO_SECRET_KEY.
+DEBUG = env_bool("DJANGO_DEBUG", not SECRET_KEY)
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
