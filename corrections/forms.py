@@ -10,14 +10,12 @@ from typing import Any
 
 from django import forms
 
-from config.errors import DomainError
 from corrections.catalogue import TYPES, CorrectionType, ParamField
 from corrections.services import MAX_DURATION_MINUTES
 
 TEXT_MAX = 20000
 PARAM_PREFIX = "param_"
 # What the service calls a field -> what the request form calls it (params.* are mapped by prefix).
-_SERVICE_FIELDS = {"duration_minutes": "duration_minutes", "justification": "justification"}
 
 
 def types_by_family() -> list[tuple[str, list[CorrectionType]]]:
@@ -28,19 +26,9 @@ def types_by_family() -> list[tuple[str, list[CorrectionType]]]:
     return list(groups.items())
 
 
-def bind_domain_error(form: forms.Form, error: DomainError) -> None:
-    """Put a service's refusal on the form: `params.x` on field `param_x`, others on their field or on top."""
-    on_fields = []
-    for key, messages in error.fields.items():
-        name = PARAM_PREFIX + key.split(".", 1)[1] if key.startswith("params.") else _SERVICE_FIELDS.get(key, key)
-        for message in messages:
-            if name in form.fields:
-                form.add_error(name, message)
-                on_fields.append(message)
-            else:
-                form.add_error(None, message)
-    if error.message not in on_fields and error.message not in form.non_field_errors():
-        form.add_error(None, error.message)
+def field_for_error(key: str) -> str:
+    """A service's `params.x` is the form's `param_x`."""
+    return PARAM_PREFIX + key.split(".", 1)[1] if key.startswith("params.") else key
 
 
 class _PrefixedForm(forms.Form):
@@ -97,6 +85,7 @@ def _duration_help(ctype: CorrectionType) -> str:
 
 
 class CorrectionRequestForm(forms.Form):
+    field_for_error = staticmethod(field_for_error)
     """Step two of requesting a correction: the chosen type's target, parameters and reasons."""
 
     deployment = forms.ChoiceField(label="Deployment", choices=())

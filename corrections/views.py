@@ -46,13 +46,14 @@ from corrections.forms import (
     CorrectionRequestForm,
     ReasonForm,
     RejectForm,
-    bind_domain_error,
     describe_minutes,
     types_by_family,
 )
 from corrections.models import Correction, DispatchAttempt, OutboxEntry, State, needs_ratification
+from incidents.forms import bind_domain_error
 from incidents.models import Incident
 from incidents.selectors import deployment_list, incident_get_for
+from incidents.views import attempt
 
 # Every page: any role may read; auditors (and anyone without a writer role) get 403 on POST.
 page_access = role_required(READ_ROLES, write_roles=WRITE_ROLES)
@@ -79,17 +80,6 @@ def _correction_or_404(request: HttpRequest, pk: int) -> Correction:
     if correction is None:
         raise Http404("No such correction.")
     return correction
-
-
-def _attempt(form: Form, action: Callable[[], Any]) -> tuple[Any, int]:
-    """Run one service call; on refusal bind the message to the form. Returns (result, status)."""
-    try:
-        return action(), 200
-    except DomainError as error:
-        if error.code == "not_found":
-            raise Http404(error.message) from error
-        bind_domain_error(form, error)
-        return None, error.status
 
 
 def span(seconds: float) -> str:
@@ -261,7 +251,7 @@ def correction_new(request: HttpRequest, ref: str) -> HttpResponse:
     kwargs = form.service_kwargs()
     if ctype.family in CONFIRMED_FAMILIES and request.POST.get("confirmed") != "yes":
         return _confirm_request(request, incident, ctype, form, kwargs)
-    correction, status = _attempt(
+    correction, status = attempt(
         form, lambda: services.correction_request(actor=Actor.from_request(request), incident=incident, **kwargs)
     )
     if correction is None:
@@ -436,7 +426,7 @@ def _correction_action(
     if form.is_valid():
         if confirm is not None and request.POST.get("confirmed") != "yes":
             return confirm(correction, form)
-        message, status = _attempt(form, lambda: perform(Actor.from_request(request), correction, form))
+        message, status = attempt(form, lambda: perform(Actor.from_request(request), correction, form))
         if message is not None:
             messages.success(request, message)
             return redirect("correction-detail", pk=correction.pk)

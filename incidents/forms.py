@@ -51,16 +51,22 @@ def _reason_field(help_text: str) -> forms.CharField:
 
 
 def bind_domain_error(form: forms.Form, error: DomainError) -> None:
-    """Attach a service's refusal to the form: field messages on their fields, the rest on top."""
+    """Attach a service's refusal to the form: field messages on their fields, the rest on top.
+
+    A form whose fields are named differently from the service's arguments maps them with a
+    `field_for_error(name)` method (e.g. the correction form: "params.accounts" → "param_accounts").
+    """
+    field_for = getattr(form, "field_for_error", lambda name: name)
     field_messages = []
-    for field, messages in error.fields.items():
+    for key, messages in error.fields.items():
+        field = field_for(key)
         for message in messages:
             if field in form.fields:
                 form.add_error(field, message)
                 field_messages.append(message)
             else:
                 form.add_error(None, message)
-    if error.message not in field_messages:
+    if error.message not in field_messages and error.message not in form.non_field_errors():
         form.add_error(None, error.message)
 
 

@@ -47,7 +47,7 @@ def _incident_or_404(request: HttpRequest, ref: str) -> Incident:
     return incident
 
 
-def _attempt(form: Form, action: Callable[[], Any]) -> tuple[Any, int]:
+def attempt(form: Form, action: Callable[[], Any]) -> tuple[Any, int]:
     """Run one service call; on refusal bind the message to the form. Returns (result, status)."""
     try:
         return action(), 200
@@ -115,7 +115,7 @@ def incident_new(request: HttpRequest) -> HttpResponse:
     form = IncidentForm(request.POST)
     status = 400
     if form.is_valid():
-        incident, status = _attempt(
+        incident, status = attempt(
             form, lambda: services.incident_create(actor=Actor.from_request(request), **form.cleaned_data)
         )
         if incident is not None:
@@ -182,7 +182,7 @@ def _incident_action(
     form = make_form(request.POST, incident)
     status = 400
     if form.is_valid():
-        message, status = _attempt(form, lambda: perform(Actor.from_request(request), incident, form))
+        message, status = attempt(form, lambda: perform(Actor.from_request(request), incident, form))
         if message is not None:
             messages.success(request, message)
             return redirect("incident-detail", ref=incident.ref)
@@ -328,7 +328,7 @@ def signal_promote(request: HttpRequest, pk: int) -> HttpResponse:
         return _back_to_signals(request)
     form = Form(request.POST)
     form.is_valid()
-    incident, status = _attempt(form, lambda: services.signal_promote(actor=Actor.from_request(request), signal=signal))
+    incident, status = attempt(form, lambda: services.signal_promote(actor=Actor.from_request(request), signal=signal))
     if incident is None:
         return _render_signals(request, status=status, failed_signal=signal.pk, form=form)
     messages.success(request, f"Signal promoted to {incident.ref}.")
@@ -343,7 +343,7 @@ def signal_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
     form = DismissSignalForm(request.POST)
     status = 400
     if form.is_valid():
-        dismissed, status = _attempt(
+        dismissed, status = attempt(
             form,
             lambda: services.signal_dismiss(actor=Actor.from_request(request), signal=signal, **form.cleaned_data),
         )
