@@ -264,5 +264,6 @@ def corrections_expire(*, now: datetime | None = None) -> int:
 
 
 def actuator_check_readiness(*, actor: Actor, actuator: Actuator) -> Actuator:
+    actuator = Actuator.objects.get(pk=actuator.pk)  # the configuration as saved, not as this caller last saw it
     result = connector_for(actuator).readiness()
     return services.actuator_record_readiness(actor=actor, actuator=actuator, result=result)
