@@ -6,6 +6,7 @@ import os
 import shutil
 
 import pytest
+from django.db import connections
 
 from tests.conftest import skip_or_fail
 
@@ -36,6 +37,9 @@ def browser():
             yield instance
         finally:
             instance.close()
+            # ORM calls made while Playwright's loop runs use connections of that context; close
+            # them here, or the test database cannot be dropped at the end of the session.
+            connections.close_all()
 
 
 @pytest.fixture
