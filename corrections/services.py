@@ -91,6 +91,22 @@ def _record(actor: Actor, verb: str, correction: Correction, *, before=None, aft
     )  # fmt: skip
 
 
+def _required_text(value: str, field: str, message: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise DomainError.invalid_field(field, message)
+    return value
+
+
+def _end(correction: Correction, state: str, now: datetime) -> str:
+    """Move to a final state before anything ran: nothing left in the outbox may be sent."""
+    before = _transition(correction, state)
+    correction.ended_at = now
+    correction.save()
+    OutboxEntry.objects.filter(correction=correction, done_at__isnull=True).update(done_at=now)
+    return before
+
+
 def _duration(ctype, duration_minutes: Any) -> int | None:
     if duration_minutes in (None, ""):
         return ctype.default_duration_minutes if ctype.reversible else None
@@ -174,6 +190,18 @@ def _may_break_glass(user: User, snapshot: dict, incident: Incident) -> bool:
     )
 
 
+def _break_glass_applies(ctype, tier: int) -> bool:
+    return tier >= 3 and ctype.dispatchable
+
+
+def break_glass_hours_for(*, user: User, ctype, incident: Incident) -> int | None:
+    """Hours to ratify if this person may break glass on this type here, else None (for forms)."""
+    if not _break_glass_applies(ctype, ctype.tier):
+        return None
+    snapshot = current_policy(ctype.tier).snapshot()
+    return snapshot["ratification_hours"] if _may_break_glass(user, snapshot, incident) else None
+
+
 # --- requesting --------------------------------------------------------------------------------
 
 
@@ -211,7 +239,7 @@ def correction_request(
         raise DomainError(f"{incident.ref} is {incident.status}; reopen it first.", code="conflict")
     if break_glass:
         justification = (justification or rationale).strip()
-        if tier < 3 or not ctype.dispatchable:
+        if not _break_glass_applies(ctype, tier):
             raise DomainError.invalid_field(
                 "break_glass", "Break glass is for tier 3–4 corrections that run automatically."
             )
@@ -322,10 +350,7 @@ def lapse_if_due(actor: Actor, correction: Correction, now: datetime) -> bool:
         deadline = "execute_by"
     else:
         return False
-    before = _transition(correction, State.LAPSED)
-    correction.ended_at = now
-    correction.save()
-    OutboxEntry.objects.filter(correction=correction, done_at__isnull=True).update(done_at=now)
+    before = _end(correction, State.LAPSED, now)
     _record(actor, "correction.lapsed", correction, before={"state": before},
             after={"state": State.LAPSED, "deadline": deadline})  # fmt: skip
     return True
@@ -433,9 +458,7 @@ def _decide_approve(actor: Actor, correction: Correction, *, comment: str, otp: 
 def correction_reject(*, actor: Actor, correction: Correction, comment: str) -> Correction:
     """One rejection ends the request."""
     user = _user(actor)
-    comment = (comment or "").strip()
-    if not comment:
-        raise DomainError.invalid_field("comment", "Say why you reject it.")
+    comment = _required_text(comment, "comment", "Say why you reject it.")
     _, correction = _lock(actor, correction)
     if lapse_if_due(actor, correction, timezone.now()):
         return correction
@@ -456,9 +479,7 @@ def correction_reject(*, actor: Actor, correction: Correction, comment: str) -> 
         comment=comment,
         content_hash=correction.content_hash,
     )
-    before = _transition(correction, State.REJECTED)
-    correction.ended_at = timezone.now()
-    correction.save()
+    before = _end(correction, State.REJECTED, timezone.now())
     _record(actor, "correction.rejected", correction, before={"state": before}, after={"state": State.REJECTED},
             reason=comment)  # fmt: skip
     return correction
@@ -467,9 +488,7 @@ def correction_reject(*, actor: Actor, correction: Correction, comment: str) -> 
 @transaction.atomic
 def correction_cancel(*, actor: Actor, correction: Correction, reason: str) -> Correction:
     user = _user(actor)
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError.invalid_field("reason", "Say why you cancel it.")
+    reason = _required_text(reason, "reason", "Say why you cancel it.")
     _, correction = _lock(actor, correction)
     if user.pk != correction.requested_by_id and not user.has_role(*COMMANDER_ROLES):
         raise DomainError("Only the requester or a commander may cancel this correction.", code="forbidden")
@@ -478,10 +497,7 @@ def correction_cancel(*, actor: Actor, correction: Correction, reason: str) -> C
             f"This correction is {correction.get_state_display().lower()}; lift it instead of cancelling.",
             code="conflict",
         )
-    before = _transition(correction, State.CANCELLED)
-    correction.ended_at = timezone.now()
-    correction.save()
-    OutboxEntry.objects.filter(correction=correction, done_at__isnull=True).update(done_at=correction.ended_at)
+    before = _end(correction, State.CANCELLED, timezone.now())
     _record(actor, "correction.cancelled", correction, before={"state": before}, after={"state": State.CANCELLED},
             reason=reason)  # fmt: skip
     return correction
@@ -491,9 +507,7 @@ def correction_cancel(*, actor: Actor, correction: Correction, reason: str) -> C
 def correction_lift(*, actor: Actor, correction: Correction, reason: str) -> Correction:
     """Start lifting an active correction; the worker removes it at the edge."""
     user = _user(actor)
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError.invalid_field("reason", "Say why it can be lifted.")
+    reason = _required_text(reason, "reason", "Say why it can be lifted.")
     _, correction = _lock(actor, correction)
     if not get_type(correction.type).reversible:
         raise DomainError(f"{correction.type} is irreversible and cannot be lifted.", code="conflict")
@@ -519,9 +533,7 @@ def correction_lift(*, actor: Actor, correction: Correction, reason: str) -> Cor
 def correction_retry(*, actor: Actor, correction: Correction, reason: str) -> Correction:
     """A person sends a failed correction back to the worker (an audited action)."""
     user = _user(actor)
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError.invalid_field("reason", "Say what was fixed before retrying.")
+    reason = _required_text(reason, "reason", "Say what was fixed before retrying.")
     _, correction = _lock(actor, correction)
     if not user.roles & set(correction.policy_snapshot["requester_roles"]):
         raise DomainError(f"Your role may not retry a tier {correction.tier} correction.", code="forbidden")
@@ -754,9 +766,7 @@ def validate_policy(tier: int, values: dict[str, Any]) -> None:
 def policy_update(*, actor: Actor, tier: int, changes: dict[str, Any], reason: str) -> ApprovalPolicy:
     """Write a new version of a tier's policy. Pending requests keep the snapshot they were given."""
     _require_admin(actor)
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError.invalid_field("reason", "Say why the policy changes.")
+    reason = _required_text(reason, "reason", "Say why the policy changes.")
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise DomainError.invalid_field(sorted(unknown)[0], "Not a policy field.")

@@ -178,15 +178,6 @@ def type_choices(user: User) -> list[tuple[str, list[tuple[CorrectionType, bool]
 # --- requesting a correction ---------------------------------------------------------------------
 
 
-def _break_glass_hours(user: User, ctype: CorrectionType, incident: Incident) -> int | None:
-    """Hours to ratify if this person may break glass on this type here, else None."""
-    if ctype.tier < 3 or not ctype.dispatchable:
-        return None
-    snapshot = services.current_policy(ctype.tier).snapshot()
-    # The service's own rule, so the checkbox shows exactly when the service would accept it.
-    return snapshot["ratification_hours"] if services._may_break_glass(user, snapshot, incident) else None
-
-
 def _consequence(ctype: CorrectionType, target: str, params: dict) -> str:
     """What the person is about to do to everyone, in one sentence."""
     if ctype.key == "rollback_model":
@@ -229,7 +220,7 @@ def correction_new(request: HttpRequest, ref: str) -> HttpResponse:
     if ctype is None:
         error = f"Unknown correction type {key!r}: choose one below." if key else ""
         return _render_choose(request, incident, error=error, status=400 if key else 200)
-    hours = _break_glass_hours(request.user, ctype, incident)
+    hours = services.break_glass_hours_for(user=request.user, ctype=ctype, incident=incident)
     form_kwargs = {
         "ctype": ctype,
         "deployments": deployment_list(),
