@@ -164,3 +164,19 @@ def pytest_collection_modifyitems(items):
         transactional = TRANSACTIONAL & set(names or ()) or (marker and marker.kwargs.get("transaction"))
         if transactional and "django_db_serialized_rollback" not in names:
             names.insert(0, "django_db_serialized_rollback")
+
+
+@pytest.fixture
+def route_values(make_user, make_incident, actor_for):
+    """One incident, correction and signal to fill route parameters with (a SEV1 pause request)."""
+    from corrections import services as corrections
+    from incidents.models import Signal
+
+    incident = make_incident(severity="SEV1")
+    correction = corrections.correction_request(
+        actor=actor_for(make_user(Role.RESPONDER)), incident=incident, type="pause_deployment",
+        deployment="atlas-chat", params={}, rationale="x",
+    )  # fmt: skip
+    signal = Signal.objects.create(source="other", title="s")
+    return {"<str:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk),
+            "<int:seq>": "1"}  # fmt: skip

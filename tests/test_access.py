@@ -1,27 +1,17 @@
 """Deny by default: every page and endpoint declares what it needs, or this test fails."""
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.permissions import AllowAny
 
 from accounts.access import ACCESS_ATTR
+from tests.urlwalk import routes
 
 OUR_APPS = ("accounts.", "incidents.", "corrections.", "config.")
 # The schema and docs views take SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] (signed-in users).
 THIRD_PARTY_DECLARED = ("drf_spectacular.",)
 
 
-def walk(patterns, prefix=""):
-    for p in patterns:
-        if isinstance(p, URLResolver):
-            if p.namespace == "admin":  # Django admin: staff-only by its own rules
-                continue
-            yield from walk(p.url_patterns, prefix + str(p.pattern))
-        elif isinstance(p, URLPattern):
-            yield prefix + str(p.pattern), p.callback
-
-
-ROUTES = list(walk(get_resolver().url_patterns))
+ROUTES = list(routes())
 
 
 def declared_permissions(view_class):

@@ -2,12 +2,11 @@
 queries with a 4xx, never a 500, and writes nothing. New endpoints are covered automatically."""
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
-from corrections import services as corrections
-from incidents.models import LedgerEvent, Signal
+from incidents.models import LedgerEvent
+from tests.urlwalk import concrete, routes
 
 BAD_BODIES = [
     b"{not json",
@@ -22,42 +21,14 @@ BAD_BODIES = [
 BAD_QUERIES = ["?page=-1", "?page=abc", "?severity=SEV9", "?since=yesterday", "?cursor=%00", "?q=" + "x" * 5000]
 
 
-def api_routes(patterns=None, prefix=""):
-    for p in patterns if patterns is not None else get_resolver().url_patterns:
-        if isinstance(p, URLResolver):
-            yield from api_routes(p.url_patterns, prefix + str(p.pattern))
-        elif isinstance(p, URLPattern) and (prefix + str(p.pattern)).startswith("api/v1/"):
-            yield prefix + str(p.pattern)
-
-
-ROUTES = sorted(set(api_routes()))
-
-
-@pytest.fixture
-def world(make_user, make_incident, actor_for):
-    leader = make_user(Role.LEADERSHIP)
-    incident = make_incident(severity="SEV1")
-    correction = corrections.correction_request(
-        actor=actor_for(make_user(Role.RESPONDER)), incident=incident, type="pause_deployment",
-        deployment="atlas-chat", params={}, rationale="x",
-    )  # fmt: skip
-    signal = Signal.objects.create(source="other", title="s")
-    client = APIClient()
-    client.force_authenticate(leader)
-    return client, {"<str:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk)}
-
-
-def concrete(route: str, values: dict[str, str]) -> str:
-    for placeholder, value in values.items():
-        route = route.replace(placeholder, value)
-    assert "<" not in route, f"no test value for a parameter in {route}"
-    return "/" + route
+ROUTES = sorted({route for route, _ in routes() if route.startswith("api/v1/")})
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_bad_bodies_and_queries_never_answer_500_nor_write(route, world):
-    client, values = world
-    url = concrete(route, values)
+def test_bad_bodies_and_queries_never_answer_500_nor_write(route, make_user, route_values):
+    client = APIClient()
+    client.force_authenticate(make_user(Role.LEADERSHIP))
+    url = concrete(route, route_values)
     events = LedgerEvent.objects.count()
     for query in BAD_QUERIES:
         assert client.get(url + query).status_code < 500, (url, query)

@@ -8,12 +8,13 @@ import json
 import pytest
 from django.db import transaction
 from django.http import StreamingHttpResponse
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from accounts.access import ACCESS_ATTR
 from accounts.roles import Role
 from incidents import audit, audit_urls, ledger, services
 from incidents.models import LedgerEvent, LedgerHead
+from tests.urlwalk import routes
 
 
 @pytest.fixture
@@ -93,16 +94,6 @@ def test_signed_out_visitors_are_sent_to_sign_in(client, story):
 # --- auditors may not change anything anywhere (parametrised over the whole URL conf) ---------------
 
 
-def _every_route(patterns=None, prefix=""):
-    for pattern in get_resolver().url_patterns if patterns is None else patterns:
-        if isinstance(pattern, URLResolver):
-            if pattern.namespace == "admin":  # staff only: auditors are not staff (see the admin test below)
-                continue
-            yield from _every_route(pattern.url_patterns, prefix + str(pattern.pattern))
-        elif isinstance(pattern, URLPattern):
-            yield prefix + str(pattern.pattern), pattern.callback
-
-
 def _example_path(route: str) -> str:
     import re
 
@@ -120,7 +111,7 @@ def _may_be_written_by_anyone(callback) -> bool:
 
 MUTATING_ROUTES = [
     (route, _example_path(route))
-    for route, callback in _every_route()
+    for route, callback in routes()
     if not _may_be_written_by_anyone(callback)
     and not getattr(getattr(callback, "cls", None), "public_endpoint", False)
     and not (getattr(callback, "cls", None) or type(None)).__module__.startswith("drf_spectacular")
