@@ -22,6 +22,7 @@ from accounts import services
 from accounts.access import READ_ROLES, WRITE_ROLES, role_required
 from accounts.actor import Actor
 from config.errors import DomainError
+from config.forms import bind_domain_error
 
 ISSUER = "Failsafe"
 # Any role may look; enrolling is a write, and auditors, who approve nothing, write nothing anywhere.
@@ -80,52 +81,28 @@ def otp_settings(request: HttpRequest) -> HttpResponse:
     return _render(request)
 
 
-def _post(request: HttpRequest, name: str, perform, success: str) -> HttpResponse:
-    if request.method != "POST":
+# What each button does, and what the page says when it worked.
+OTP_ACTIONS = {
+    "start": (services.otp_device_start,
+              "Scan the code with your authenticator app, then enter the code it shows to finish."),
+    "confirm": (services.otp_device_confirm,
+                "Your authenticator app is set up. Tier 4 approvals will ask for its code."),
+    "remove": (services.otp_device_remove, "Authenticator removed."),
+}  # fmt: skip
+
+
+@own_account
+@never_cache
+def otp_action(request: HttpRequest, action: str) -> HttpResponse:
+    if request.method != "POST" or action not in OTP_ACTIONS:
         return redirect("otp-settings")
-    form = CodeForm(request.POST, action=name)
+    service, success = OTP_ACTIONS[action]
+    form = CodeForm(request.POST, action=action)
     form.is_valid()
     try:
-        perform(Actor.from_request(request), form.cleaned_data.get("code", ""))
+        service(actor=Actor.from_request(request), code=form.cleaned_data.get("code", ""))
     except DomainError as error:
-        for field, problems in error.fields.items():
-            for problem in problems:
-                form.add_error(field if field in form.fields else None, problem)
-        if not error.fields:
-            form.add_error(None, error.message)
-        return _render(request, status=error.status, failed=name, form=form)
+        bind_domain_error(form, error)
+        return _render(request, status=error.status, failed=action, form=form)
     messages.success(request, success)
     return redirect("otp-settings")
-
-
-@own_account
-@never_cache
-def otp_start(request: HttpRequest) -> HttpResponse:
-    return _post(
-        request,
-        "start",
-        lambda actor, code: services.otp_device_start(actor=actor, code=code),
-        "Scan the code with your authenticator app, then enter the code it shows to finish.",
-    )
-
-
-@own_account
-@never_cache
-def otp_confirm(request: HttpRequest) -> HttpResponse:
-    return _post(
-        request,
-        "confirm",
-        lambda actor, code: services.otp_device_confirm(actor=actor, code=code),
-        "Your authenticator app is set up. Tier 4 approvals will ask for its code.",
-    )
-
-
-@own_account
-@never_cache
-def otp_remove(request: HttpRequest) -> HttpResponse:
-    return _post(
-        request,
-        "remove",
-        lambda actor, code: services.otp_device_remove(actor=actor, code=code),
-        "Authenticator removed.",
-    )

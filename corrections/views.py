@@ -27,6 +27,7 @@ from accounts.models import User
 from accounts.roles import Role
 from config.api import MAX_ID
 from config.errors import DomainError
+from config.forms import bind_domain_error
 from corrections import policy, selectors, services
 from corrections.catalogue import (
     CAPABILITIES,
@@ -50,7 +51,6 @@ from corrections.forms import (
     types_by_family,
 )
 from corrections.models import Correction, DispatchAttempt, OutboxEntry, State, needs_ratification
-from incidents.forms import bind_domain_error
 from incidents.models import Incident
 from incidents.selectors import deployment_list, incident_get_for
 from incidents.views import attempt

@@ -21,9 +21,9 @@ from accounts.access import role_required
 from accounts.actor import Actor
 from accounts.roles import Role
 from config.errors import DomainError
+from config.forms import bind_domain_error
 from incidents import audit, ledger, services
 from incidents.audit_forms import EventFilterForm, GrantAccessForm, RevokeAccessForm
-from incidents.forms import bind_domain_error
 from incidents.models import Incident
 from incidents.selectors import incident_get_for
 

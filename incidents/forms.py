@@ -10,7 +10,6 @@ from django import forms
 from django.db.models import Q
 
 from accounts.models import User
-from config.errors import DomainError
 from incidents.models import (
     SEVERITY_RANK,
     Category,
@@ -48,26 +47,6 @@ def _reason_field(help_text: str) -> forms.CharField:
         error_messages={"required": "A reason is required for this change."},
         widget=forms.Textarea(attrs={"rows": 2}),
     )
-
-
-def bind_domain_error(form: forms.Form, error: DomainError) -> None:
-    """Attach a service's refusal to the form: field messages on their fields, the rest on top.
-
-    A form whose fields are named differently from the service's arguments maps them with a
-    `field_for_error(name)` method (e.g. the correction form: "params.accounts" → "param_accounts").
-    """
-    field_for = getattr(form, "field_for_error", lambda name: name)
-    field_messages = []
-    for key, messages in error.fields.items():
-        field = field_for(key)
-        for message in messages:
-            if field in form.fields:
-                form.add_error(field, message)
-                field_messages.append(message)
-            else:
-                form.add_error(None, message)
-    if error.message not in field_messages and error.message not in form.non_field_errors():
-        form.add_error(None, error.message)
 
 
 def _to_minute(value):

@@ -20,6 +20,7 @@ from django.urls import reverse
 from accounts.access import READ_ROLES, WRITE_ROLES, role_required
 from accounts.actor import Actor
 from config.errors import DomainError
+from config.forms import bind_domain_error
 from incidents import selectors, services
 from incidents.forms import (
     AssignCommanderForm,
@@ -31,7 +32,6 @@ from incidents.forms import (
     SeverityForm,
     StatusForm,
     TimelineEntryForm,
-    bind_domain_error,
 )
 from incidents.models import SEVERITY_DEFINITIONS, Incident, Severity, Signal, Status
 
