@@ -33,6 +33,7 @@ from corrections.models import (
     State,
     needs_ratification,
 )
+from corrections.selectors import can_decide
 from incidents import ledger
 from incidents.models import Incident, Severity, Status
 from incidents.notifications import incident_url, members_of, notify
@@ -200,6 +201,50 @@ def break_glass_hours_for(*, user: User, ctype, incident: Incident) -> int | Non
         return None
     snapshot = current_policy(ctype.tier).snapshot()
     return snapshot["ratification_hours"] if _may_break_glass(user, snapshot, incident) else None
+
+
+# --- who may do what to a correction, and when: one answer for the services and the pages ---------
+
+CANCELLABLE_STATES = (State.DRAFT, State.PENDING_APPROVAL, State.APPROVED)
+
+
+def _may_cancel(user: User, correction: Correction) -> bool:
+    return user.pk == correction.requested_by_id or user.has_role(*COMMANDER_ROLES)
+
+
+def _may_operate(user: User, correction: Correction) -> bool:
+    """Lift and retry are for the roles that may request this tier."""
+    return bool(user.roles & set(correction.policy_snapshot["requester_roles"]))
+
+
+def _liftable(correction: Correction) -> bool:
+    failed_lift = correction.state == State.FAILED and correction.failed_action == OutboxEntry.Action.LIFT
+    return correction.state == State.ACTIVE or failed_lift
+
+
+def _awaits_manual_confirmation(correction: Correction) -> bool:
+    return not get_type(correction.type).dispatchable and correction.state == State.APPROVED
+
+
+def correction_actions_for(*, user: User, correction: Correction) -> frozenset[str]:
+    """The actions this person could take on the correction now (the page offers only these)."""
+    if not user.can_write:
+        return frozenset()
+    ctype = get_type(correction.type)
+    actions = set()
+    if can_decide(user, correction):
+        actions.add("approve")
+        if correction.state == State.PENDING_APPROVAL:
+            actions.add("reject")
+    if correction.state in CANCELLABLE_STATES and _may_cancel(user, correction):
+        actions.add("cancel")
+    if ctype.reversible and _may_operate(user, correction) and _liftable(correction):
+        actions.add("lift")
+    if correction.state == State.FAILED and _may_operate(user, correction):
+        actions.add("retry")
+    if _awaits_manual_confirmation(correction) and user.has_role(Role.LEADERSHIP):
+        actions.add("confirm")
+    return frozenset(actions)
 
 
 # --- requesting --------------------------------------------------------------------------------
@@ -490,9 +535,9 @@ def correction_cancel(*, actor: Actor, correction: Correction, reason: str) -> C
     user = _user(actor)
     reason = _required_text(reason, "reason", "Say why you cancel it.")
     _, correction = _lock(actor, correction)
-    if user.pk != correction.requested_by_id and not user.has_role(*COMMANDER_ROLES):
+    if not _may_cancel(user, correction):
         raise DomainError("Only the requester or a commander may cancel this correction.", code="forbidden")
-    if correction.state not in (State.DRAFT, State.PENDING_APPROVAL, State.APPROVED):
+    if correction.state not in CANCELLABLE_STATES:
         raise DomainError(
             f"This correction is {correction.get_state_display().lower()}; lift it instead of cancelling.",
             code="conflict",
@@ -511,11 +556,9 @@ def correction_lift(*, actor: Actor, correction: Correction, reason: str) -> Cor
     _, correction = _lock(actor, correction)
     if not get_type(correction.type).reversible:
         raise DomainError(f"{correction.type} is irreversible and cannot be lifted.", code="conflict")
-    if not user.roles & set(correction.policy_snapshot["requester_roles"]):
+    if not _may_operate(user, correction):
         raise DomainError(f"Your role may not lift a tier {correction.tier} correction.", code="forbidden")
-    if correction.state not in (State.ACTIVE, State.FAILED) or (
-        correction.state == State.FAILED and correction.failed_action != OutboxEntry.Action.LIFT
-    ):
+    if not _liftable(correction):
         raise DomainError(
             f"Only an active correction can be lifted; this one is {correction.get_state_display().lower()}.",
             code="conflict",
@@ -535,7 +578,7 @@ def correction_retry(*, actor: Actor, correction: Correction, reason: str) -> Co
     user = _user(actor)
     reason = _required_text(reason, "reason", "Say what was fixed before retrying.")
     _, correction = _lock(actor, correction)
-    if not user.roles & set(correction.policy_snapshot["requester_roles"]):
+    if not _may_operate(user, correction):
         raise DomainError(f"Your role may not retry a tier {correction.tier} correction.", code="forbidden")
     if correction.state != State.FAILED:
         raise DomainError("Only a failed correction can be retried.", code="conflict")
@@ -561,7 +604,7 @@ def correction_confirm_manual(*, actor: Actor, correction: Correction, confirm_t
         raise DomainError("This correction is applied by the worker, not confirmed by hand.", code="conflict")
     if not user.has_role(Role.LEADERSHIP):
         raise DomainError("Only leadership may confirm this was carried out.", code="forbidden")
-    if correction.state != State.APPROVED:
+    if not _awaits_manual_confirmation(correction):
         raise DomainError("Only an approved correction can be confirmed as carried out.", code="conflict")
     if (confirm_target or "").strip() != correction.target_name:
         raise DomainError.invalid_field("confirm_target", f"Type {correction.target_name} to confirm.")

@@ -50,7 +50,7 @@ from corrections.forms import (
     describe_minutes,
     types_by_family,
 )
-from corrections.models import Correction, DispatchAttempt, OutboxEntry, State, needs_ratification
+from corrections.models import Correction, DispatchAttempt, State, needs_ratification
 from incidents.models import Incident
 from incidents.selectors import deployment_list, incident_get_for
 from incidents.views import attempt
@@ -286,31 +286,26 @@ def _confirm_request(request, incident, ctype, form, kwargs) -> HttpResponse:
 # --- the correction page -------------------------------------------------------------------------
 
 
-def _available_forms(user: User, correction: Correction, ctype: CorrectionType) -> dict[str, Form | None]:
+def _available_forms(user: User, correction: Correction) -> dict[str, Form | None]:
     """The forms this person could use now; the service still decides when they post."""
     forms: dict[str, Form | None] = dict.fromkeys(("approve", "reject", "cancel", "lift", "retry", "confirm"))
-    if not user.can_write:
-        return forms
+    actions = services.correction_actions_for(user=user, correction=correction)
     snapshot = correction.policy_snapshot
-    may_request = bool(user.roles & set(snapshot.get("requester_roles", [])))
-    if selectors.can_decide(user, correction):
+    if "approve" in actions:
         forms["approve"] = ApproveForm(
             target_name=correction.target_name,
             typed=snapshot.get("requires_typed_confirmation", False),
             second_factor=snapshot.get("requires_second_factor", False),
         )
-        if correction.state == State.PENDING_APPROVAL:
-            forms["reject"] = RejectForm()
-    if correction.state in (State.DRAFT, State.PENDING_APPROVAL, State.APPROVED) and (
-        user.pk == correction.requested_by_id or user.has_role(*services.COMMANDER_ROLES)
-    ):
+    if "reject" in actions:
+        forms["reject"] = RejectForm()
+    if "cancel" in actions:
         forms["cancel"] = ReasonForm(action="cancel", help_text="Why it is no longer wanted.")
-    lift_failed = correction.state == State.FAILED and correction.failed_action == OutboxEntry.Action.LIFT
-    if ctype.reversible and may_request and (correction.state == State.ACTIVE or lift_failed):
+    if "lift" in actions:
         forms["lift"] = ReasonForm(action="lift", help_text="Why access can be restored.")
-    if correction.state == State.FAILED and may_request:
+    if "retry" in actions:
         forms["retry"] = ReasonForm(action="retry", help_text="What was fixed before trying again.")
-    if not ctype.dispatchable and correction.state == State.APPROVED and user.has_role(Role.LEADERSHIP):
+    if "confirm" in actions:
         forms["confirm"] = ConfirmManualForm(target_name=correction.target_name)
     return forms
 
@@ -358,7 +353,7 @@ def _render_detail(
 ) -> HttpResponse:
     """The correction page; `failed` names the form that was refused, rendered bound with its errors."""
     ctype = get_type(correction.type)
-    forms = _available_forms(request.user, correction, ctype)
+    forms = _available_forms(request.user, correction)
     if failed:
         forms[failed] = form
     params = [(p.label, correction.params.get(p.name)) for p in ctype.params if p.name in correction.params]

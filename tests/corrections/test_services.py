@@ -298,3 +298,17 @@ def test_wrong_second_factor_codes_are_throttled(actor_for, incident, people, to
     with pytest.raises(DomainError):  # throttled: even the right code must wait
         approve(actor_for, c, people["leader1"], confirm_target="atlas", otp=code())
     assert not Approval.objects.filter(correction=c).exists()
+
+
+def test_the_actions_offered_are_the_ones_the_services_accept(actor_for, incident, people):
+    c = request(actor_for, incident, people["responder"], "pause_deployment", deployment="atlas-chat")
+    offered = {name: services.correction_actions_for(user=people[name], correction=c)
+               for name in ("responder", "commander", "leader1", "auditor")}  # fmt: skip
+    assert offered == {
+        "responder": {"cancel"},
+        "commander": {"approve", "reject", "cancel"},
+        "leader1": {"approve", "reject", "cancel"},
+        "auditor": set(),
+    }
+    with pytest.raises(DomainError):  # and what is not offered is refused
+        approve(actor_for, c, people["responder"])
