@@ -7,9 +7,12 @@ a service takes, so it adds no lock-ordering hazard.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -193,6 +196,12 @@ class ChainCheck:
         self.expected_prev, self.expected_seq, self.count = row[_HASH], seq + 1, self.count + 1
         return True
 
+    def feed_all(self, rows: Iterable[tuple]) -> None:
+        """Feed rows until the end or the first break."""
+        for row in rows:
+            if not self.feed(row):
+                return
+
     def canonical(self, row: tuple) -> bytes:
         """canonical() of a chain_rows tuple, without building a dict: the fields in sorted-key
         order, spelt out because this runs once per event (see _CANONICAL_ORDER)."""
@@ -246,10 +255,51 @@ def verify(rows: Iterable[dict[str, Any]] | None = None, *, chunk_size: int = 50
     head = read_head()
     check = ChainCheck()
     queryset = LedgerEvent.objects.filter(seq__lte=head.seq) if head is not None else None
-    for row in chain_rows(queryset).iterator(chunk_size=chunk_size):
-        if not check.feed(row):
-            break
+    rows = chain_rows(queryset)
+    if connection.vendor == "postgresql":
+        with transaction.atomic():  # a server-side cursor lives inside a transaction
+            check.feed_all(prefetched(rows, chunk_size=chunk_size))
+    else:
+        check.feed_all(rows.iterator(chunk_size=chunk_size))
     return check.result(head)
+
+
+def prefetched(rows: QuerySet, *, chunk_size: int = 5000, depth: int = 2) -> Iterator[tuple]:
+    """Stream a values_list queryset through a server-side cursor, fetching the next chunk on a
+    second thread while the caller works on this one: PostgreSQL produces rows while Python hashes,
+    instead of each waiting for the other. Must run inside a transaction (PostgreSQL only)."""
+    sql, params = rows.query.sql_with_params()
+    cursor = connection.connection.cursor(name=f"ledger_prefetch_{threading.get_ident()}")
+    chunks: queue.Queue[list[tuple] | BaseException] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            cursor.execute(sql, params)
+            while not stop.is_set():
+                chunk = cursor.fetchmany(chunk_size)
+                chunks.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            chunks.put(error)
+
+    worker = threading.Thread(target=pump, name="ledger-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            chunk = chunks.get()
+            if isinstance(chunk, BaseException):
+                raise chunk
+            if not chunk:
+                return
+            yield from chunk
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a pump waiting on a full queue, then let it finish
+            with contextlib.suppress(queue.Empty):
+                chunks.get(timeout=0.05)
+        cursor.close()
 
 
 def _verify_dicts(rows: Iterable[dict[str, Any]]) -> Verification:

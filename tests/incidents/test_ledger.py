@@ -152,3 +152,21 @@ def test_transactional_tests_can_still_flush_a_protected_ledger(make_incident):
     with connection.cursor() as cursor:
         cursor.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = 'incidents_ledgerevent_append_only'")
         assert cursor.fetchone()[0] == "O"  # enabled (origin)
+
+
+@pytest.mark.postgres
+def test_prefetched_verification_names_a_break_in_a_later_chunk_and_leaves_the_connection_usable(
+    make_incident, tamper
+):
+    for _ in range(12):
+        make_incident()
+    total = LedgerEvent.objects.count()
+    assert ledger.verify(chunk_size=3) == ledger.verify(chunk_size=1000)
+    assert ledger.verify(chunk_size=3).events == total
+    tamper("UPDATE {ledger} SET reason = %s WHERE seq = %s", ["tampered", total - 1])
+    result = ledger.verify(chunk_size=3)  # the break is several chunks in; the consumer stops early
+    assert (result.ok, result.first_bad_seq, result.events) == (False, total - 1, total - 2)
+    with connection.cursor() as cursor:  # the prefetch cursor is closed and the transaction intact
+        cursor.execute("SELECT count(*) FROM pg_cursors")
+        assert cursor.fetchone()[0] == 0
+    assert LedgerEvent.objects.count() == total
