@@ -153,6 +153,14 @@ SECURE_HSTS_PRELOAD = not INSECURE_HTTP
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# How many proxies in front of us each append the address they saw to X-Forwarded-For
+# (accounts/client.py). 0 trusts only REMOTE_ADDR; a TLS-terminating proxy (DJANGO_BEHIND_PROXY)
+# is one hop unless said otherwise, so clients behind it are not all one address.
+FAILSAFE_TRUSTED_PROXY_COUNT = int(
+    os.environ.get("FAILSAFE_TRUSTED_PROXY_COUNT", "") or ("1" if SECURE_PROXY_SSL_HEADER else "0")
+)
+if FAILSAFE_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("FAILSAFE_TRUSTED_PROXY_COUNT must be 0 or more.")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = 12 * 60 * 60
 X_FRAME_OPTIONS = "DENY"
@@ -180,6 +188,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
+    # DRF's own throttles read the same hop of X-Forwarded-For as accounts.client.client_ip.
+    "NUM_PROXIES": FAILSAFE_TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Failsafe API",
