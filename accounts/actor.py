@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from accounts import client
 from accounts.models import ApiToken, User
 
 
@@ -25,7 +26,7 @@ class Actor:
             source="api" if token else source,
             token=token,
             request_id=getattr(request, "request_id", "") or uuid.uuid4().hex,
-            client_ip=request.META.get("REMOTE_ADDR", ""),
+            client_ip=client.client_ip(request),
         )
 
     @classmethod

@@ -1,4 +1,5 @@
-"""Writes to a person's own account: enrolling a TOTP authenticator (the second factor of tier 4).
+"""Writes to accounts: enrolling a TOTP authenticator (the second factor of tier 4), API tokens,
+and an admin clearing a sign-in lockout.
 
 Each change is one transaction with its ledger event. The secret never enters the ledger. A code
 is checked before the transaction opens, so a wrong code's throttling (django-otp counts failures
@@ -7,14 +8,19 @@ on the device row) is not rolled back with the refusal.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 
+from axes.models import AccessAttempt
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import lockout
 from accounts.actor import Actor
 from accounts.models import ApiToken, User
+from accounts.roles import Role
 from config.errors import DomainError
 from incidents import ledger
 
@@ -27,8 +33,11 @@ def _user(actor: Actor) -> User:
     return actor.user
 
 
-def _check_code(devices: list[TOTPDevice], code: str) -> TOTPDevice:
-    """The device the current code belongs to, or a refusal naming the code field."""
+def _check_code(actor: Actor, devices: list[TOTPDevice], code: str) -> TOTPDevice:
+    """The device the current code belongs to, or a refusal naming the code field.
+
+    A wrong code also counts towards the sign-in lockout, which refuses every code while it lasts.
+    """
     code = (code or "").replace(" ", "").strip()
     if not code:
         raise DomainError.invalid_field("code", "Enter the 6-digit code your authenticator app shows now.")
@@ -37,11 +46,10 @@ def _check_code(devices: list[TOTPDevice], code: str) -> TOTPDevice:
         if not allowed:
             wait = max(1, math.ceil((detail["locked_until"] - timezone.now()).total_seconds()))
             raise DomainError.invalid_field("code", f"Too many wrong codes. Wait {wait} s, then try again.")
-    if code.isdigit():
-        for device in devices:
-            if device.verify_token(code):
-                return device
-    raise DomainError.invalid_field("code", "That code is not right. Enter the one your app shows now.")
+    device = lockout.second_factor_verify(actor=actor, devices=devices, code=code, field="code")
+    if device is None:
+        raise DomainError.invalid_field("code", "That code is not right. Enter the one your app shows now.")
+    return device
 
 
 def _confirmed(user: User) -> list[TOTPDevice]:
@@ -57,7 +65,7 @@ def otp_device_start(*, actor: Actor, code: str = "") -> TOTPDevice:
     user = _user(actor)
     existing = _confirmed(user)
     if existing:
-        _check_code(existing, code)
+        _check_code(actor, existing, code)
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()  # one enrolment change at a time
         discarded = TOTPDevice.objects.filter(user=user, confirmed=False).delete()[0]
@@ -73,7 +81,7 @@ def otp_device_confirm(*, actor: Actor, code: str) -> TOTPDevice:
     pending = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
     if pending is None:
         raise DomainError("There is no authenticator being set up. Start again.", code="conflict")
-    _check_code([pending], code)
+    _check_code(actor, [pending], code)
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
         device = TOTPDevice.objects.filter(pk=pending.pk, confirmed=False).first()
@@ -91,7 +99,7 @@ def otp_device_remove(*, actor: Actor, code: str = "") -> int:
     user = _user(actor)
     existing = _confirmed(user)
     if existing:
-        device = _check_code(existing, code)
+        device = _check_code(actor, existing, code)
     else:
         device = TOTPDevice.objects.filter(user=user).order_by("-id").first()
         if device is None:
@@ -112,3 +120,43 @@ def api_token_issue(*, actor: Actor) -> str:
     token = ApiToken.objects.create(user=user, prefix=key[: ApiToken.PREFIX_LENGTH], key_hash=ApiToken.hash_key(key))
     ledger.record(actor=actor, verb="accounts.api_token_issued", obj=token, after={"prefix": token.prefix})
     return key
+
+
+def lockout_clear(*, actor: Actor, username: str = "", ip_address: str = "", reason: str = "") -> int:
+    """Clear the sign-in lockout of a username (from every address) and/or of an address (for every
+    username): an admin's decision, recorded on the ledger. Returns the number of failures forgiven."""
+    user = _user(actor)
+    if not (user.is_superuser or user.has_role(Role.ADMIN)):
+        raise DomainError("Only an administrator can clear a sign-in lockout.", code="forbidden")
+    username = (username or "").strip()
+    ip_address = (ip_address or "").strip()
+    if not username and not ip_address:
+        raise DomainError("Name a username or an address to unlock.", code="invalid",
+                          fields={"username": ["Name a username or an address to unlock."]})  # fmt: skip
+    if len(username) > 255:
+        raise DomainError.invalid_field("username", "That is longer than any username.")
+    if ip_address:
+        try:
+            ip_address = str(ipaddress.ip_address(ip_address))
+        except ValueError:
+            raise DomainError.invalid_field("ip_address", "Enter an IPv4 or IPv6 address.") from None
+    matching = Q(pk__in=[])
+    if username:
+        matching |= Q(username=username)
+    if ip_address:
+        matching |= Q(ip_address=ip_address)
+    with transaction.atomic():
+        attempts = list(AccessAttempt.objects.select_for_update().filter(matching).order_by("pk"))
+        failures = sum(attempt.failures_since_start for attempt in attempts)
+        AccessAttempt.objects.filter(pk__in=[attempt.pk for attempt in attempts]).delete()
+        account = User.objects.filter(username=username).first() if username else None
+        ledger.record(
+            actor=actor,
+            verb="accounts.lockout_cleared",
+            obj=account,
+            object_type="" if account else "axes.accessattempt",
+            before={"username": username, "ip_address": ip_address, "failures": failures},
+            after={"attempts_cleared": len(attempts)},
+            reason=reason,
+        )
+    return failures

@@ -6,6 +6,7 @@ variables, never by editing this file. See README "Configuration".
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "accounts",
     "incidents",
     "corrections",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -68,6 +70,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.RequestIdMiddleware",
+    # Last, as django-axes asks: it turns a sign-in refused for lockout into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -110,6 +114,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses every password check (page, API token) while the username or address is locked out.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -153,6 +159,14 @@ SECURE_HSTS_PRELOAD = not INSECURE_HTTP
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# How many proxies in front of us each append the address they saw to X-Forwarded-For
+# (accounts/client.py). 0 trusts only REMOTE_ADDR; a TLS-terminating proxy (DJANGO_BEHIND_PROXY)
+# is one hop unless said otherwise, so clients behind it are not all one address.
+FAILSAFE_TRUSTED_PROXY_COUNT = int(
+    os.environ.get("FAILSAFE_TRUSTED_PROXY_COUNT", "") or ("1" if SECURE_PROXY_SSL_HEADER else "0")
+)
+if FAILSAFE_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("FAILSAFE_TRUSTED_PROXY_COUNT must be 0 or more.")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = 12 * 60 * 60
 X_FRAME_OPTIONS = "DENY"
@@ -180,6 +194,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
+    # DRF's own throttles read the same hop of X-Forwarded-For as accounts.client.client_ip.
+    "NUM_PROXIES": FAILSAFE_TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Failsafe API",
@@ -196,6 +212,23 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Sign-in lockout (django-axes): too many failures for a username, or from an address, lock both the
+# password check (sign-in page, API token) and the second factor until the cool-off has passed.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_FAILURE_LIMIT = int(os.environ.get("FAILSAFE_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("FAILSAFE_LOGIN_COOLOFF_MINUTES", "15")))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() <= 0:
+    raise ImproperlyConfigured("FAILSAFE_LOGIN_FAILURE_LIMIT and FAILSAFE_LOGIN_COOLOFF_MINUTES must be positive.")
+AXES_CLIENT_IP_CALLABLE = "accounts.client.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# A success forgives only that username's password failures from that address (accounts.lockout);
+# axes's own reset would also forgive the address's failures for other usernames.
+AXES_RESET_ON_SUCCESS = False
+# Attempts while locked out are refused without moving the time we told the person to come back.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# accounts.admin registers the lockout tables read-only, with an audited unlock.
+AXES_ENABLE_ADMIN = False
 
 # The cache holds API throttle counts; on Redis they are shared by every web process.
 CACHE_URL = os.environ.get("FAILSAFE_CACHE_URL", os.environ.get("REDIS_URL", ""))

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.actor import Actor
+from accounts.lockout import second_factor_verify
 from accounts.models import User
 from accounts.roles import Role
 from config.errors import DomainError
@@ -408,14 +409,14 @@ def _require_typed_target(correction: Correction, confirm_target: str) -> None:
         )
 
 
-def _verify_second_factor(user: User, otp: str) -> None:
+def _verify_second_factor(actor: Actor, user: User, otp: str) -> None:
     devices = list(TOTPDevice.objects.filter(user=user, confirmed=True))
     if not devices:
         raise DomainError.invalid_field(
             "otp", "This approval needs a second factor: enrol an authenticator app on your account page first."
         )
-    code = (otp or "").strip()
-    if not code.isdigit() or not any(device.verify_token(code) for device in devices):
+    # Refused while the sign-in is locked out; a wrong code counts towards that lockout.
+    if second_factor_verify(actor=actor, devices=devices, code=otp, field="otp") is None:
         raise DomainError.invalid_field("otp", "Enter the current 6-digit code from your authenticator app.")
 
 
@@ -435,7 +436,7 @@ def correction_approve(
         if snapshot.get("requires_typed_confirmation"):
             _require_typed_target(correction, confirm_target)
         if snapshot.get("requires_second_factor"):
-            _verify_second_factor(user, otp)
+            _verify_second_factor(actor, user, otp)
     with transaction.atomic():
         incident, correction = _lock(actor, correction)
         if lapse_if_due(actor, correction, timezone.now()):

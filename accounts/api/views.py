@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers
@@ -6,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from accounts import services
+from accounts import client, lockout, services
 from accounts.actor import Actor
 from accounts.api.serializers import TokenRequestSerializer, TokenSerializer
 from config.strict import BoundedJSONParser, ErrorSerializer
@@ -19,13 +18,8 @@ class TokenObtainThrottle(AnonRateThrottle):
     rate = "10/minute"
 
     def get_ident(self, request):
-        # DRF trusts X-Forwarded-For unless NUM_PROXIES is set, which would let a guesser pick
-        # a fresh identity per request. Only behind our own proxy is its last hop meaningful.
-        if settings.SECURE_PROXY_SSL_HEADER:
-            forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-            if forwarded:
-                return forwarded.split(",")[-1].strip()
-        return request.META.get("REMOTE_ADDR", "")
+        # The address the ledger and the sign-in lockout use: a forged X-Forwarded-For is no fresh identity.
+        return client.client_ip(request)
 
 
 class TokenObtainView(APIView):
@@ -42,7 +36,11 @@ class TokenObtainView(APIView):
         responses={
             200: TokenSerializer,
             400: OpenApiResponse(ErrorSerializer, description="Missing fields, or a wrong username or password."),
-            429: OpenApiResponse(ErrorSerializer, description="Too many attempts; retry later."),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="Too many attempts, or sign-in locked out for this username or address "
+                "(`code` `locked_out`); `Retry-After` says when to try again.",
+            ),
         },
         auth=[],
         tags=["auth"],
@@ -54,9 +52,11 @@ class TokenObtainView(APIView):
             request._request, username=params.validated_data["username"], password=params.validated_data["password"]
         )
         if user is None:
+            # A lockout (django-axes, accounts.lockout) replaces this answer with a 429 on the way out.
             raise serializers.ValidationError(
                 {"non_field_errors": ["Unable to sign in with that username and password."]}
             )
+        lockout.password_failures_forgive(request=request._request, username=user.get_username())
         actor = Actor(user=user, source="api", request_id=getattr(request, "request_id", ""),
-                      client_ip=request.META.get("REMOTE_ADDR", ""))  # fmt: skip
+                      client_ip=client.client_ip(request))  # fmt: skip
         return Response(TokenSerializer({"token": services.api_token_issue(actor=actor)}).data)

@@ -125,10 +125,11 @@ def test_a_stale_authorization_header_does_not_block_getting_a_token(api, respon
 
 
 def test_token_endpoint_is_throttled_per_client(api, responder):
-    statuses = [obtain(api, password="guess").status_code for _ in range(10)]
+    # Right passwords: wrong ones would meet the sign-in lockout (tests/accounts/test_lockout.py) first.
+    statuses = [obtain(api).status_code for _ in range(10)]
     throttled = obtain(api)
 
-    assert statuses == [400] * 10
+    assert statuses == [200] * 10
     assert throttled.status_code == 429
     assert throttled.json()["code"] == "throttled"
     assert "Retry-After" in throttled
@@ -137,7 +138,7 @@ def test_token_endpoint_is_throttled_per_client(api, responder):
 
 def test_forged_forwarded_for_header_does_not_escape_the_throttle(api, responder):
     for n in range(10):
-        obtain(api, password="guess", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
+        assert obtain(api, HTTP_X_FORWARDED_FOR=f"192.0.2.{n}").status_code == 200
 
     assert obtain(api, HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 429
 
