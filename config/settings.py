@@ -238,12 +238,14 @@ CELERY_TASK_ROUTES = {
     "corrections.relay_outbox": {"queue": "sweeps"},
     "corrections.sweep_expired": {"queue": "sweeps"},
     "corrections.sweep_deadlines": {"queue": "sweeps"},
+    "accounts.purge_idempotency_records": {"queue": "sweeps"},
 }
 # Expiry and time-to-live are swept by beat, never scheduled as far-future ETA tasks.
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "corrections.relay_outbox", "schedule": 2.0},
     "sweep-expired": {"task": "corrections.sweep_expired", "schedule": 5.0},
     "sweep-deadlines": {"task": "corrections.sweep_deadlines", "schedule": 30.0},
+    "purge-idempotency-records": {"task": "accounts.purge_idempotency_records", "schedule": 3600.0},
 }
 FAILSAFE_DISPATCH_MAX_ATTEMPTS = int(os.environ.get("FAILSAFE_DISPATCH_MAX_ATTEMPTS", "6"))
 FAILSAFE_DISPATCH_BACKOFF_BASE = float(os.environ.get("FAILSAFE_DISPATCH_BACKOFF_BASE", "0.5"))
