@@ -53,3 +53,33 @@ class ApiToken(models.Model):
     @staticmethod
     def new_key() -> str:
         return "fs_" + secrets.token_urlsafe(32)
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a request made with an idempotency key, replayed when the key comes back.
+
+    One table for the API's `Idempotency-Key` header and the pages' one-time form tokens, scoped to
+    the user (see accounts.idempotency). The row is inserted before the write it guards and its
+    answer stored in that same transaction, so nobody else ever sees a row without an answer.
+    """
+
+    class Channel(models.TextChoices):
+        API = "api", "API (Idempotency-Key header)"
+        WEB = "web", "Page (one-time form token)"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=3, choices=Channel.choices)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request: method, path and body.")
+    status_code = models.PositiveSmallIntegerField(default=0, help_text="0 only inside the claiming transaction.")
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.TextField(blank=True, help_text="API: the response body. Page: where the first submission led.")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "channel", "key"], name="accounts_idempotency_key_once_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} key of {self.user_id}: {self.status_code}"

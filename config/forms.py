@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django import forms
 
 from config.errors import DomainError
@@ -25,3 +27,31 @@ def bind_domain_error(form: forms.Form, error: DomainError) -> None:
                 form.add_error(None, message)
     if error.message not in field_messages and error.message not in form.non_field_errors():
         form.add_error(None, error.message)
+
+
+SUBMIT_TOKEN = "submit_token"
+
+
+def new_submit_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class OneShotForm(forms.Form):
+    """A create form that runs once per rendering: it carries a one-time token in a hidden field.
+
+    The view passes `submitted_token` to incidents.views.submit_once; a second POST with the same
+    token (a double click, the back button) redirects to what the first one made. A POST without a
+    token (not from our pages) runs as before.
+    """
+
+    submit_token = forms.RegexField(
+        r"^[A-Za-z0-9_-]{16,64}$", required=False, initial=new_submit_token, widget=forms.HiddenInput
+    )
+
+    def clean(self):
+        data = super().clean()
+        if SUBMIT_TOKEN in self.errors:  # hidden, so say it where the person will see it
+            self.add_error(None, "This form is out of date: reload the page and fill it in again.")
+        # Not a field of the thing being made: views pass cleaned_data on to services as it is.
+        self.submitted_token = data.pop(SUBMIT_TOKEN, "") or ""
+        return data

@@ -187,7 +187,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api.FailsafeAutoSchema",  # documents Idempotency-Key on POSTs
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.api.exception_handler",
@@ -271,12 +271,14 @@ CELERY_TASK_ROUTES = {
     "corrections.relay_outbox": {"queue": "sweeps"},
     "corrections.sweep_expired": {"queue": "sweeps"},
     "corrections.sweep_deadlines": {"queue": "sweeps"},
+    "accounts.purge_idempotency_records": {"queue": "sweeps"},
 }
 # Expiry and time-to-live are swept by beat, never scheduled as far-future ETA tasks.
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "corrections.relay_outbox", "schedule": 2.0},
     "sweep-expired": {"task": "corrections.sweep_expired", "schedule": 5.0},
     "sweep-deadlines": {"task": "corrections.sweep_deadlines", "schedule": 30.0},
+    "purge-idempotency-records": {"task": "accounts.purge_idempotency_records", "schedule": 3600.0},
 }
 FAILSAFE_DISPATCH_MAX_ATTEMPTS = int(os.environ.get("FAILSAFE_DISPATCH_MAX_ATTEMPTS", "6"))
 FAILSAFE_DISPATCH_BACKOFF_BASE = float(os.environ.get("FAILSAFE_DISPATCH_BACKOFF_BASE", "0.5"))

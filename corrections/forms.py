@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 
+from config.forms import OneShotForm
 from corrections.catalogue import TYPES, CorrectionType, ParamField
 from corrections.services import MAX_DURATION_MINUTES
 
@@ -84,7 +85,7 @@ def _duration_help(ctype: CorrectionType) -> str:
     return "Lifted automatically after this long. Leave blank for no expiry: it stays until someone lifts it."
 
 
-class CorrectionRequestForm(forms.Form):
+class CorrectionRequestForm(OneShotForm):
     field_for_error = staticmethod(field_for_error)
     """Step two of requesting a correction: the chosen type's target, parameters and reasons."""
 

@@ -17,6 +17,7 @@ from django.contrib import messages
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -53,7 +54,7 @@ from corrections.forms import (
 from corrections.models import Correction, DispatchAttempt, State, needs_ratification
 from incidents.models import Incident
 from incidents.selectors import deployment_list, incident_get_for
-from incidents.views import attempt
+from incidents.views import attempt, submit_once
 
 # Every page: any role may read; auditors (and anyone without a writer role) get 403 on POST.
 page_access = role_required(READ_ROLES, write_roles=WRITE_ROLES)
@@ -242,18 +243,28 @@ def correction_new(request: HttpRequest, ref: str) -> HttpResponse:
     kwargs = form.service_kwargs()
     if ctype.family in CONFIRMED_FAMILIES and request.POST.get("confirmed") != "yes":
         return _confirm_request(request, incident, ctype, form, kwargs)
-    correction, status = attempt(
-        form, lambda: services.correction_request(actor=Actor.from_request(request), incident=incident, **kwargs)
-    )
-    if correction is None:
-        return _render_request(request, incident, ctype, form, status=status)
-    if correction.state == State.PENDING_APPROVAL:
-        messages.success(request, f"Correction #{correction.pk} requested; it now needs sign-off.")
-    elif correction.break_glass:
-        messages.warning(request, f"Correction #{correction.pk}: glass broken. It runs now; leadership has been paged.")
-    else:
-        messages.success(request, f"Correction #{correction.pk} is pre-authorised and is being applied now.")
-    return redirect("correction-detail", pk=correction.pk)
+    status = 400
+
+    def create() -> str | None:
+        nonlocal status
+        correction, status = attempt(
+            form, lambda: services.correction_request(actor=Actor.from_request(request), incident=incident, **kwargs)
+        )
+        if correction is None:
+            return None
+        if correction.state == State.PENDING_APPROVAL:
+            messages.success(request, f"Correction #{correction.pk} requested; it now needs sign-off.")
+        elif correction.break_glass:
+            messages.warning(
+                request, f"Correction #{correction.pk}: glass broken. It runs now; leadership has been paged."
+            )
+        else:
+            messages.success(request, f"Correction #{correction.pk} is pre-authorised and is being applied now.")
+        return reverse("correction-detail", args=[correction.pk])
+
+    # One-shot: a double click or a resubmitted page redirects to the correction the first POST made.
+    done = submit_once(request, form, create)
+    return done if done is not None else _render_request(request, incident, ctype, form, status=status)
 
 
 def _confirm_request(request, incident, ctype, form, kwargs) -> HttpResponse:

@@ -10,6 +10,7 @@ from django import forms
 from django.db.models import Q
 
 from accounts.models import User
+from config.forms import OneShotForm
 from incidents.models import (
     SEVERITY_RANK,
     Category,
@@ -64,7 +65,7 @@ class _DetailPageForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class IncidentForm(forms.Form):
+class IncidentForm(OneShotForm):
     """The new-incident form."""
 
     title = forms.CharField(max_length=Incident._meta.get_field("title").max_length)
@@ -145,7 +146,7 @@ class IncidentDetailsForm(_DetailPageForm):
         return {name: self.cleaned_data[name] for name in self.changed_data if name != "reason"}
 
 
-class TimelineEntryForm(_DetailPageForm):
+class TimelineEntryForm(_DetailPageForm, OneShotForm):
     id_prefix = "entry"
 
     kind = forms.ChoiceField(

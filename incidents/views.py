@@ -11,12 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.paginator import Paginator
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from accounts import idempotency
 from accounts.access import READ_ROLES, WRITE_ROLES, role_required
 from accounts.actor import Actor
 from config.errors import DomainError
@@ -56,6 +58,37 @@ def attempt(form: Form, action: Callable[[], Any]) -> tuple[Any, int]:
             raise Http404(error.message) from error
         bind_domain_error(form, error)
         return None, error.status
+
+
+def submit_once(request: HttpRequest, form: Form, create: Callable[[], str | None]) -> HttpResponse | None:
+    """Run a create form's `create` once per rendered form (its one-time token); redirect to the result.
+
+    `create` returns the URL of what it made, or None when refused: then nothing is kept, and the
+    form (still carrying its token) is shown again to be corrected. A second POST of the same token
+    redirects to what the first one made, in the same transaction-safe way as the API's keys.
+    """
+    token = getattr(form, "submitted_token", "")  # a OneShotForm's; other forms just run
+    if not token:
+        location = create()
+        return redirect(location) if location else None
+
+    def run() -> idempotency.Answer | None:
+        location = create()
+        return idempotency.Answer(302, "", location) if location else None
+
+    try:
+        outcome = idempotency.idempotency_run_once(
+            actor=Actor.from_request(request), channel=idempotency.Channel.WEB, key=token,
+            fingerprint=idempotency.fingerprint("POST", request.path), run=run, field=NON_FIELD_ERRORS,
+        )  # fmt: skip
+    except DomainError as error:  # the token came from another form
+        bind_domain_error(form, error)
+        return None
+    if outcome.answer is None:
+        return None
+    if outcome.replayed:
+        messages.info(request, "This form was already submitted: here is what it made.")
+    return redirect(outcome.answer.body)
 
 
 def _severity_definitions() -> list[tuple[str, str, str]]:
@@ -115,12 +148,20 @@ def incident_new(request: HttpRequest) -> HttpResponse:
     form = IncidentForm(request.POST)
     status = 400
     if form.is_valid():
-        incident, status = attempt(
-            form, lambda: services.incident_create(actor=Actor.from_request(request), **form.cleaned_data)
-        )
-        if incident is not None:
+
+        def create() -> str | None:
+            nonlocal status
+            incident, status = attempt(
+                form, lambda: services.incident_create(actor=Actor.from_request(request), **form.cleaned_data)
+            )
+            if incident is None:
+                return None
             messages.success(request, f"{incident.ref} created.")
-            return redirect("incident-detail", ref=incident.ref)
+            return reverse("incident-detail", args=[incident.ref])
+
+        done = submit_once(request, form, create)
+        if done is not None:
+            return done
     return render(request, "incidents/incident_new.html", {**context, "form": form}, status=status)
 
 
@@ -182,10 +223,18 @@ def _incident_action(
     form = make_form(request.POST, incident)
     status = 400
     if form.is_valid():
-        message, status = attempt(form, lambda: perform(Actor.from_request(request), incident, form))
-        if message is not None:
+
+        def create() -> str | None:
+            nonlocal status
+            message, status = attempt(form, lambda: perform(Actor.from_request(request), incident, form))
+            if message is None:
+                return None
             messages.success(request, message)
-            return redirect("incident-detail", ref=incident.ref)
+            return reverse("incident-detail", args=[incident.ref])
+
+        done = submit_once(request, form, create)  # the note form is one-shot; the others just run
+        if done is not None:
+            return done
     return _render_detail(request, incident, status=status, failed=name, form=form)
 
 
