@@ -182,6 +182,9 @@ class ApproveForm(_PrefixedForm):
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9]*"}),
     )
 
+    # The hash of the content the page showed; the template writes it from the correction it renders.
+    content_hash = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+
     def __init__(self, *args, target_name: str, typed: bool, second_factor: bool, **kwargs):
         super().__init__(*args, **kwargs)
         if typed:
@@ -194,6 +197,16 @@ class ApproveForm(_PrefixedForm):
             self.fields["otp"].required = True
         else:
             del self.fields["otp"]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("content_hash"):  # a hidden field's own error would not be shown: say it on top
+            self.add_error(None, "This form does not say what you reviewed: reload the page and review it again.")
+        return data
+
+    def field_for_error(self, name: str) -> str:
+        """A stale hash is a message for the whole form, not for its hidden field."""
+        return "" if name == "content_hash" else name
 
 
 class RejectForm(_PrefixedForm):

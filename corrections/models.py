@@ -161,6 +161,26 @@ class Correction(models.Model):
         return self.deployment.slug if self.deployment_id else self.model.name
 
 
+class CorrectionEditor(models.Model):
+    """Someone who changed what a correction will run: like its requester, they may not sign it off.
+
+    Written in the edit's transaction; one row per person however often they edit.
+    """
+
+    correction = models.ForeignKey(Correction, on_delete=models.PROTECT, related_name="editors")
+    editor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    first_edited_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["first_edited_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["correction", "editor"], name="one_editor_row_each"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.editor_id} edited {self.correction_id}"
+
+
 class Approval(models.Model):
     """One person's decision on a correction, bound to the hash of exactly what will run."""
 

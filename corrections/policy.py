@@ -60,3 +60,67 @@ def would_count(requirements: Sequence[dict], approvers: list[tuple[int, Iterabl
     before = evaluate(requirements, approvers)
     after = evaluate(requirements, [*approvers, candidate])
     return len(after.filled) > len(before.filled)
+
+
+# --- who may sign off: one rule for the page's buttons and the service's refusal ------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a person may not decide; the service raises it as DomainError(message, code=code)."""
+
+    code: str  # "conflict" (409) or "forbidden" (403)
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Plain facts about a correction a person is about to decide on (no ORM here)."""
+
+    tier: int
+    state_label: str  # e.g. "pending approval", for the message
+    open_for_approval: bool  # pending approval, or a break-glass correction awaiting ratification
+    pending: bool  # pending approval: only then can it be rejected
+    requester_id: int
+    editor_ids: frozenset[int]  # whoever changed what will run (DESIGN §3: they count as requesters)
+    requirements: Sequence[dict]
+    approvals: Sequence[tuple[int, Iterable[str]]]  # (approver id, roles) of each live approval
+
+
+def _authors_refusal(facts: Decision, user_id: int, *, instead: str) -> Refusal | None:
+    if user_id == facts.requester_id:
+        return Refusal("conflict", f"You requested this correction; {instead}.")
+    if user_id in facts.editor_ids:
+        return Refusal("conflict", f"You edited this correction; {instead}.")
+    return None
+
+
+def approval_refusal(facts: Decision, user_id: int, roles: Iterable[str]) -> Refusal | None:
+    """None if this person's approval (or ratification) would count now, else why not."""
+    roles = frozenset(roles)
+    if not facts.open_for_approval:
+        return Refusal("conflict", f"This correction is {facts.state_label}; it can no longer be approved.")
+    authored = _authors_refusal(facts, user_id, instead="someone else must approve it")
+    if authored:
+        return authored
+    current = [(uid, frozenset(r)) for uid, r in facts.approvals]
+    if any(uid == user_id for uid, _ in current):
+        return Refusal("conflict", "You have already approved this correction.")
+    if not roles & eligible_roles(facts.requirements):
+        return Refusal("forbidden", f"Your role cannot approve a tier {facts.tier} correction.")
+    if not would_count(facts.requirements, current, (user_id, roles)):
+        still = evaluate(facts.requirements, current).describe_missing()
+        return Refusal("conflict", f"Your approval would not count towards what is still needed: {still}.")
+    return None
+
+
+def rejection_refusal(facts: Decision, user_id: int, roles: Iterable[str]) -> Refusal | None:
+    """None if this person may reject the request now, else why not."""
+    if not facts.pending:
+        return Refusal("conflict", f"This correction is {facts.state_label}; it can no longer be rejected.")
+    authored = _authors_refusal(facts, user_id, instead="cancel it instead of rejecting it")
+    if authored:
+        return authored
+    if not frozenset(roles) & eligible_roles(facts.requirements):
+        return Refusal("forbidden", f"Your role cannot decide a tier {facts.tier} correction.")
+    return None

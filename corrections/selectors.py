@@ -10,7 +10,15 @@ from django.utils import timezone
 from accounts.models import User
 from corrections import policy
 from corrections.catalogue import get_type
-from corrections.models import RATIFIABLE_STATES, Approval, ApprovalPolicy, Correction, State, needs_ratification
+from corrections.models import (
+    RATIFIABLE_STATES,
+    Approval,
+    ApprovalPolicy,
+    Correction,
+    CorrectionEditor,
+    State,
+    needs_ratification,
+)
 from incidents.models import Incident
 from incidents.selectors import incidents_visible_to
 
@@ -25,7 +33,8 @@ def corrections_visible_to(user: User) -> QuerySet[Correction]:
                 queryset=Approval.objects.select_related("approver")
                 .prefetch_related("approver__groups")
                 .order_by("created_at"),
-            )
+            ),
+            Prefetch("editors", queryset=CorrectionEditor.objects.select_related("editor")),
         )
     )
 
@@ -84,19 +93,29 @@ def is_ratification_overdue(correction: Correction, now=None) -> bool:
     )
 
 
-def can_decide(user: User, correction: Correction) -> bool:
-    """Would this user's approval count now? (Drives whether the page shows approve/reject.)"""
-    if user.pk == correction.requested_by_id:
-        return False
-    if correction.state != State.PENDING_APPROVAL and not needs_ratification(correction):
-        return False
-    requirements = correction.policy_snapshot["requirements"]
-    approvals = [a for a in correction.approvals.all() if a.voided_at is None and a.decision == "approve"]
-    if any(a.approver_id == user.pk for a in approvals):
-        return False
-    return policy.would_count(
-        requirements, [(a.approver_id, a.approver.roles) for a in approvals], (user.pk, user.roles)
+def decision_facts(
+    correction: Correction, *, approvals: list[Approval] | None = None, editor_ids: set[int] | None = None
+) -> policy.Decision:
+    """What the sign-off rule needs to know; approvals and editors default to the prefetched ones."""
+    if approvals is None:
+        approvals = [a for a in correction.approvals.all() if a.voided_at is None and a.decision == "approve"]
+    if editor_ids is None:
+        editor_ids = {e.editor_id for e in correction.editors.all()}
+    return policy.Decision(
+        tier=correction.tier,
+        state_label=correction.get_state_display().lower(),
+        open_for_approval=correction.state == State.PENDING_APPROVAL or needs_ratification(correction),
+        pending=correction.state == State.PENDING_APPROVAL,
+        requester_id=correction.requested_by_id,
+        editor_ids=frozenset(editor_ids),
+        requirements=correction.policy_snapshot["requirements"],
+        approvals=[(a.approver_id, a.approver.roles) for a in approvals],
     )
+
+
+def can_decide(user: User, correction: Correction) -> bool:
+    """Would this user's approval count now? (Drives the page's approve/reject and the inbox.)"""
+    return policy.approval_refusal(decision_facts(correction), user.pk, user.roles) is None
 
 
 def approvals_pending_for(*, user: User) -> list[Correction]:

@@ -30,11 +30,12 @@ from corrections.models import (
     Approval,
     ApprovalPolicy,
     Correction,
+    CorrectionEditor,
     OutboxEntry,
     State,
     needs_ratification,
 )
-from corrections.selectors import can_decide
+from corrections.selectors import can_decide, decision_facts
 from incidents import ledger
 from incidents.models import Incident, Severity, Status
 from incidents.notifications import incident_url, members_of, notify
@@ -374,14 +375,18 @@ def correction_edit(
         correction.rationale = rationale.strip()
     new_hash = content_hash(type=ctype.key, target=target.name, params=new_params, duration_minutes=new_duration)
     voided = 0
-    if new_hash != correction.content_hash:
+    changed = new_hash != correction.content_hash
+    if changed:
         correction.content_hash = new_hash
         voided = Approval.objects.filter(correction=correction, voided_at__isnull=True).update(voided_at=timezone.now())
+        # Whoever shaped what will run counts as a requester of it (DESIGN §3): no sign-off from them.
+        CorrectionEditor.objects.get_or_create(correction=correction, editor=user)
     correction.save()
     _record(
         actor, "correction.edited", correction, before=before,
         after={"params": new_params, "duration_minutes": new_duration, "rationale": correction.rationale,
-               "approvals_voided": voided},
+               "approvals_voided": voided, "content_hash": correction.content_hash,
+               "counts_as_requester": changed},
     )  # fmt: skip
     return correction
 
@@ -420,58 +425,90 @@ def _verify_second_factor(actor: Actor, user: User, otp: str) -> None:
         raise DomainError.invalid_field("otp", "Enter the current 6-digit code from your authenticator app.")
 
 
+STALE_CONTENT = "The request changed since you opened it — review it again."
+
+
+def _require_reviewed(correction: Correction, reviewed_hash: str) -> None:
+    """An approval counts only for the content its approver saw (DESIGN §3)."""
+    if reviewed_hash != correction.content_hash:
+        raise DomainError(STALE_CONTENT, code="conflict", fields={"content_hash": [STALE_CONTENT]})
+
+
+def _refuse(refusal: policy.Refusal | None) -> None:
+    if refusal is not None:
+        raise DomainError(refusal.message, code=refusal.code)
+
+
 def correction_approve(
-    *, actor: Actor, correction: Correction, comment: str = "", otp: str = "", confirm_target: str = ""
+    *,
+    actor: Actor,
+    correction: Correction,
+    content_hash: str,
+    comment: str = "",
+    otp: str = "",
+    confirm_target: str = "",
 ) -> Correction:
-    """Approve (or ratify a break-glass correction). Refusals a person can act on are 409."""
+    """Approve (or ratify a break-glass correction) exactly the content hashed as `content_hash`.
+
+    Refusals a person can act on are 409; a stale hash records nothing and spends no code.
+    """
     # The second factor is checked before the transaction: a wrong code must count against the
-    # device's throttle, which a rolled-back transaction would forget (the snapshot never changes).
+    # device's throttle, which a rolled-back transaction would forget.
     user = _user(actor)
-    row = Correction.objects.filter(pk=correction.pk).values("policy_snapshot", "requested_by_id").first() or {}
-    snapshot = row.get("policy_snapshot") or {}
-    may_count = user.pk != row.get("requested_by_id") and user.roles & policy.eligible_roles(
-        snapshot.get("requirements", [])
-    )
-    if may_count:  # otherwise the refusal below (403 or 409) says why, without spending a code
+    unlocked = _correction_for_decision(correction.pk)
+    if unlocked is None or not can_view_incident(user, unlocked.incident):
+        raise DomainError("No such correction.", code="not_found")
+    _require_reviewed(unlocked, content_hash)
+    refusal = policy.approval_refusal(decision_facts(unlocked), user.pk, user.roles)
+    snapshot = unlocked.policy_snapshot
+    second_factor_checked = False
+    if refusal is None:  # otherwise the locked check below says why, without spending a code
         if snapshot.get("requires_typed_confirmation"):
-            _require_typed_target(correction, confirm_target)
+            _require_typed_target(unlocked, confirm_target)
         if snapshot.get("requires_second_factor"):
             _verify_second_factor(actor, user, otp)
+            second_factor_checked = True
     with transaction.atomic():
         incident, correction = _lock(actor, correction)
         if lapse_if_due(actor, correction, timezone.now()):
             lapsed = True
         else:
             lapsed = False
-            _decide_approve(actor, correction, comment=comment, otp=otp, confirm_target=confirm_target)
+            _decide_approve(
+                actor, correction, content_hash=content_hash, comment=comment,
+                second_factor_checked=second_factor_checked,
+            )  # fmt: skip
     if lapsed:  # the lapse is committed; the refusal follows
         raise DomainError("This request has lapsed: its time to live passed before it was approved.", code="conflict")
     return correction
 
 
-def _decide_approve(actor: Actor, correction: Correction, *, comment: str, otp: str, confirm_target: str) -> None:
+def _correction_for_decision(pk: int) -> Correction | None:
+    return (
+        Correction.objects.select_related("incident", "deployment", "model")
+        .prefetch_related("editors", "approvals__approver__groups")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def _decide_approve(
+    actor: Actor, correction: Correction, *, content_hash: str, comment: str, second_factor_checked: bool
+) -> None:
     user = _user(actor)
     snapshot = correction.policy_snapshot
     ratifying = needs_ratification(correction)
-    if correction.state != State.PENDING_APPROVAL and not ratifying:
-        raise DomainError(
-            f"This correction is {correction.get_state_display().lower()}; it can no longer be approved.",
-            code="conflict",
-        )
-    if user.pk == correction.requested_by_id:
-        raise DomainError("You requested this correction; someone else must approve it.", code="conflict")
+    # Again under the lock: an edit may have committed since the check outside it.
+    _require_reviewed(correction, content_hash)
     approvals = _live_approvals(correction)
-    if any(a.approver_id == user.pk for a in approvals):
-        raise DomainError("You have already approved this correction.", code="conflict")
+    editors = set(CorrectionEditor.objects.filter(correction=correction).values_list("editor_id", flat=True))
+    _refuse(policy.approval_refusal(decision_facts(correction, approvals=approvals, editor_ids=editors),
+                                    user.pk, user.roles))  # fmt: skip
+    if snapshot["requires_second_factor"] and not second_factor_checked:
+        raise DomainError.invalid_field("otp", "Enter the current 6-digit code from your authenticator app.")
     requirements = snapshot["requirements"]
-    if not user.roles & policy.eligible_roles(requirements):
-        raise DomainError(f"Your role cannot approve a tier {correction.tier} correction.", code="forbidden")
     candidate = (user.pk, user.roles)
-    current = [(a.approver_id, a.approver.roles) for a in approvals]
-    if not policy.would_count(requirements, current, candidate):
-        still = policy.evaluate(requirements, current).describe_missing()
-        raise DomainError(f"Your approval would not count towards what is still needed: {still}.", code="conflict")
-    signoff = policy.evaluate(requirements, [*current, candidate])
+    signoff = policy.evaluate(requirements, [*[(a.approver_id, a.approver.roles) for a in approvals], candidate])
     approval = Approval.objects.create(
         correction=correction,
         approver=user,
@@ -508,15 +545,9 @@ def correction_reject(*, actor: Actor, correction: Correction, comment: str) -> 
     _, correction = _lock(actor, correction)
     if lapse_if_due(actor, correction, timezone.now()):
         return correction
-    if correction.state != State.PENDING_APPROVAL:
-        raise DomainError(
-            f"This correction is {correction.get_state_display().lower()}; it can no longer be rejected.",
-            code="conflict",
-        )
-    if user.pk == correction.requested_by_id:
-        raise DomainError("You requested this correction; cancel it instead of rejecting it.", code="conflict")
-    if not user.roles & policy.eligible_roles(correction.policy_snapshot["requirements"]):
-        raise DomainError(f"Your role cannot decide a tier {correction.tier} correction.", code="forbidden")
+    editors = set(CorrectionEditor.objects.filter(correction=correction).values_list("editor_id", flat=True))
+    facts = decision_facts(correction, approvals=[], editor_ids=editors)  # approvals play no part in rejecting
+    _refuse(policy.rejection_refusal(facts, user.pk, user.roles))
     Approval.objects.create(
         correction=correction,
         approver=user,

@@ -359,6 +359,13 @@ def _progress_context(correction: Correction, *, shown_state: str) -> dict[str, 
     }
 
 
+def _authored_by(user: User, correction: Correction) -> str:
+    """ "requested" or "edited" if this person shaped what will run (so may not sign it off), else ""."""
+    if user.pk == correction.requested_by_id:
+        return "requested"
+    return "edited" if any(e.editor_id == user.pk for e in correction.editors.all()) else ""
+
+
 def _render_detail(
     request: HttpRequest, correction: Correction, *, status: int = 200, failed: str = "", form: Form | None = None
 ) -> HttpResponse:
@@ -374,8 +381,9 @@ def _render_detail(
         "params": params,
         "forms": forms,
         "has_actions": any(forms.values()),
-        "own_pending": request.user.pk == correction.requested_by_id
-        and (correction.state == State.PENDING_APPROVAL or needs_ratification(correction)),
+        "own_pending": _authored_by(request.user, correction)
+        if correction.state == State.PENDING_APPROVAL or needs_ratification(correction)
+        else "",
         "failed": failed,
         "policy_facts": _policy_facts(correction.policy_snapshot),
         "duration": describe_minutes(correction.duration_minutes) if correction.duration_minutes else "",
@@ -448,6 +456,7 @@ def correction_approve(request: HttpRequest, pk: int) -> HttpResponse:
         updated = services.correction_approve(
             actor=actor,
             correction=correction,
+            content_hash=data["content_hash"],
             comment=data.get("comment", ""),
             otp=data.get("otp", ""),
             confirm_target=data.get("confirm_target", ""),

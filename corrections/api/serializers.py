@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from config.strict import StrictBooleanField, StrictSerializer, TextField
@@ -28,6 +29,13 @@ class CorrectionEditSerializer(StrictSerializer):
 
 
 class ApproveSerializer(StrictSerializer):
+    content_hash = TextField(
+        min_length=64,
+        max_length=64,
+        validators=[RegexValidator(r"^[0-9a-f]{64}\Z", "Give the 64 lowercase hex digits of content_hash.")],
+        help_text="The `content_hash` of the correction as you reviewed it (from its representation). If the "
+        "request was edited since, the answer is 409 and nothing is recorded: review it again.",
+    )
     comment = TextField(max_length=20000, required=False, default="", allow_blank=True)
     otp = TextField(max_length=12, required=False, default="", allow_blank=True)
     confirm_target = TextField(max_length=64, required=False, default="", allow_blank=True)
@@ -73,6 +81,9 @@ class CorrectionSerializer(serializers.ModelSerializer):
     deployment = serializers.CharField(source="deployment.slug", allow_null=True, default=None)
     model = serializers.CharField(source="model.name")
     requested_by = serializers.CharField(source="requested_by.username")
+    edited_by = serializers.SerializerMethodField(
+        help_text="Who changed what will run since it was requested; like the requester, they may not sign it off."
+    )
     policy = serializers.JSONField(source="policy_snapshot")
     approvals = ApprovalSerializer(many=True)
     still_needed = serializers.SerializerMethodField()
@@ -83,9 +94,9 @@ class CorrectionSerializer(serializers.ModelSerializer):
         model = Correction
         fields = [
             "id", "incident", "type", "deployment", "model", "params", "rationale", "duration_minutes", "state",
-            "tier", "policy", "content_hash", "requested_by", "requested_at", "pending_until", "approved_at",
-            "execute_by", "activated_at", "verified_at", "expires_at", "lifted_at", "failure", "break_glass",
-            "break_glass_justification", "ratification_due_at", "ratified_at", "ratification_overdue",
+            "tier", "policy", "content_hash", "requested_by", "edited_by", "requested_at", "pending_until",
+            "approved_at", "execute_by", "activated_at", "verified_at", "expires_at", "lifted_at", "failure",
+            "break_glass", "break_glass_justification", "ratification_due_at", "ratified_at", "ratification_overdue",
             "approvals", "still_needed", "seconds_left",
         ]  # fmt: skip
 
@@ -94,6 +105,9 @@ class CorrectionSerializer(serializers.ModelSerializer):
         if correction.pk not in cache:
             cache[correction.pk] = selectors.signoff_status(correction)
         return cache[correction.pk]
+
+    def get_edited_by(self, correction) -> list[str]:
+        return [e.editor.username for e in correction.editors.all()]
 
     def get_still_needed(self, correction) -> list[dict]:
         return self._status(correction).missing

@@ -155,7 +155,7 @@ def test_a_confirmed_device_approves_tier_4(client_for, leader, make_user, make_
     )  # fmt: skip
     response = client.post(
         reverse("correction-approve", args=[correction.pk]),
-        {"otp": code_for(device, steps_ahead=1), "confirm_target": "atlas"},
+        {"otp": code_for(device, steps_ahead=1), "confirm_target": "atlas", "content_hash": correction.content_hash},
     )
     assert response.status_code == 302
     assert Approval.objects.get().second_factor_verified

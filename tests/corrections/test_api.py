@@ -25,6 +25,12 @@ def post_request(client, incident, **body):
     return client.post(f"/api/v1/incidents/{incident.ref}/corrections/", body, format="json")
 
 
+def post_approve(client, cid, **body):
+    """Approve as someone who just read the correction: send the content_hash it shows now."""
+    body.setdefault("content_hash", client.get(f"/api/v1/corrections/{cid}/").json()["content_hash"])
+    return client.post(f"/api/v1/corrections/{cid}/approve/", body, format="json")
+
+
 def test_correction_types_lists_the_whole_catalogue(client_for, people):
     response = client_for(people["auditor"]).get("/api/v1/correction-types/")
     assert response.status_code == 200
@@ -42,11 +48,8 @@ def test_request_approve_and_see_state(client_for, incident, people):
     cid = body["id"]
     pending = client_for(people["leader1"]).get("/api/v1/approvals/pending/").json()
     assert [c["id"] for c in pending] == [cid]
-    assert (
-        client_for(people["leader1"]).post(f"/api/v1/corrections/{cid}/approve/", {}, format="json").status_code == 200
-    )
-    response = client_for(people["commander"]).post(f"/api/v1/corrections/{cid}/approve/", {"comment": "ok"},
-                                                    format="json")  # fmt: skip
+    assert post_approve(client_for(people["leader1"]), cid).status_code == 200
+    response = post_approve(client_for(people["commander"]), cid, comment="ok")
     assert response.status_code == 200
     assert response.json()["state"] == "approved"
     assert client_for(people["leader1"]).get("/api/v1/approvals/pending/").json() == []
@@ -55,7 +58,7 @@ def test_request_approve_and_see_state(client_for, incident, people):
 def test_requester_approving_own_request_is_409(client_for, incident, people):
     cid = post_request(client_for(people["commander"]), incident, type="disable_capability", deployment="atlas-api",
                        params={"capability": "browsing"}, rationale="x").json()["id"]  # fmt: skip
-    response = client_for(people["commander"]).post(f"/api/v1/corrections/{cid}/approve/", {}, format="json")
+    response = post_approve(client_for(people["commander"]), cid)
     assert response.status_code == 409
     assert "someone else" in response.json()["detail"]
 
@@ -64,12 +67,11 @@ def test_approving_twice_is_409_and_cancelled_is_409(client_for, incident, peopl
     cid = post_request(client_for(people["responder"]), incident, type="pause_deployment", deployment="atlas-chat",
                        params={}, rationale="x").json()["id"]  # fmt: skip
     leader = client_for(people["leader1"])
-    assert leader.post(f"/api/v1/corrections/{cid}/approve/", {}, format="json").status_code == 200
-    assert leader.post(f"/api/v1/corrections/{cid}/approve/", {}, format="json").status_code == 409
+    assert post_approve(leader, cid).status_code == 200
+    assert post_approve(leader, cid).status_code == 409
     assert client_for(people["responder"]).post(f"/api/v1/corrections/{cid}/cancel/", {"reason": "wrong"},
                                                 format="json").status_code == 200  # fmt: skip
-    assert client_for(people["commander"]).post(f"/api/v1/corrections/{cid}/approve/", {},
-                                                format="json").status_code == 409  # fmt: skip
+    assert post_approve(client_for(people["commander"]), cid).status_code == 409
 
 
 def test_auditor_cannot_request_or_decide(client_for, incident, people):
@@ -191,14 +193,14 @@ def test_role_not_needed_is_403(client_for, incident, people):
     assert cid["code"] == "forbidden"  # responders may not request tier 4
     cid = post_request(client_for(people["commander"]), incident, type="withdraw_model", deployment=None,
                        params={"model": "atlas"}, rationale="x").json()["id"]  # fmt: skip
-    response = client_for(people["commander2"]).post(f"/api/v1/corrections/{cid}/approve/", {}, format="json")
+    response = post_approve(client_for(people["commander2"]), cid)
     assert response.status_code == 403
 
 
 def test_bundle_carries_corrections_with_approvals(client_for, incident, people):
     cid = post_request(client_for(people["responder"]), incident, type="pause_deployment", deployment="atlas-chat",
                        params={}, rationale="x").json()["id"]  # fmt: skip
-    client_for(people["leader1"]).post(f"/api/v1/corrections/{cid}/approve/", {"comment": "go"}, format="json")
+    assert post_approve(client_for(people["leader1"]), cid, comment="go").status_code == 200
     bundle = client_for(people["leader1"]).get(f"/api/v1/incidents/{incident.ref}/bundle/").json()
     [correction] = bundle["corrections"]
     assert correction["id"] == cid
@@ -210,7 +212,7 @@ def test_bundle_carries_corrections_with_approvals(client_for, incident, people)
 def test_audit_history_page_tells_the_correction_story(client, incident, people, client_for):
     cid = post_request(client_for(people["responder"]), incident, type="pause_deployment", deployment="atlas-chat",
                        params={}, rationale="x").json()["id"]  # fmt: skip
-    client_for(people["leader1"]).post(f"/api/v1/corrections/{cid}/approve/", {"comment": "go"}, format="json")
+    assert post_approve(client_for(people["leader1"]), cid, comment="go").status_code == 200
     client.force_login(people["leader1"])
     page = client.get(f"/audit/incidents/{incident.ref}/").content.decode()
     assert "requested pause_deployment on atlas-chat" in page

@@ -242,7 +242,7 @@ def test_requester_sees_no_approve_button_and_a_direct_post_is_refused(
     assert page.status_code == 200
     assert approve_url not in page.content.decode()
     assert "someone else must approve it" in page.content.decode()
-    refused = requester.post(approve_url, {"comment": "mine"})
+    refused = requester.post(approve_url, {"comment": "mine", "content_hash": correction.content_hash})
     assert refused.status_code == 409
     assert "someone else must approve it" in refused.content.decode()
     assert not Approval.objects.exists()
@@ -250,7 +250,7 @@ def test_requester_sees_no_approve_button_and_a_direct_post_is_refused(
     for who in ("commander", "leader1"):
         client = client_for(people[who])
         assert approve_url in client.get(detail(correction)).content.decode()
-        response = client.post(approve_url, {"comment": f"{who} agrees"})
+        response = client.post(approve_url, {"comment": f"{who} agrees", "content_hash": correction.content_hash})
         assert response.status_code == 302, response.content
     correction.refresh_from_db()
     assert correction.state == State.APPROVED
@@ -261,9 +261,10 @@ def test_requester_sees_no_approve_button_and_a_direct_post_is_refused(
 def test_approving_twice_is_409(client_for, people, request_correction):
     correction = request_correction(people["responder"], "pause_deployment")
     client = client_for(people["commander"])
-    assert client.post(reverse("correction-approve", args=[correction.pk]), {}).status_code == 302
+    reviewed = {"content_hash": correction.content_hash}
+    assert client.post(reverse("correction-approve", args=[correction.pk]), reviewed).status_code == 302
     assert reverse("correction-approve", args=[correction.pk]) not in client.get(detail(correction)).content.decode()
-    assert client.post(reverse("correction-approve", args=[correction.pk]), {}).status_code == 409
+    assert client.post(reverse("correction-approve", args=[correction.pk]), reviewed).status_code == 409
 
 
 def test_tier_4_approval_needs_the_code_and_the_typed_target(client_for, people, request_correction, totp_for):
@@ -274,13 +275,14 @@ def test_tier_4_approval_needs_the_code_and_the_typed_target(client_for, people,
     assert {"otp", "confirm_target", "comment"} <= set(form.fields)
     url = reverse("correction-approve", args=[correction.pk])
 
-    missing = client.post(url, {"comment": "ok"})
+    reviewed = {"content_hash": correction.content_hash}
+    missing = client.post(url, {"comment": "ok", **reviewed})
     assert missing.status_code == 400
     assert set(missing.context["forms"]["approve"].errors) == {"otp", "confirm_target"}
-    wrong_name = client.post(url, {"confirm_target": "atlas-chat", "otp": code()})
+    wrong_name = client.post(url, {"confirm_target": "atlas-chat", "otp": code(), **reviewed})
     assert wrong_name.status_code == 400
     assert "Type the target's name, atlas" in wrong_name.context["forms"]["approve"].errors["confirm_target"][0]
-    wrong_code = client.post(url, {"confirm_target": "atlas", "otp": "000000"})
+    wrong_code = client.post(url, {"confirm_target": "atlas", "otp": "000000", **reviewed})
     assert wrong_code.status_code == 400
     assert wrong_code.context["forms"]["approve"].errors["otp"]
     assert not Approval.objects.exists()
@@ -288,7 +290,7 @@ def test_tier_4_approval_needs_the_code_and_the_typed_target(client_for, people,
     TOTPDevice.objects.filter(user=people["leader1"]).update(throttling_failure_count=0,
                                                              throttling_failure_timestamp=None)  # fmt: skip
 
-    assert client.post(url, {"confirm_target": "atlas", "otp": code()}).status_code == 302
+    assert client.post(url, {"confirm_target": "atlas", "otp": code(), **reviewed}).status_code == 302
     approval = Approval.objects.get()
     assert approval.approver == people["leader1"] and approval.second_factor_verified
 
@@ -366,7 +368,8 @@ def test_destroy_weights_is_confirmed_by_hand(client_for, people, request_correc
     correction = request_correction(people["commander"], "destroy_weights", deployment=None, params={"model": "atlas"})
     for leader in ("leader1", "leader2"):
         services.correction_approve(actor=actor_for(people[leader]), correction=correction,
-                                    otp=totp_for(people[leader])(), confirm_target="atlas")  # fmt: skip
+                                    content_hash=correction.content_hash, otp=totp_for(people[leader])(),
+                                    confirm_target="atlas")  # fmt: skip
     correction.refresh_from_db()
     assert correction.state == State.APPROVED
     client = client_for(people["leader3"])
@@ -384,7 +387,8 @@ def test_the_correction_page_shows_policy_signoff_and_voided_approvals(
     client_for, people, request_correction, actor_for
 ):
     correction = request_correction(people["responder"], "rollback_model", params={"version": "atlas-1.9"})
-    services.correction_approve(actor=actor_for(people["leader1"]), correction=correction, comment="Fine by me.")
+    services.correction_approve(actor=actor_for(people["leader1"]), correction=correction,
+                                content_hash=correction.content_hash, comment="Fine by me.")  # fmt: skip
     services.correction_edit(actor=actor_for(people["responder"]), correction=correction, duration_minutes=90)
     page = client_for(people["auditor"]).get(detail(correction)).content.decode()
     assert "Fine by me." in page
@@ -416,7 +420,8 @@ def _all_posts(correction, incident):
     return [
         (new_url(incident, "pause_deployment"),
          {"type": "pause_deployment", "deployment": "atlas-chat", "rationale": "x", "confirmed": "yes"}),
-        (reverse("correction-approve", args=[correction.pk]), {"comment": "ok"}),
+        (reverse("correction-approve", args=[correction.pk]),
+         {"comment": "ok", "content_hash": correction.content_hash}),
         (reverse("correction-reject", args=[correction.pk]), {"comment": "no"}),
         (reverse("correction-cancel", args=[correction.pk]), {"reason": "x"}),
         (reverse("correction-lift", args=[correction.pk]), {"reason": "x", "confirmed": "yes"}),
@@ -470,7 +475,9 @@ def test_inbox_lists_exactly_what_the_user_can_decide(client_for, people, reques
     tier3 = request_correction(people["responder"], "pause_deployment")
     tier4 = request_correction(people["commander"], "withdraw_model", deployment=None, params={"model": "atlas"})
     filled = request_correction(people["responder"], "rollback_model", params={"version": "atlas-1.9"})
-    services.correction_approve(actor=actor_for(people["commander2"]), correction=filled)  # its commander slot
+    services.correction_approve(
+        actor=actor_for(people["commander2"]), correction=filled, content_hash=filled.content_hash
+    )  # its commander slot
     expected = {
         "responder": set(),
         "commander": {tier2, tier3},
@@ -530,7 +537,12 @@ def _many(request_correction, people, actor_for, n):
         correction = request_correction(people["responder"], "rollback_model", params={"version": "atlas-1.9"},
                                         deployment="atlas-chat" if i % 2 else "atlas-api")  # fmt: skip
         if i % 3 == 0:  # some with an approval already, so approvers' roles are read too
-            services.correction_approve(actor=actor_for(people["leader2"]), correction=correction, comment="ok")
+            services.correction_approve(
+                actor=actor_for(people["leader2"]),
+                correction=correction,
+                content_hash=correction.content_hash,
+                comment="ok",
+            )
 
 
 @pytest.mark.parametrize("page", ["approval-inbox", "incident-detail", "correction-panel-fragment", "dashboard"])
@@ -551,7 +563,7 @@ def test_pages_cost_the_same_queries_for_3_and_30_corrections(
     assert Correction.objects.count() == 30
     large = _queries(client, url)
     assert small == large, (small, large)
-    ceiling = {"approval-inbox": 8, "incident-detail": 18, "correction-panel-fragment": 10, "dashboard": 13}[page]
+    ceiling = {"approval-inbox": 8, "incident-detail": 19, "correction-panel-fragment": 10, "dashboard": 13}[page]
     assert large <= ceiling, large  # session, user, roles, the header count, then the page itself
     if page == "approval-inbox":
         assert len(client.get(url).context["rows"]) == 30

@@ -29,6 +29,8 @@ def request(actor_for, incident, user, type, deployment="atlas-api", params=None
 
 
 def approve(actor_for, correction, user, **kw):
+    """Approve what the correction holds now, as an approver who just reviewed it."""
+    kw.setdefault("content_hash", Correction.objects.get(pk=correction.pk).content_hash)
     return services.correction_approve(actor=actor_for(user), correction=correction, **kw)
 
 

@@ -42,7 +42,7 @@ def test_pause_is_requested_then_approved_by_commander_and_leader(
     csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
     forged = page.request.post(
         f"{live_server.url}/corrections/{correction.pk}/approve/",
-        form={"comment": "me, myself"},
+        form={"comment": "me, myself", "content_hash": correction.content_hash},
         headers={"X-CSRFToken": csrf, "Referer": page.url},
     )
     assert forged.status == 409

@@ -33,7 +33,9 @@ def sev1_with_approvals(transactional_db, make_user, make_incident, task_sends):
         deployment="atlas-api", params={}, rationale="Stop the exfiltration path.",
     )  # fmt: skip
     for approver in (leader, commander):
-        corrections.correction_approve(actor=Actor(user=approver, source="web"), correction=correction)
+        corrections.correction_approve(
+            actor=Actor(user=approver, source="web"), correction=correction, content_hash=correction.content_hash
+        )
     assert [name for name, *_ in task_sends] == ["corrections.dispatch_outbox_entry"]  # sent once, after commit
     return incident, correction, commander, leader
 

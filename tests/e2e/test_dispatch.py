@@ -190,7 +190,9 @@ class World:
         return self.api("responder", "POST", f"/incidents/{self.incident.ref}/corrections/", body, expect=201)
 
     def approve(self, cid: int, who: str) -> dict:
-        return self.api(who, "POST", f"/corrections/{cid}/approve/", {"comment": f"{who} approves"})
+        reviewed = self.api(who, "GET", f"/corrections/{cid}/")["content_hash"]
+        return self.api(who, "POST", f"/corrections/{cid}/approve/", {"comment": f"{who} approves",
+                                                                       "content_hash": reviewed})  # fmt: skip
 
     def lift(self, cid: int) -> dict:
         return self.api("responder", "POST", f"/corrections/{cid}/lift/", {"reason": "contained; restoring access"})

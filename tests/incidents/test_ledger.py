@@ -155,9 +155,7 @@ def test_transactional_tests_can_still_flush_a_protected_ledger(make_incident):
 
 
 @pytest.mark.postgres
-def test_prefetched_verification_names_a_break_in_a_later_chunk_and_leaves_the_connection_usable(
-    make_incident, tamper
-):
+def test_prefetched_verification_names_a_break_in_a_later_chunk_and_leaves_the_connection_usable(make_incident, tamper):
     for _ in range(12):
         make_incident()
     total = LedgerEvent.objects.count()
