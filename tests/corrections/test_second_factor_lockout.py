@@ -34,9 +34,14 @@ def test_wrong_codes_on_a_tier_4_approval_lock_the_approver(people, withdrawal, 
     url = reverse("correction-approve", args=[withdrawal.pk])
     wrong = "000000" if code() != "000000" else "111111"
     for _ in range(LIMIT):
-        assert client.post(url, {"confirm_target": "atlas", "otp": wrong}).status_code == 400
+        assert (
+            client.post(
+                url, {"confirm_target": "atlas", "otp": wrong, "content_hash": withdrawal.content_hash}
+            ).status_code
+            == 400
+        )
 
-    refused = client.post(url, {"confirm_target": "atlas", "otp": code()})
+    refused = client.post(url, {"confirm_target": "atlas", "otp": code(), "content_hash": withdrawal.content_hash})
 
     assert refused.status_code == 400
     assert "Try again after" in refused.context["forms"]["approve"].errors["otp"][0]
@@ -58,7 +63,13 @@ def test_a_locked_out_username_cannot_pass_the_second_factor(people, withdrawal,
     actor = Actor(user=people["leader1"], source="web", client_ip="198.51.100.10")
 
     with pytest.raises(DomainError) as error:
-        services.correction_approve(actor=actor, correction=withdrawal, confirm_target="atlas", otp=code())
+        services.correction_approve(
+            actor=actor,
+            correction=withdrawal,
+            confirm_target="atlas",
+            otp=code(),
+            content_hash=withdrawal.content_hash,
+        )
 
     assert "Try again after" in error.value.fields["otp"][0]
     assert not Approval.objects.exists()
@@ -72,13 +83,13 @@ def test_wrong_codes_from_a_locked_address_are_refused_for_another_approver(peop
         with pytest.raises(DomainError):
             services.correction_approve(
                 actor=Actor(user=people["leader1"], source="web", client_ip=shared), correction=withdrawal,
-                confirm_target="atlas", otp="12345",
+                confirm_target="atlas", otp="12345", content_hash=withdrawal.content_hash,
             )  # fmt: skip
 
     with pytest.raises(DomainError) as error:
         services.correction_approve(
             actor=Actor(user=people["leader2"], source="web", client_ip=shared), correction=withdrawal,
-            confirm_target="atlas", otp=code2(),
+            confirm_target="atlas", otp=code2(), content_hash=withdrawal.content_hash,
         )  # fmt: skip
 
     assert "Try again after" in error.value.fields["otp"][0]
