@@ -25,7 +25,7 @@ from corrections.connectors import CallResult, connector_for
 from corrections.models import Actuator, Correction, DispatchAttempt, OutboxEntry, State
 from corrections.outbox import send
 from incidents.models import Deployment, Incident
-from incidents.notifications import incident_url, members_of, notify
+from incidents.notifications import Need, incident_url, members_of, notify
 
 log = logging.getLogger(__name__)
 WORKER = Actor.system("dispatch")
@@ -222,7 +222,9 @@ def _alert_failure(correction: Correction, error: str) -> None:
     incident = correction.incident
     commander = Incident.objects.select_related("commander").get(pk=incident.pk).commander
     notify(
+        incident=incident,
         users=[commander] if commander else members_of("incident_commander"),
+        needs=Need.INCIDENT_COMMANDER,
         subject=f"Correction FAILED: {correction.type} on {correction.target_name} ({incident.ref})",
         body=f"Correction #{correction.pk} failed: {error}\nRetry it from {incident_url(incident.ref)}",
     )

@@ -38,7 +38,7 @@ from corrections.models import (
 from corrections.selectors import can_decide, decision_facts
 from incidents import ledger
 from incidents.models import Incident, Severity, Status
-from incidents.notifications import incident_url, members_of, notify
+from incidents.notifications import Need, incident_url, members_of, notify
 from incidents.selectors import can_view_incident
 
 MAX_DURATION_MINUTES = 365 * 24 * 60
@@ -175,7 +175,9 @@ def _notify_approvers(correction: Correction, signoff: policy.Signoff) -> None:
     roles = {role for need in signoff.missing for role in need["roles"]}
     users = [u for role in sorted(roles) for u in members_of(Role(role)) if u.pk != correction.requested_by_id]
     notify(
-        users={u.pk: u for u in users}.values(),
+        incident=correction.incident,
+        users=users,
+        needs=Need.APPROVAL,
         subject=f"Approval needed: {correction.type} on {correction.target_name} ({correction.incident.ref})",
         body=f"{correction.requested_by.username} requests {correction.type} on {correction.target_name}.\n"
         f"Rationale: {correction.rationale}\nStill needed: {signoff.describe_missing()}\n\n"
@@ -322,7 +324,9 @@ def correction_request(
         correction.ratification_due_at = now + timedelta(hours=snapshot["ratification_hours"])
         _approve(actor, correction, now)
         paged = notify(
+            incident=incident,
             users=members_of(Role.LEADERSHIP),
+            needs=Need.LEADERSHIP,
             subject=f"BREAK GLASS: {ctype.label} on {target.name} ({incident.ref})",
             body=f"{user.username} broke glass: {justification}\nRatification due by "
             f"{correction.ratification_due_at:%Y-%m-%d %H:%M} UTC.\n\n{incident_url(incident.ref)}",
@@ -331,7 +335,9 @@ def correction_request(
     elif signoff.satisfied:  # pre-authorised (tier 1): runs now, the commander is told
         _approve(actor, correction, now)
         notify(
+            incident=incident,
             users=[incident.commander] if incident.commander_id else members_of(Role.INCIDENT_COMMANDER),
+            needs=Need.INCIDENT_COMMANDER,
             subject=f"Pre-authorised correction: {ctype.label} on {target.name} ({incident.ref})",
             body=f"{user.username} applied {ctype.label}: {rationale}\n\n{incident_url(incident.ref)}",
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,29 @@ def incidents_visible_to(user: User) -> QuerySet[Incident]:
 
 def can_view_incident(user: User, incident: Incident) -> bool:
     return incidents_visible_to(user).filter(pk=incident.pk).exists()
+
+
+def viewers_among(*, incident: Incident, users: Iterable[User]) -> set[int]:
+    """The ids of those users who may see the incident: incidents_visible_to's rule, one query for all.
+
+    Whether the incident is restricted is read from the database, not from the object passed in,
+    so a stale copy cannot widen the audience.
+    """
+    ids = {user.pk for user in users}
+    if not ids:
+        return set()
+    membership = User.groups.through.objects.filter(user=OuterRef("pk"))
+    unrestricted = Incident.objects.filter(pk=incident.pk, restricted=False)
+    granted = IncidentUserObjectPermission.objects.filter(
+        content_object=incident.pk, user=OuterRef("pk"), permission__codename=VIEW_RESTRICTED
+    )
+    return set(
+        User.objects.filter(pk__in=ids, is_active=True)
+        .filter(Exists(membership))  # no role, no incidents (incidents_visible_to)
+        # Leadership sees every restricted incident (sees_all_restricted); others need a grant.
+        .filter(Exists(unrestricted) | Exists(membership.filter(group__name=Role.LEADERSHIP)) | Exists(granted))
+        .values_list("pk", flat=True)
+    )
 
 
 @dataclass(frozen=True)

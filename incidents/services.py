@@ -36,7 +36,7 @@ from incidents.models import (
     Status,
     TimelineEntry,
 )
-from incidents.notifications import incident_url, members_of, notify
+from incidents.notifications import Need, incident_url, members_of, notify
 from incidents.selectors import VIEW_RESTRICTED, can_view_incident
 
 # Statuses only a commander (or above) may set: declaring resolution is theirs.
@@ -126,7 +126,9 @@ def _next_ref(now: datetime) -> str:
 
 def _page_leadership_for_sev1(actor: Actor, incident: Incident) -> list[str]:
     return notify(
+        incident=incident,
         users=members_of(Role.LEADERSHIP),
+        needs=Need.LEADERSHIP,
         subject=f"SEV1 {incident.ref}: {incident.title}",
         body=f"{actor.name} raised {incident.ref} to SEV1.\n\n{incident.summary}\n\n{incident_url(incident.ref)}",
     )
@@ -304,7 +306,9 @@ def incident_escalate(*, actor: Actor, incident: Incident, reason: str, severity
             set(paged)
             | set(
                 notify(
+                    incident=incident,
                     users=members_of(called_in),
+                    needs=Need.of(called_in),
                     subject=f"Escalated {incident.ref} ({incident.severity}): {incident.title}",
                     body=f"{actor.name} escalated {incident.ref}: {reason}\n\n{incident_url(incident.ref)}",
                 )
