@@ -600,6 +600,48 @@ def test_a_gateway_answering_503_three_times_then_200_ends_active_after_four_att
     assert_applied_exactly_once(world, cid)
 
 
+def _failing(cid: int) -> OutboxEntry | None:
+    entry = OutboxEntry.objects.filter(correction_id=cid, done_at__isnull=True, failing_since__isnull=False).first()
+    return entry if entry is not None and entry.attempt_count >= 2 else None
+
+
+def test_a_gateway_restarting_for_8_seconds_delays_a_correction_but_never_fails_it(world):
+    # Issue 8, point 10: about 8 s of gateway downtime once used up every attempt and needed a human
+    # retry. The retry budget is now a time (2 min by default), so the worker simply keeps trying.
+    gateway = world.gateway
+    cid = world.request("disable_capability", {"capability": "code_execution"})["id"]
+    down_at = time.monotonic()
+    gateway.stop()
+
+    world.approve(cid, "commander")
+    failing = world.wait(lambda: _failing(cid), timeout=DISPATCH, what="the worker to be retrying the apply")
+    assert failing.last_error.startswith("connection failed"), failing.last_error
+    assert world.get(cid)["state"] == State.APPLYING
+
+    time.sleep(max(0.0, down_at + 8 - time.monotonic()))
+    assert world.get(cid)["state"] == State.APPLYING, "failed while the gateway was restarting"
+    gateway.start()  # the same port and state directory: a restart
+
+    active = world.wait_active(cid, timeout=RECOVERY)
+    applies = [a for a in attempts(active) if a[0] == "apply"]
+    assert applies[-1][2:] == ("ok", 200) and len(applies) >= 3, applies
+    assert all(outcome == "transient" and status is None for _, _, outcome, status in applies[:-1]), applies
+    assert [a["number"] for a in active["attempts"] if a["action"] == "apply"] == list(range(1, len(applies) + 1))
+    assert active["failure"] == ""
+    for verb in ("correction.failed", "correction.retried"):  # no failure, and no human retry
+        assert not LedgerEvent.objects.filter(verb=verb, object_id=str(cid)).exists(), verb
+    entry = OutboxEntry.objects.get(correction_id=cid)
+    assert entry.done_at is not None and entry.failing_since is not None
+    (applied,) = [e for e in gateway.idempotency_log() if e["action"] == "apply"]
+    assert (applied["idempotency_key"], applied["applied_count"]) == (entry.idempotency_key, 1), applied
+    assert world.generate("mallory", tools=["code_execution"]).status_code == 403
+
+    world.lift(cid)
+    world.wait_state(cid, State.LIFTED)
+    assert world.generate("mallory", tools=["code_execution"]).status_code == 200
+    assert_applied_exactly_once(world, cid)
+
+
 # --- 6. a refusal that retrying cannot fix --------------------------------------------------------
 
 
