@@ -642,6 +642,38 @@ def test_a_gateway_restarting_for_8_seconds_delays_a_correction_but_never_fails_
     assert_applied_exactly_once(world, cid)
 
 
+def test_a_retry_waiting_on_a_worker_that_dies_is_resent_by_the_relay(world):
+    # The worker holds a retry's countdown message unacknowledged: killed, the broker would give it back
+    # only after its visibility timeout (an hour). The beat relay resends the entry once its attempt is due.
+    stack, gateway = world.stack, world.gateway
+    gateway.stop()
+    cid = world.request("block_accounts", {"accounts": ["acct-mallory"]})["id"]
+    world.wait(lambda: _failing(cid), timeout=DISPATCH, what="the worker to be retrying the apply")
+    world.wait(
+        lambda: OutboxEntry.objects.filter(correction_id=cid, claimed_until__isnull=True,
+                                           next_attempt_at__isnull=False).exists(),
+        timeout=5, interval=0.01, what="the entry to be waiting for its next attempt",
+    )  # fmt: skip
+    worker_pgid = stack.processes["worker"].pid
+    stack.stop("worker", sig=signal.SIGKILL)
+    world.wait(lambda: _pids_in_group(worker_pgid) == [], timeout=5, what="every worker process to be gone")
+    sent_before = OutboxEntry.objects.get(correction_id=cid).send_count
+
+    gateway.start()
+    stack.start_worker()
+    active = world.wait_active(cid, timeout=RECOVERY)
+    entry = OutboxEntry.objects.get(correction_id=cid)
+    assert entry.send_count > sent_before, "recovered without the relay resending it"
+    assert active["failure"] == ""
+    assert not LedgerEvent.objects.filter(verb="correction.failed", object_id=str(cid)).exists()
+    (applied,) = [e for e in gateway.idempotency_log() if e["action"] == "apply"]
+    assert (applied["idempotency_key"], applied["applied_count"]) == (entry.idempotency_key, 1), applied
+
+    world.lift(cid)
+    world.wait_state(cid, State.LIFTED)
+    assert_applied_exactly_once(world, cid)
+
+
 # --- 6. a refusal that retrying cannot fix --------------------------------------------------------
 
 
