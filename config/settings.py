@@ -280,9 +280,13 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-deadlines": {"task": "corrections.sweep_deadlines", "schedule": 30.0},
     "purge-idempotency-records": {"task": "accounts.purge_idempotency_records", "schedule": 3600.0},
 }
-FAILSAFE_DISPATCH_MAX_ATTEMPTS = int(os.environ.get("FAILSAFE_DISPATCH_MAX_ATTEMPTS", "6"))
+# Transient actuator errors are retried for a time, not a number of attempts, so a control plane
+# restarting for a few seconds never fails a correction; the backoff cap bounds how long a
+# recovered actuator waits to be noticed. The attempt cap is only a safety net.
+FAILSAFE_DISPATCH_RETRY_SECONDS = float(os.environ.get("FAILSAFE_DISPATCH_RETRY_SECONDS", "120"))
 FAILSAFE_DISPATCH_BACKOFF_BASE = float(os.environ.get("FAILSAFE_DISPATCH_BACKOFF_BASE", "0.5"))
-FAILSAFE_DISPATCH_BACKOFF_CAP = float(os.environ.get("FAILSAFE_DISPATCH_BACKOFF_CAP", "30"))
+FAILSAFE_DISPATCH_BACKOFF_CAP = float(os.environ.get("FAILSAFE_DISPATCH_BACKOFF_CAP", "15"))
+FAILSAFE_DISPATCH_ATTEMPT_CAP = int(os.environ.get("FAILSAFE_DISPATCH_ATTEMPT_CAP", "500"))
 FAILSAFE_DISPATCH_LEASE_SECONDS = int(os.environ.get("FAILSAFE_DISPATCH_LEASE_SECONDS", "30"))
 FAILSAFE_OUTBOX_RESEND_AFTER = int(os.environ.get("FAILSAFE_OUTBOX_RESEND_AFTER", "10"))
 

@@ -35,27 +35,44 @@ def _setting(name: str, default):
     return getattr(settings, name, default)
 
 
-def max_attempts() -> int:
-    return _setting("FAILSAFE_DISPATCH_MAX_ATTEMPTS", 6)
+def retry_seconds() -> float:
+    return _setting("FAILSAFE_DISPATCH_RETRY_SECONDS", 120.0)
+
+
+def attempt_cap() -> int:
+    return _setting("FAILSAFE_DISPATCH_ATTEMPT_CAP", 500)
 
 
 def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff with full jitter, capped."""
-    base, cap = _setting("FAILSAFE_DISPATCH_BACKOFF_BASE", 0.5), _setting("FAILSAFE_DISPATCH_BACKOFF_CAP", 30.0)
-    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))  # noqa: S311 - jitter, not crypto
+    """Exponential backoff, capped, with "equal" jitter: between half and all of the step.
+
+    Not full jitter: a floor of half the step bounds how many attempts fit in the time budget, and
+    the cap bounds how long an actuator that is back waits to be noticed.
+    """
+    base, cap = _setting("FAILSAFE_DISPATCH_BACKOFF_BASE", 0.5), _setting("FAILSAFE_DISPATCH_BACKOFF_CAP", 15.0)
+    step = min(cap, base * 2 ** min(attempt - 1, 32))
+    return random.uniform(step / 2, step)  # noqa: S311 - jitter, not crypto
+
+
+# A delivery this much ahead of the entry's next attempt is early (a duplicate, or the relay):
+# it is dropped rather than attempted, so no repeat of the message shortens the backoff.
+EARLY_TOLERANCE = timedelta(seconds=1)
 
 
 # --- relaying ----------------------------------------------------------------------------------
 
 
 def outbox_relay(*, now: datetime | None = None) -> int:
-    """Resend entries that are not done, not claimed, and were not sent recently."""
+    """Resend entries that are not done, not claimed, not waiting for their next attempt, and were
+    not sent recently. An entry waiting on a Celery countdown is resent only once that attempt is
+    overdue by the resend delay: its retry message died with a worker, or never reached the broker."""
     now = now or timezone.now()
     resend_before = now - timedelta(seconds=_setting("FAILSAFE_OUTBOX_RESEND_AFTER", 10))
     stale = (
         OutboxEntry.objects.filter(done_at__isnull=True, created_at__lte=now - timedelta(seconds=2))
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .filter(Q(sent_at__isnull=True) | Q(sent_at__lt=resend_before))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=resend_before))
         .order_by("created_at")
         .values_list("pk", flat=True)[:500]
     )
@@ -67,7 +84,7 @@ def outbox_relay(*, now: datetime | None = None) -> int:
 
 @dataclass(frozen=True)
 class Outcome:
-    result: str  # done, busy, skipped, retry, failed
+    result: str  # done, busy, early, skipped, retry, failed
     retry_in: float | None = None
 
 
@@ -124,6 +141,8 @@ def _claim(entry_id: int, now: datetime) -> tuple[OutboxEntry, Correction] | Out
             return Outcome("skipped")
         if entry.claimed_until and entry.claimed_until > now:
             return Outcome("busy")
+        if entry.next_attempt_at and entry.next_attempt_at > now + EARLY_TOLERANCE:
+            return Outcome("early")  # its countdown (or, if that is lost, the relay) brings it back
         allowed = APPLY_FROM if entry.action == OutboxEntry.Action.APPLY else LIFT_FROM
         if entry.generation != correction.generation or correction.state not in allowed:
             entry.done_at = now
@@ -138,7 +157,8 @@ def _claim(entry_id: int, now: datetime) -> tuple[OutboxEntry, Correction] | Out
         entry.claim_token = uuid.uuid4().hex
         entry.attempt_count += 1
         entry.sent_at = now
-        entry.save(update_fields=["claimed_until", "claim_token", "attempt_count", "sent_at"])
+        entry.next_attempt_at = None  # this is that attempt
+        entry.save(update_fields=["claimed_until", "claim_token", "attempt_count", "sent_at", "next_attempt_at"])
         return entry, correction
 
 
@@ -188,12 +208,22 @@ def _finish(entry, correction, results, *, permanent_error: str = "") -> Outcome
             return Outcome("done")
         error = permanent_error or "; ".join(r.error for r in failures)
         transient = not permanent_error and all(r.transient for r in failures)
-        if transient and current.attempt_count < max_attempts():
+        first_failure = current.failing_since is None
+        current.failing_since = current.failing_since or now
+        current.last_error = error[:1000]
+        failing_for = (now - current.failing_since).total_seconds()
+        if transient and failing_for < retry_seconds() and current.attempt_count < attempt_cap():
+            retry_in = backoff_seconds(current.attempt_count)
             current.claimed_until = None
-            current.save(update_fields=["claimed_until"])
-            return Outcome("retry", retry_in=backoff_seconds(current.attempt_count))
+            current.next_attempt_at = now + timedelta(seconds=retry_in)
+            current.save(update_fields=["claimed_until", "failing_since", "last_error", "next_attempt_at"])
+            if first_failure:  # once per entry: the commander hears it is struggling, not every retry
+                _alert_retrying(correction, entry.action, error)
+            return Outcome("retry", retry_in=retry_in)
+        if transient:
+            error = f"{error} (gave up after {current.attempt_count} attempts over {failing_for:.0f} s)"
         current.done_at = now
-        current.save(update_fields=["done_at"])
+        current.save(update_fields=["done_at", "failing_since", "last_error"])
         services.dispatch_failed(WORKER, correction, entry.action, error=error, attempts=current.attempt_count)
         _alert_failure(correction, error)
         return Outcome("failed")
@@ -218,15 +248,32 @@ def _store_attempt(correction, entry, deployment, action, result: CallResult, no
     )
 
 
-def _alert_failure(correction: Correction, error: str) -> None:
+def _alert_commander(correction: Correction, *, subject: str, body: str) -> None:
     incident = correction.incident
     commander = Incident.objects.select_related("commander").get(pk=incident.pk).commander
     notify(
         incident=incident,
         users=[commander] if commander else members_of("incident_commander"),
         needs=Need.INCIDENT_COMMANDER,
-        subject=f"Correction FAILED: {correction.type} on {correction.target_name} ({incident.ref})",
-        body=f"Correction #{correction.pk} failed: {error}\nRetry it from {incident_url(incident.ref)}",
+        subject=f"{subject}: {correction.type} on {correction.target_name} ({incident.ref})",
+        body=f"{body}\n{incident_url(incident.ref)}",
+    )
+
+
+def _alert_failure(correction: Correction, error: str) -> None:
+    _alert_commander(
+        correction,
+        subject="Correction FAILED",
+        body=f"Correction #{correction.pk} failed: {error}\nRetry it from the incident page:",
+    )
+
+
+def _alert_retrying(correction: Correction, action: str, error: str) -> None:
+    _alert_commander(
+        correction,
+        subject="Correction retrying",
+        body=f"Correction #{correction.pk} is retrying: {error}\n"
+        f"Failsafe keeps trying the {action} for {retry_seconds():.0f} s and tells you again if it gives up.",
     )
 
 

@@ -232,6 +232,10 @@ class OutboxEntry(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     claim_token = models.CharField(max_length=32, blank=True)
     attempt_count = models.PositiveIntegerField(default=0)
+    # The retry budget is a time, not a count: it runs from the first transient failure.
+    failing_since = models.DateTimeField(null=True, blank=True, help_text="First transient failure of this entry.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When the next attempt is due.")
+    last_error = models.CharField(max_length=1000, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

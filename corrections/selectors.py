@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -16,6 +19,7 @@ from corrections.models import (
     ApprovalPolicy,
     Correction,
     CorrectionEditor,
+    OutboxEntry,
     State,
     needs_ratification,
 )
@@ -142,3 +146,49 @@ def current_policies() -> QuerySet[ApprovalPolicy]:
 
 def type_of(correction: Correction):
     return get_type(correction.type)
+
+
+@dataclass(frozen=True)
+class RetryStatus:
+    """A dispatch that has met transient errors and is being tried again (corrections.dispatch)."""
+
+    action: str
+    failed_attempts: int
+    last_error: str
+    failing_since: datetime
+    gives_up_after: datetime  # no new attempt is scheduled once the retry budget has run out
+    in_progress: bool  # a worker holds the entry and is making an attempt now
+    next_attempt_at: datetime | None
+    seconds_to_next: int | None  # 0: due now (the worker or the relay picks it up)
+
+
+def dispatch_retry_status(correction: Correction, now: datetime | None = None) -> RetryStatus | None:
+    """The open outbox entry of a correction on its way, if it has failed at least once; one query."""
+    now = now or timezone.now()
+    entry = (
+        OutboxEntry.objects.filter(
+            correction_id=correction.pk,
+            generation=correction.generation,
+            done_at__isnull=True,
+            failing_since__isnull=False,
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if entry is None:
+        return None
+    in_progress = bool(entry.claimed_until and entry.claimed_until > now)
+    seconds_to_next = None
+    if not in_progress:
+        due = entry.next_attempt_at or now
+        seconds_to_next = max(0, math.ceil((due - now).total_seconds()))
+    return RetryStatus(
+        action=entry.action,
+        failed_attempts=entry.attempt_count - (1 if in_progress else 0),
+        last_error=entry.last_error,
+        failing_since=entry.failing_since,
+        gives_up_after=entry.failing_since + timedelta(seconds=settings.FAILSAFE_DISPATCH_RETRY_SECONDS),
+        in_progress=in_progress,
+        next_attempt_at=entry.next_attempt_at,
+        seconds_to_next=seconds_to_next,
+    )

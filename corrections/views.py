@@ -347,12 +347,15 @@ def _attempts(correction: Correction) -> list[DispatchAttempt]:
 
 def _progress_context(correction: Correction, *, shown_state: str) -> dict[str, Any]:
     status = selectors.signoff_status(correction)
+    now = timezone.now()
+    moving = correction.state in MOVING_STATES
     return {
         "correction": correction,
         "status": status,
-        "clock": clock_for(correction, status, timezone.now()),
+        "clock": clock_for(correction, status, now),
         "attempts": _attempts(correction),
-        "moving": correction.state in MOVING_STATES,
+        "moving": moving,
+        "retry": selectors.dispatch_retry_status(correction, now) if moving else None,
         "dispatchable": get_type(correction.type).dispatchable,
         "shown_state": shown_state,
         "state_changed": shown_state != correction.state,

@@ -1,6 +1,7 @@
 """The correction pages: request (two steps, a confirmation for drastic types), decide, lift,
 retry, the approval inbox with its header count, and the live-progress fragments."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -621,3 +622,36 @@ def test_attempts_are_shown_with_outcome_latency_and_error(client_for, people, r
     fragment = client_for(people["auditor"]).get(reverse("correction-status", args=[correction.pk])).content.decode()
     assert "apply #1" in fragment and "HTTP 503" in fragment and "87 ms" in fragment
     assert "transient error" in fragment and "HTTP 503 from the actuator" in fragment
+
+
+def test_progress_fragment_says_retrying_next_attempt_in_with_the_last_error_and_attempts(
+    client_for, people, request_correction, accounts
+):
+    correction = request_correction(people["responder"], "block_accounts", params={"accounts": ["acct-mallory"]})
+    set_state(correction, State.APPLYING)
+    now = timezone.now()
+    OutboxEntry.objects.filter(correction=correction).update(
+        attempt_count=3, failing_since=now - timedelta(seconds=8), next_attempt_at=now + timedelta(seconds=6.9),
+        last_error="connection failed: ConnectionError",
+    )  # fmt: skip
+    url = reverse("correction-status", args=[correction.pk])
+    client = client_for(people["auditor"])
+
+    fragment = client.get(url).content.decode()
+    assert re.search(r"retrying — next attempt in [67] s", fragment)  # 6.9 s, rounded up, less the request
+    assert "Last error: connection failed: ConnectionError" in fragment
+    assert "3 failed attempts since" in fragment
+    assert 'data-progress-live="true"' in fragment  # keeps polling, so the countdown moves
+    assert "retrying — next attempt in" in client.get(detail(correction)).content.decode()
+
+    # A worker holds the entry: the attempt is under way, not waiting.
+    OutboxEntry.objects.filter(correction=correction).update(
+        attempt_count=4, next_attempt_at=None, claimed_until=now + timedelta(seconds=30)
+    )
+    fragment = client.get(url).content.decode()
+    assert "retrying — attempt 4 in progress" in fragment and "3 failed attempts since" in fragment
+
+    # Once it has gone through, nothing says it is retrying.
+    OutboxEntry.objects.filter(correction=correction).update(done_at=now, claimed_until=None)
+    set_state(correction, State.ACTIVE, activated_at=now)
+    assert "retrying" not in client.get(url).content.decode()

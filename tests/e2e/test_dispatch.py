@@ -602,6 +602,80 @@ def test_a_gateway_answering_503_three_times_then_200_ends_active_after_four_att
     assert_applied_exactly_once(world, cid)
 
 
+def _failing(cid: int) -> OutboxEntry | None:
+    entry = OutboxEntry.objects.filter(correction_id=cid, done_at__isnull=True, failing_since__isnull=False).first()
+    return entry if entry is not None and entry.attempt_count >= 2 else None
+
+
+def test_a_gateway_restarting_for_8_seconds_delays_a_correction_but_never_fails_it(world):
+    # Issue 8, point 10: about 8 s of gateway downtime once used up every attempt and needed a human
+    # retry. The retry budget is now a time (2 min by default), so the worker simply keeps trying.
+    gateway = world.gateway
+    cid = world.request("disable_capability", {"capability": "code_execution"})["id"]
+    down_at = time.monotonic()
+    gateway.stop()
+
+    world.approve(cid, "commander")
+    failing = world.wait(lambda: _failing(cid), timeout=DISPATCH, what="the worker to be retrying the apply")
+    assert failing.last_error.startswith("connection failed"), failing.last_error
+    assert world.get(cid)["state"] == State.APPLYING
+
+    time.sleep(max(0.0, down_at + 8 - time.monotonic()))
+    assert world.get(cid)["state"] == State.APPLYING, "failed while the gateway was restarting"
+    gateway.start()  # the same port and state directory: a restart
+
+    active = world.wait_active(cid, timeout=RECOVERY)
+    applies = [a for a in attempts(active) if a[0] == "apply"]
+    assert applies[-1][2:] == ("ok", 200) and len(applies) >= 3, applies
+    assert all(outcome == "transient" and status is None for _, _, outcome, status in applies[:-1]), applies
+    assert [a["number"] for a in active["attempts"] if a["action"] == "apply"] == list(range(1, len(applies) + 1))
+    assert active["failure"] == ""
+    for verb in ("correction.failed", "correction.retried"):  # no failure, and no human retry
+        assert not LedgerEvent.objects.filter(verb=verb, object_id=str(cid)).exists(), verb
+    entry = OutboxEntry.objects.get(correction_id=cid)
+    assert entry.done_at is not None and entry.failing_since is not None
+    (applied,) = [e for e in gateway.idempotency_log() if e["action"] == "apply"]
+    assert (applied["idempotency_key"], applied["applied_count"]) == (entry.idempotency_key, 1), applied
+    assert world.generate("mallory", tools=["code_execution"]).status_code == 403
+
+    world.lift(cid)
+    world.wait_state(cid, State.LIFTED)
+    assert world.generate("mallory", tools=["code_execution"]).status_code == 200
+    assert_applied_exactly_once(world, cid)
+
+
+def test_a_retry_waiting_on_a_worker_that_dies_is_resent_by_the_relay(world):
+    # The worker holds a retry's countdown message unacknowledged: killed, the broker would give it back
+    # only after its visibility timeout (an hour). The beat relay resends the entry once its attempt is due.
+    stack, gateway = world.stack, world.gateway
+    gateway.stop()
+    cid = world.request("block_accounts", {"accounts": ["acct-mallory"]})["id"]
+    world.wait(lambda: _failing(cid), timeout=DISPATCH, what="the worker to be retrying the apply")
+    world.wait(
+        lambda: OutboxEntry.objects.filter(correction_id=cid, claimed_until__isnull=True,
+                                           next_attempt_at__isnull=False).exists(),
+        timeout=5, interval=0.01, what="the entry to be waiting for its next attempt",
+    )  # fmt: skip
+    worker_pgid = stack.processes["worker"].pid
+    stack.stop("worker", sig=signal.SIGKILL)
+    world.wait(lambda: _pids_in_group(worker_pgid) == [], timeout=5, what="every worker process to be gone")
+    sent_before = OutboxEntry.objects.get(correction_id=cid).send_count
+
+    gateway.start()
+    stack.start_worker()
+    active = world.wait_active(cid, timeout=RECOVERY)
+    entry = OutboxEntry.objects.get(correction_id=cid)
+    assert entry.send_count > sent_before, "recovered without the relay resending it"
+    assert active["failure"] == ""
+    assert not LedgerEvent.objects.filter(verb="correction.failed", object_id=str(cid)).exists()
+    (applied,) = [e for e in gateway.idempotency_log() if e["action"] == "apply"]
+    assert (applied["idempotency_key"], applied["applied_count"]) == (entry.idempotency_key, 1), applied
+
+    world.lift(cid)
+    world.wait_state(cid, State.LIFTED)
+    assert_applied_exactly_once(world, cid)
+
+
 # --- 6. a refusal that retrying cannot fix --------------------------------------------------------
 
 
