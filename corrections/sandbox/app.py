@@ -22,13 +22,14 @@ logger = logging.getLogger("failsafe.sandbox")
 
 MAX_BODY_BYTES = 1 << 20
 
-WSGIApp = Callable[[dict[str, Any], Callable], Iterable[bytes]]
 
+class GatewayApplication:
+    """A WSGI callable around one Gateway."""
 
-def create_application(*, state_dir: str | os.PathLike, secret: str) -> WSGIApp:
-    gateway = Gateway(state_dir=state_dir, secret=secret)
+    def __init__(self, gateway: Gateway):
+        self.gateway = gateway
 
-    def gateway_application(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO") or "/"
         body = _read_body(environ)
@@ -36,7 +37,7 @@ def create_application(*, state_dir: str | os.PathLike, secret: str) -> WSGIApp:
             response = body
         else:
             try:
-                response = gateway.handle(method, path, _headers(environ), body)
+                response = self.gateway.handle(method, path, _headers(environ), body)
             except Exception:
                 logger.exception("unhandled error on %s %s", method, path[:200])
                 response = error(500, "internal_error")
@@ -50,8 +51,9 @@ def create_application(*, state_dir: str | os.PathLike, secret: str) -> WSGIApp:
         start_response(_status_line(response.status), headers)
         return [payload]
 
-    gateway_application.gateway = gateway  # type: ignore[attr-defined]
-    return gateway_application
+
+def create_application(*, state_dir: str | os.PathLike, secret: str) -> GatewayApplication:
+    return GatewayApplication(Gateway(state_dir=state_dir, secret=secret))
 
 
 def _read_body(environ: dict[str, Any]) -> bytes | Response:
