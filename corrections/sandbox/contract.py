@@ -9,6 +9,7 @@ harmless, and refusing the whole correction for it would not be.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,10 @@ from corrections.sandbox import vocabulary as v
 APPLY_FIELDS = ("correction_id", "type", "deployment", "model", "params", "expires_at", "generation")
 MAX_ID_LENGTH = 64
 MAX_KEY_LENGTH = 200
+# The deepest body of the contract nests 3 levels; json.loads recurses once per level and a deep
+# enough body ("[" * 100_000) exhausts the stack, so depth is checked before parsing.
+MAX_JSON_DEPTH = 32
+_STRUCTURAL = re.compile(rb'[][{}"\\]')
 
 
 class Invalid(Exception):
@@ -32,7 +37,39 @@ def valid_id(correction_id: str) -> bool:
     return 0 < len(correction_id) <= MAX_ID_LENGTH and all(c.isalnum() or c in "-_." for c in correction_id)
 
 
+def nests_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether JSON text opens more than `limit` arrays or objects inside one another.
+
+    One pass over the brackets, quotes and backslashes only, so it costs little even for a body
+    of a megabyte; brackets inside strings do not count. Malformed text is left to json.loads.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth, in_string, skip_until = 0, False, -1
+    for match in _STRUCTURAL.finditer(raw):
+        at = match.start()
+        char = raw[at : at + 1]
+        if in_string:
+            if at <= skip_until:
+                continue  # the character after a backslash is escaped
+            if char == b"\\":
+                skip_until = at + 1
+            elif char == b'"':
+                in_string = False
+        elif char == b'"':
+            in_string = True
+        elif char in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in b"]}":
+            depth -= 1
+    return False
+
+
 def parse_json_object(body: bytes, *, what: str = "body") -> dict[str, Any]:
+    if nests_deeper_than(body, MAX_JSON_DEPTH):
+        raise Invalid(f"The {what} nests arrays or objects more than {MAX_JSON_DEPTH} levels deep.")
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

@@ -34,7 +34,7 @@ from corrections.connectors import signing
 from corrections.sandbox.state import STATE_FILE, seed
 
 REPO = Path(__file__).resolve().parents[2]
-SECRET = "test-sandbox-secret-7c1e9a"
+SECRET = "test-sandbox-secret-7c1e9a-0f3b2d4e9a"
 ACCOUNTS = [
     {"account_id": "acct-alice", "key": "sk-demo-alice", "tier": "verified"},
     {"account_id": "acct-bob", "key": "sk-demo-bob", "tier": "standard"},
@@ -52,9 +52,10 @@ _LISTENING = re.compile(r"listening on (http://\S+)")
 class SandboxGateway:
     """One gateway process and the means to talk to it."""
 
-    def __init__(self, state_dir: Path, *, secret: str = SECRET):
+    def __init__(self, state_dir: Path, *, secret: str = SECRET, env: dict[str, str | None] | None = None):
         self.state_dir = Path(state_dir)
         self.secret = secret
+        self.env = env or {}  # overrides for the process's environment; None removes a variable
         self.port = 0
         self.base_url = ""
         self.process: subprocess.Popen | None = None
@@ -64,7 +65,8 @@ class SandboxGateway:
     # --- the process ----------------------------------------------------------------------------
 
     def start(self, timeout: float = 30) -> SandboxGateway:
-        env = {**os.environ, "FAILSAFE_SANDBOX_SECRET": self.secret, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "FAILSAFE_SANDBOX_SECRET": self.secret, "PYTHONUNBUFFERED": "1", **self.env}
+        env = {name: value for name, value in env.items() if value is not None}
         cmd = [sys.executable, "manage.py", "run_sandbox_gateway", "--host", "127.0.0.1", "--port", str(self.port)]
         self.process = subprocess.Popen(
             [*cmd, "--state-dir", str(self.state_dir)],
@@ -242,10 +244,10 @@ class SandboxGateway:
         )
 
 
-def start_gateway(state_dir: Path, *, secret: str = SECRET) -> SandboxGateway:
+def start_gateway(state_dir: Path, *, secret: str = SECRET, env: dict[str, str | None] | None = None) -> SandboxGateway:
     """Seed the demo accounts and deployments into state_dir and start a gateway on it."""
     seed(state_dir, accounts=ACCOUNTS, deployments=DEPLOYMENTS)
-    return SandboxGateway(state_dir, secret=secret).start()
+    return SandboxGateway(state_dir, secret=secret, env=env).start()
 
 
 @pytest.fixture

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import re
 import signal
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
+import requests
 import yaml
 
 from corrections.connectors import signing
+from corrections.connectors.sandbox_secret import DEV_SANDBOX_SECRET
 from corrections.sandbox import contract, vocabulary
 from corrections.sandbox.state import STATE_FILE, Store, seed
 from tests.corrections import gateway_fixture
@@ -426,8 +434,10 @@ def test_request_log_never_holds_secrets_signatures_or_account_keys(sandbox_gate
     sandbox_gateway.request("GET", "/health", secret="wrong")
     sandbox_gateway.stop()
     output = "\n".join(sandbox_gateway.output)
-    assert "PUT /corrections/47 200" in output
-    assert "POST /v1/generate 403" in output
+    # One line per request, from gunicorn's access log: method, path, status, seconds.
+    assert re.search(r"^PUT /corrections/47 200 \d+\.\d{6}s$", output, re.M)
+    assert re.search(r"^POST /v1/generate 403 \d+\.\d{6}s$", output, re.M)
+    assert re.search(r"^GET /health 401 \d+\.\d{6}s$", output, re.M)
     for secret in (SECRET, "sha256=", "sk-demo-"):
         assert secret not in output
 
@@ -456,6 +466,209 @@ def test_failsafes_http_connector_drives_the_gateway(sandbox_gateway):
     assert [e["applied_count"] for e in sandbox_gateway.idempotency_log()] == [1, 1]
     bad = HttpActuatorConnector(base_url=sandbox_gateway.base_url, secret="wrong").readiness()
     assert (bad.ok, bad.status, bad.transient) == (False, 401, False)
+
+
+def test_the_gateway_is_served_by_gunicorn_in_one_worker_process(shared_gateway):
+    output = "\n".join(shared_gateway.output)
+    assert "Starting gunicorn" in output
+    assert len(re.findall(r"Booting worker with pid: \d+", output)) == 1
+
+
+def test_ctrl_c_lets_a_request_in_flight_finish(sandbox_gateway):
+    worker = int(re.search(r"Booting worker with pid: (\d+)", "\n".join(sandbox_gateway.output)).group(1))
+    sandbox_gateway.inject_fault(None, methods=["PUT"], delay_ms=1500)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(sandbox_gateway.apply, 51, "pause_deployment", {}, key="corr-51-apply-1")
+        time.sleep(0.5)  # the PUT is now inside the gateway, waiting out its delay
+        # A terminal's Ctrl-C reaches every process of the foreground group: master and worker.
+        sandbox_gateway.process.send_signal(signal.SIGINT)
+        os.kill(worker, signal.SIGINT)
+        assert pending.result().status_code == 200
+    assert sandbox_gateway.process.wait(timeout=15) == 0
+    assert sandbox_gateway.idempotency_log_on_disk()["corr-51-apply-1"]["applied_count"] == 1
+
+
+# --- hostile JSON -------------------------------------------------------------------------------
+
+DEEP_BODIES = [b"[" * 100_000, b'{"a":' * 100_000]
+
+
+def _nested(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def _generate_raw(gateway, body: bytes) -> requests.Response:
+    headers = {"Authorization": "Bearer sk-demo-alice", "Content-Type": "application/json"}
+    return requests.post(gateway.base_url + "/v1/generate", data=body, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("body", DEEP_BODIES, ids=["arrays", "objects"])
+def test_generate_answers_400_to_100000_levels_of_nesting(shared_gateway, body):
+    response = _generate_raw(shared_gateway, body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid"
+    assert f"more than {contract.MAX_JSON_DEPTH} levels" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("body", DEEP_BODIES, ids=["arrays", "objects"])
+@pytest.mark.parametrize(("method", "path"), [("PUT", "/corrections/60"), ("DELETE", "/corrections/60"),
+                                              ("POST", "/_sandbox/faults")])  # fmt: skip
+def test_signed_routes_answer_400_to_100000_levels_of_nesting(shared_gateway, method, path, body):
+    response = shared_gateway.request(method, path, body=body, key="corr-60-deep-1")
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid"
+    assert f"more than {contract.MAX_JSON_DEPTH} levels" in response.json()["detail"]
+    assert shared_gateway.status(60).status_code == 404
+    assert shared_gateway.request("GET", "/health").status_code == 200  # and the gateway is still up
+
+
+def test_generate_serves_a_body_nested_up_to_the_limit_and_refuses_one_level_more(shared_gateway):
+    at_limit = json.dumps({"prompt": "hi", "metadata": _nested(contract.MAX_JSON_DEPTH - 1)}).encode()
+    past_it = json.dumps({"prompt": "hi", "metadata": _nested(contract.MAX_JSON_DEPTH)}).encode()
+    assert _generate_raw(shared_gateway, at_limit).status_code == 200
+    assert _generate_raw(shared_gateway, past_it).status_code == 400
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(shared_gateway):
+    body = json.dumps({"prompt": '\\"[' * 20_000 + "{" * 20_000}).encode()
+    response = _generate_raw(shared_gateway, body)
+    assert response.status_code == 200
+    assert response.json()["account"] == "acct-alice"
+
+
+def test_an_apply_with_modest_nesting_is_applied(sandbox_gateway):
+    payload = {"correction_id": "61", "type": "block_accounts", "deployment": "atlas-api", "model": "atlas",
+               "params": {"accounts": ["acct-mallory"]}, "expires_at": None, "generation": 1,
+               "annotations": {"source": _nested(10)}}  # fmt: skip
+    response = sandbox_gateway.request("PUT", "/corrections/61", body=payload, key="corr-61-apply-1")
+    assert response.status_code == 200, response.text
+    assert sandbox_gateway.generate("mallory").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("text", "deeper_than_2"),
+    [
+        (b"[[1]]", False),
+        (b"[[[1]]]", True),
+        (b'{"a": {"b": {"c": 1}}}', True),
+        (b'["[[[[", "]]]]"]', False),
+        (b'["\\"[[[[", 1]', False),  # an escaped quote does not end the string
+        (b'["\\\\", [[1]]]', True),  # an escaped backslash does not escape the closing quote
+        (b"[[]][[]][[]]", False),
+    ],
+)
+def test_nesting_depth_is_measured_outside_strings(text, deeper_than_2):
+    assert contract.nests_deeper_than(text, 2) is deeper_than_2
+
+
+# --- the secret outside debug ---------------------------------------------------------------------
+
+PRODUCTION = {"DJANGO_SECRET_KEY": "production-" + "k" * 40, "DJANGO_DEBUG": "0"}
+
+
+def _run_command(tmp_path, env: dict[str, str | None], *args: str) -> subprocess.CompletedProcess:
+    merged = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    cmd = [sys.executable, "manage.py", "run_sandbox_gateway", "--port", "0", "--state-dir", str(tmp_path / "s")]
+    return subprocess.run([*cmd, *args], cwd=gateway_fixture.REPO, env=merged, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("secret", "args", "reason"),
+    [
+        (None, [], "no secret is set"),
+        (DEV_SANDBOX_SECRET, [], "the public development one"),
+        ("s" * 31, [], "use at least 32"),
+        (None, ["--secret", DEV_SANDBOX_SECRET], "the public development one"),
+    ],
+    ids=["unset", "dev-secret", "too-short", "dev-secret-on-the-command-line"],
+)
+def test_outside_debug_the_gateway_refuses_to_start_without_a_real_secret(tmp_path, secret, args, reason):
+    result = _run_command(tmp_path, {**PRODUCTION, "FAILSAFE_SANDBOX_SECRET": secret}, *args)
+    assert result.returncode != 0
+    assert "refuses to start outside debug" in result.stderr
+    assert reason in result.stderr
+    assert "listening on" not in result.stdout + result.stderr
+
+
+def test_the_serving_module_started_directly_refuses_the_development_secret(tmp_path):
+    env = {**os.environ, "FAILSAFE_SANDBOX_SECRET": DEV_SANDBOX_SECRET}
+    cmd = [sys.executable, "-m", "corrections.sandbox.serve", "--port", "0", "--state-dir", str(tmp_path / "s")]
+    result = subprocess.run(cmd, cwd=gateway_fixture.REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "refuses to start: the secret is the public development one" in result.stderr
+
+
+def test_the_wsgi_module_refuses_the_development_secret(tmp_path):
+    env = {**os.environ, "FAILSAFE_SANDBOX_SECRET": DEV_SANDBOX_SECRET, "FAILSAFE_SANDBOX_STATE_DIR": str(tmp_path)}
+    cmd = [sys.executable, "-c", "import corrections.sandbox.wsgi"]
+    result = subprocess.run(cmd, cwd=gateway_fixture.REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "refuses to start: the secret is the public development one" in result.stderr
+
+
+def test_outside_debug_a_real_secret_starts_the_gateway(tmp_path):
+    gateway = gateway_fixture.start_gateway(tmp_path / "s", env=PRODUCTION)
+    try:
+        assert gateway.request("GET", "/health").status_code == 200
+    finally:
+        gateway.stop()
+
+
+def test_in_debug_the_development_secret_still_serves(tmp_path):
+    debug = {"DJANGO_SECRET_KEY": None, "DJANGO_DEBUG": "1", "FAILSAFE_SANDBOX_SECRET": None}  # as `make run`
+    gateway = gateway_fixture.start_gateway(tmp_path / "s", secret=DEV_SANDBOX_SECRET, env=debug)
+    try:
+        assert gateway.request("GET", "/health").status_code == 200
+    finally:
+        gateway.stop()
+    assert "INSECURE" in "\n".join(gateway.output)
+
+
+# --- the package's boundaries --------------------------------------------------------------------
+
+
+def test_the_gateway_imports_without_django():
+    code = (
+        "import sys, corrections.sandbox.gateway, corrections.sandbox.app, corrections.sandbox.serve; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'django', 'rest_framework', 'celery', 'config', "
+        "'accounts', 'incidents'} or m == 'corrections.models'); print(bad); sys.exit(1 if bad else 0)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=gateway_fixture.REPO, env=env, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_no_app_imports_the_sandbox_and_the_sandbox_has_no_http_server_of_its_own():
+    repo = gateway_fixture.REPO
+    allowed = {Path("corrections/management/commands/seed_sandbox_gateway.py")}
+    offenders = []
+    for path in repo.rglob("*.py"):
+        relative = path.relative_to(repo)
+        if relative.parts[0] in {".venv", "tests", "var"} or relative in allowed:
+            continue
+        imported = _imports(path)
+        if relative.parts[:2] == ("corrections", "sandbox"):
+            servers = {m for m in imported if m == "http.server" or m.split(".")[0] == "socketserver"}
+            offenders += [f"{relative}: {m}" for m in servers]
+        else:
+            offenders += [f"{relative}: {m}" for m in imported if m.startswith("corrections.sandbox")]
+    assert offenders == []
 
 
 # --- without the process ----------------------------------------------------------------------

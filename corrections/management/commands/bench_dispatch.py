@@ -14,6 +14,8 @@ Use a scratch database: it creates users, accounts, an incident and corrections.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import subprocess
@@ -26,6 +28,7 @@ from pathlib import Path
 import requests
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
@@ -35,7 +38,6 @@ from accounts.roles import Role
 from corrections import services
 from corrections.connectors import signing
 from corrections.models import Correction, State
-from corrections.sandbox.state import seed
 from incidents import services as incident_services
 from incidents.models import AIModel, CustomerAccount, Deployment, ModelVersion
 
@@ -84,9 +86,10 @@ class Command(BaseCommand):
 
     def _start_gateway(self, tmp: Path, accounts: list[dict]) -> str:
         state_dir = tmp / "gateway"
-        seed(state_dir, accounts=accounts, deployments=[
-            {"slug": "atlas-api", "model": "atlas", "current_version": "atlas-2.0", "versions": ["atlas-1.9"]},
-        ])  # fmt: skip
+        deployments = [{"slug": "atlas-api", "model": "atlas", "current_version": "atlas-2.0",
+                        "versions": ["atlas-1.9"]}]  # fmt: skip
+        spec = json.dumps({"accounts": accounts, "deployments": deployments})
+        call_command("seed_sandbox_gateway", state_dir=str(state_dir), spec=spec, stdout=io.StringIO())
         env = {**os.environ, "FAILSAFE_SANDBOX_SECRET": SECRET}
         log = tmp / "gateway.log"
         self._spawn([sys.executable, "manage.py", "run_sandbox_gateway", "--port", "0", "--state-dir",

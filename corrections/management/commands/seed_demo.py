@@ -5,11 +5,13 @@ Idempotent: a second run changes nothing that is already there. It lives in `cor
 because it wires actuators (corrections may import incidents, never the reverse).
 """
 
+import json
 import os
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -18,10 +20,8 @@ from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import Role
 from corrections import services
-from corrections.management.commands.run_sandbox_gateway import SECRET_ENV
+from corrections.connectors.sandbox_secret import DEV_SANDBOX_SECRET, SANDBOX_SECRET_ENV
 from corrections.models import Actuator
-from corrections.sandbox.server import DEV_SECRET
-from corrections.sandbox.state import seed
 from incidents import services as incident_services
 from incidents.models import AIModel, CustomerAccount, Deployment, Incident, ModelVersion
 
@@ -141,7 +141,7 @@ class Command(BaseCommand):
             CustomerAccount.objects.get_or_create(account_id=account_id, defaults={"name": name, "tier": tier})
 
     def _actuators(self, gateway_url):
-        secret = os.environ.get(SECRET_ENV) or DEV_SECRET
+        secret = os.environ.get(SANDBOX_SECRET_ENV) or DEV_SANDBOX_SECRET
         actor = Actor.system("seed_demo", source="command")
         for deployment in Deployment.objects.filter(slug__in=[d["slug"] for d in GATEWAY_DEPLOYMENTS]):
             actuator = Actuator.objects.filter(deployment=deployment).first()
@@ -149,12 +149,11 @@ class Command(BaseCommand):
                 services.actuator_configure(actor=actor, deployment=deployment, base_url=gateway_url, secret=secret)
 
     def _gateway(self, state_dir):
-        seed(
-            state_dir,
-            accounts=[{"account_id": a, "key": f"sk-demo-{a.removeprefix('acct-')}", "tier": t}
-                      for a, _, t in DEMO_ACCOUNTS],
-            deployments=GATEWAY_DEPLOYMENTS,
-        )  # fmt: skip
+        accounts = [{"account_id": a, "key": f"sk-demo-{a.removeprefix('acct-')}", "tier": t}
+                    for a, _, t in DEMO_ACCOUNTS]  # fmt: skip
+        spec = json.dumps({"accounts": accounts, "deployments": GATEWAY_DEPLOYMENTS})
+        # Through the gateway's own command: no app imports corrections.sandbox.
+        call_command("seed_sandbox_gateway", state_dir=state_dir, spec=spec, stdout=self.stdout)
 
     def _incidents(self, users):
         if Incident.objects.exists():
