@@ -291,8 +291,8 @@ def test_an_edit_committed_after_the_first_check_is_caught_under_the_lock(
     seen = fresh(c).content_hash
     verify = services._verify_second_factor
 
-    def edit_meanwhile(user, otp):  # runs between the check outside the transaction and the lock
-        verify(user, otp)
+    def edit_meanwhile(actor, user, otp):  # runs between the check outside the transaction and the lock
+        verify(actor, user, otp)
         services.correction_edit(actor=actor_for(people["commander"]), correction=c, duration_minutes=30)
 
     monkeypatch.setattr(services, "_verify_second_factor", edit_meanwhile)
