@@ -157,7 +157,7 @@ class Command(BaseCommand):
                     restricted, reporter_id, commander_id, occurred_at, detected_at, reported_at, acknowledged_at,
                     contained_at, resolved_at, closed_at, updated_at)
                 SELECT 'INC-' || extract(year FROM at)::int || '-'
-                           || lpad((row_number() OVER (PARTITION BY extract(year FROM at) ORDER BY g))::text, 4, '0'),
+                           || lpad(rn::text, greatest(4, length(rn::text)), '0'),
                        ({_sql_array(TITLES)})[1 + (r1 * {len(TITLES)})::int % {len(TITLES)}]
                            || ' on ' || ({_sql_array(DEPLOYMENTS)})[1 + g % {len(DEPLOYMENTS)}],
                        ({_sql_array(SENTENCES)})[1 + (r2 * 8)::int % 8] || ' '
@@ -188,10 +188,11 @@ class Command(BaseCommand):
                        CASE WHEN r8 >= 0.04 AND r8 < 0.9 THEN at + interval '2 days' END,
                        CASE WHEN r8 >= 0.07 THEN at + interval '9 days' END,
                        at + interval '9 days'
-                FROM (SELECT g, now() - ({n} - g) * (interval '1825 days' / {n}) - interval '1 minute' AS at,
-                             random() r1, random() r2, random() r3, random() r4, random() r5, random() r6,
-                             random() r7, random() r8
-                      FROM generate_series(1, {n}) g) s
+                FROM (SELECT *, row_number() OVER (PARTITION BY extract(year FROM at) ORDER BY g) AS rn
+                      FROM (SELECT g, now() - ({n} - g) * (interval '1825 days' / {n}) - interval '1 minute' AS at,
+                                   random() r1, random() r2, random() r3, random() r4, random() r5, random() r6,
+                                   random() r7, random() r8
+                            FROM generate_series(1, {n}) g) s0) s
                 """  # noqa: S608 (table names and constants from code)
             )
             cur.execute(
