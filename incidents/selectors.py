@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connections
+from django.db.models import Count, F, Q, QuerySet, Value
 
 from accounts.models import User
 from accounts.roles import Role
@@ -34,10 +36,12 @@ def incidents_visible_to(user: User) -> QuerySet[Incident]:
     qs = Incident.objects.all()
     if sees_all_restricted(user):
         return qs
-    granted = IncidentUserObjectPermission.objects.filter(
-        content_object=OuterRef("pk"), user=user, permission__codename=VIEW_RESTRICTED
+    # "Unrestricted, or one of my grants" as a hashed set of ids, not a correlated EXISTS: the
+    # planner then walks the list's index and stops after a page (an EXISTS made it sort everything).
+    granted = IncidentUserObjectPermission.objects.filter(user=user, permission__codename=VIEW_RESTRICTED).values(
+        "content_object_id"
     )
-    return qs.filter(Q(restricted=False) | Exists(granted))
+    return qs.filter(Q(restricted=False) | Q(pk__in=granted))
 
 
 def can_view_incident(user: User, incident: Incident) -> bool:
@@ -67,13 +71,29 @@ def incident_list_for(*, user: User, filters: IncidentFilters | None = None) -> 
         qs = qs.filter(category=filters.category)
     if filters.deployment:
         qs = qs.filter(deployments__slug=filters.deployment)
+    order = ["severity", "-reported_at", "-id"]
     if filters.q:
-        qs = qs.filter(Q(title__icontains=filters.q) | Q(summary__icontains=filters.q) | Q(ref__iexact=filters.q))
+        qs, order = _search(qs, filters.q), ["-search_rank", *order]
     return (
         qs.select_related("reporter", "commander")
         .prefetch_related("deployments")
-        .order_by("severity", "-reported_at", "-id")
+        .defer(*LIST_DEFERRED)
+        .order_by(*order)
     )
+
+
+# What no list shows: left in the table (a summary can be 20,000 characters).
+LIST_DEFERRED = ("summary", "search_vector")
+
+
+def _search(qs: QuerySet[Incident], text: str) -> QuerySet[Incident]:
+    """Full-text search, best match first (PostgreSQL: stemmed English over the stored vector,
+    title weighted above summary); elsewhere substrings. A ref matches itself either way."""
+    ref = Q(ref=text.upper())  # refs are stored upper-case (services._next_ref)
+    if connections[qs.db].vendor != "postgresql":
+        return qs.filter(Q(title__icontains=text) | Q(summary__icontains=text) | ref).annotate(search_rank=Value(0.0))
+    query = SearchQuery(text, config="english", search_type="websearch")
+    return qs.filter(Q(search_vector=query) | ref).annotate(search_rank=SearchRank(F("search_vector"), query))
 
 
 def incident_get_for(*, user: User, ref: str) -> Incident | None:
