@@ -297,6 +297,8 @@ class Signal(models.Model):
 
     class Meta:
         ordering = ["-last_seen_at"]
+        # The dashboard's count and the signals page's default tab: the few open ones.
+        indexes = [models.Index(fields=["-last_seen_at"], condition=models.Q(state="open"), name="signal_open")]
 
     def __str__(self) -> str:
         return self.title

@@ -36,12 +36,15 @@ def incidents_visible_to(user: User) -> QuerySet[Incident]:
     qs = Incident.objects.all()
     if sees_all_restricted(user):
         return qs
-    # "Unrestricted, or one of my grants" as a hashed set of ids, not a correlated EXISTS: the
-    # planner then walks the list's index and stops after a page (an EXISTS made it sort everything).
-    granted = IncidentUserObjectPermission.objects.filter(user=user, permission__codename=VIEW_RESTRICTED).values(
-        "content_object_id"
-    )
-    return qs.filter(Q(restricted=False) | Q(pk__in=granted))
+    return qs.filter(_visible_q(user))
+
+
+def _visible_q(user: User, prefix: str = "") -> Q:
+    """Unrestricted, or one of the user's grants. The grants are a small hashed set of ids, not a
+    correlated EXISTS: the planner then walks the list's index and stops after a page, and joins
+    from other tables (signals) never hash every visible incident."""
+    granted = IncidentUserObjectPermission.objects.filter(user=user, permission__codename=VIEW_RESTRICTED)
+    return Q(**{f"{prefix}restricted": False}) | Q(**{f"{prefix}pk__in": granted.values("content_object_id")})
 
 
 def can_view_incident(user: User, incident: Incident) -> bool:
@@ -165,9 +168,7 @@ def deployment_list() -> QuerySet[Deployment]:
 def signals_for(*, user: User) -> QuerySet[Signal]:
     if not user.is_authenticated or not user.roles:
         return Signal.objects.none()
-    visible = incidents_visible_to(user).values("pk")
-    return (
-        Signal.objects.filter(Q(incident__isnull=True) | Q(incident__in=visible))
-        .select_related("deployment", "incident")
-        .order_by("-last_seen_at")
-    )
+    signals = Signal.objects.all()
+    if not sees_all_restricted(user):
+        signals = signals.filter(Q(incident__isnull=True) | _visible_q(user, prefix="incident__"))
+    return signals.select_related("deployment", "incident").order_by("-last_seen_at")
