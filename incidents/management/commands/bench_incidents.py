@@ -166,7 +166,7 @@ class Command(BaseCommand):
                                    THEN 'Traffic suggests attempted weight exfiltration via the batch API. '
                                    WHEN r4 < 0.15 THEN 'A known jailbreak template was used with minor edits. '
                                    ELSE 'No sign of coordinated activity so far. ' END
-                           || 'Affected account acct-' || (g * 7919 % 100003) || '.',
+                           || 'Affected account acct-' || (g::bigint * 7919 % 100003) || '.',
                        (ARRAY['dangerous_capability','dangerous_behavior','misuse','security','other'])
                            [1 + (r5 * 5)::int % 5],
                        (ARRAY['cbrn','cyber','autonomy','manipulation','ml_rnd','privacy','child_safety','other'])
