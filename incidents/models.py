@@ -221,7 +221,7 @@ class Incident(models.Model):
             # The dashboard: open incidents by severity, most recently changed first.
             models.Index(
                 fields=["severity", "-updated_at"],
-                include=["restricted"],
+                include=["restricted", "id"],
                 condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
                 name="incident_open",
             ),

@@ -111,7 +111,8 @@ def incident_get_for(*, user: User, ref: str) -> Incident | None:
 
 def dashboard_for(*, user: User) -> dict[str, Any]:
     visible = incidents_visible_to(user)
-    counts = visible.filter(status__in=OPEN_STATUSES).values("severity").annotate(n=Count("id"))
+    # count(*), not count(id): the open-incidents index then answers without reading the table.
+    counts = visible.filter(status__in=OPEN_STATUSES).values("severity").annotate(n=Count("*"))
     by_severity = {sev: 0 for sev in Severity.values}
     for row in counts:
         by_severity[row["severity"]] = row["n"]

@@ -75,7 +75,7 @@ class Migration(migrations.Migration):
             index=models.Index(
                 condition=models.Q(("status__in", ["reported", "triaged", "responding", "contained"])),
                 fields=["severity", "-updated_at"],
-                include=("restricted",),
+                include=("restricted", "id"),
                 name="incident_open",
             ),
         ),
