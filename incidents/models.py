@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
@@ -203,12 +204,27 @@ class Incident(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Title (weight A) and summary (B), stemmed as English. On PostgreSQL a trigger keeps it
+    # current and a GIN index serves search (migration 0004); elsewhere it stays empty and
+    # search falls back to substrings.
+    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["severity", "-reported_at"]
         indexes = [
             models.Index(fields=["status", "severity"]),
             models.Index(fields=["-updated_at"]),
+            # The list's order, so a page is an index walk that stops after 25 rows.
+            models.Index(fields=["severity", "-reported_at", "-id"], name="incident_list_order"),
+            # The few restricted rows, for the "granted to me" half of visibility.
+            models.Index(fields=["id"], condition=models.Q(restricted=True), name="incident_restricted"),
+            # The dashboard: open incidents by severity, most recently changed first.
+            models.Index(
+                fields=["severity", "-updated_at"],
+                include=["restricted", "id"],
+                condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
+                name="incident_open",
+            ),
         ]
         permissions = [("view_restricted_incident", "Can view this restricted incident")]
 
@@ -281,6 +297,8 @@ class Signal(models.Model):
 
     class Meta:
         ordering = ["-last_seen_at"]
+        # The dashboard's count and the signals page's default tab: the few open ones.
+        indexes = [models.Index(fields=["-last_seen_at"], condition=models.Q(state="open"), name="signal_open")]
 
     def __str__(self) -> str:
         return self.title

@@ -36,6 +36,7 @@ from incidents.forms import (
     TimelineEntryForm,
 )
 from incidents.models import SEVERITY_DEFINITIONS, Incident, Severity, Signal, Status
+from incidents.pagination import CappedPaginator, count_label
 
 PAGE_SIZE = 25
 # Every page: any role may read; auditors (and anyone without a writer role) get 403 on POST.
@@ -130,10 +131,10 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         q=values.get("q", "").strip(),
         open_only=open_only,
     )
-    page = Paginator(selectors.incident_list_for(user=request.user, filters=filters), PAGE_SIZE).get_page(
+    page = CappedPaginator(selectors.incident_list_for(user=request.user, filters=filters), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    context = {"form": form, "page": page, "filtered": bool(values)}
+    context = {"form": form, "page": page, "count_label": count_label(page.paginator), "filtered": bool(values)}
     return render(request, "incidents/incident_list.html", context, status=status)
 
 

@@ -28,6 +28,7 @@ from incidents.api.serializers import (
     TimelineSerializer,
 )
 from incidents.models import Incident, Signal
+from incidents.pagination import CappedPageNumberPagination
 
 
 def incident_or_404(request, ref: str) -> Incident:
@@ -49,6 +50,7 @@ def _signal_or_404(request, signal_id: int) -> Signal:
 
 class IncidentListView(ApiListView):
     permission_classes = [CanWrite]
+    pagination_class = CappedPageNumberPagination
     serializer_class = IncidentCreateSerializer
 
     @extend_schema(
