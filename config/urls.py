@@ -2,7 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config import converters
 from incidents.api.audit import IncidentBundleView
+
+converters.register()  # before the apps' URL modules below are included: they use <ref:…>
 
 urlpatterns = [
     path("", include("incidents.urls")),
@@ -10,7 +13,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.api.urls")),
-    path("api/v1/incidents/<str:ref>/bundle/", IncidentBundleView.as_view(), name="api-incident-bundle"),
+    path("api/v1/incidents/<ref:ref>/bundle/", IncidentBundleView.as_view(), name="api-incident-bundle"),
     path("api/v1/", include("incidents.api.urls")),
     path("api/v1/", include("corrections.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
