@@ -19,4 +19,5 @@ class RefConverter:
 
 
 def register() -> None:
+    """Called once, by IncidentsConfig.ready(), before any URL module is loaded."""
     register_converter(RefConverter, "ref")

@@ -9,11 +9,12 @@ swaps the inline style for static/css/api-docs.css. No 'unsafe-inline' is needed
 from csp.decorators import csp_update
 from django.utils.decorators import method_decorator
 from drf_spectacular.views import SpectacularSwaggerSplitView
-from rest_framework.permissions import IsAuthenticated
+
+from config.api import HasAnyRole
 
 
 # Swagger UI's stylesheet draws its icons as data: URIs; that is the page's only extra source.
 @method_decorator(csp_update({"img-src": ["data:"]}), name="get")
 class ApiDocsView(SpectacularSwaggerSplitView):
-    permission_classes = [IsAuthenticated]  # as the schema (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"])
+    permission_classes = [HasAnyRole]  # read-only: a write is 403 for everyone, like every read-only endpoint
     template_name = "api/swagger_ui.html"

@@ -2,11 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from config import converters
 from config.docs import ApiDocsView
 from incidents.api.audit import IncidentBundleView
-
-converters.register()  # before the apps' URL modules below are included: they use <ref:…>
 
 urlpatterns = [
     path("", include("incidents.urls")),
