@@ -2,6 +2,7 @@ import re
 import uuid
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
+from django.utils.cache import patch_cache_control
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -17,6 +18,25 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
         if request.path_info.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class NoStoreWhenSignedInMiddleware:
+    """Pages and API answers for a signed-in person are never stored by a browser or a proxy:
+    a restricted incident must not survive sign-out in a shared machine's cache or back button.
+
+    Static files never get here (WhiteNoise answers them higher up the stack). A token-signed
+    API request counts: DRF sets request.user on the Django request when it authenticates.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, no_store=True, private=True)
+        return response
 
 
 class RequestIdMiddleware:

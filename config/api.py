@@ -17,6 +17,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts import idempotency
 from accounts.actor import Actor
+from config.converters import REF_REGEX
 from config.errors import DomainError
 from config.strict import BoundedJSONParser, ErrorSerializer
 
@@ -74,7 +75,7 @@ class HasAnyRole(permissions.BasePermission):
 # --- base views and helpers every app's API uses -----------------------------------------------
 
 # An incident ref; anything else is refused before it reaches the database (e.g. a NUL byte).
-REF_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,20}$")
+REF_PATTERN = re.compile(rf"^{REF_REGEX}\Z")
 MAX_ID = 2**63 - 1  # ids beyond a bigint are 404 without a query
 
 ERROR_DESCRIPTIONS = {

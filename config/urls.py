@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
+from config.docs import ApiDocsView
 from incidents.api.audit import IncidentBundleView
 
 urlpatterns = [
@@ -10,11 +11,11 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.api.urls")),
-    path("api/v1/incidents/<str:ref>/bundle/", IncidentBundleView.as_view(), name="api-incident-bundle"),
+    path("api/v1/incidents/<ref:ref>/bundle/", IncidentBundleView.as_view(), name="api-incident-bundle"),
     path("api/v1/", include("incidents.api.urls")),
     path("api/v1/", include("corrections.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 # Auditor pages and audit API (issue 5).

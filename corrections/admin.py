@@ -1,11 +1,16 @@
-"""Admin: policies and actuators change only through services, so every change is a ledger event."""
+"""Admin: policies and actuators change only through services, so every change is a ledger event.
+
+Corrections and what hangs off them belong to an incident: their admins show only what
+corrections.selectors.corrections_visible_to shows the same person on the pages (DESIGN §7), so a
+restricted incident's corrections stay out of the changelist, change, history and search views.
+"""
 
 from django import forms
 from django.contrib import admin, messages
 
 from accounts.actor import Actor
 from config.errors import DomainError
-from corrections import dispatch, services
+from corrections import dispatch, selectors, services
 from corrections.models import Actuator, ApprovalPolicy, Correction, DispatchAttempt, OutboxEntry
 
 
@@ -103,19 +108,33 @@ class ActuatorAdmin(admin.ModelAdmin):
             self.message_user(request, f"{checked.deployment.slug}: {checked.check_detail}", level)
 
 
+class VisibleCorrectionsAdmin(ReadOnlyAdmin):
+    """Rows of a correction: only those of corrections the user may see (restricted incidents)."""
+
+    def get_queryset(self, request):
+        visible = selectors.corrections_visible_to(request.user).values("pk")
+        return super().get_queryset(request).filter(correction__in=visible)
+
+
 @admin.register(Correction)
 class CorrectionAdmin(ReadOnlyAdmin):
     list_display = ("id", "type", "state", "tier", "incident", "deployment", "requested_by", "requested_at")
     list_filter = ("state", "tier", "type")
     list_select_related = ("incident", "deployment", "requested_by")
+    search_fields = ("incident__ref", "type")
+
+    def get_queryset(self, request):
+        return selectors.corrections_visible_to(request.user)
 
 
 @admin.register(OutboxEntry)
-class OutboxEntryAdmin(ReadOnlyAdmin):
+class OutboxEntryAdmin(VisibleCorrectionsAdmin):
     list_display = ("idempotency_key", "action", "created_at", "sent_at", "attempt_count", "done_at")
+    search_fields = ("idempotency_key", "correction__incident__ref")
 
 
 @admin.register(DispatchAttempt)
-class DispatchAttemptAdmin(ReadOnlyAdmin):
+class DispatchAttemptAdmin(VisibleCorrectionsAdmin):
     list_display = ("correction", "action", "number", "response_status", "outcome", "latency_ms", "started_at")
     list_select_related = ("correction",)
+    search_fields = ("correction__incident__ref",)

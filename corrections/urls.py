@@ -3,8 +3,8 @@ from django.urls import path
 from corrections import views
 
 urlpatterns = [
-    path("incidents/<str:ref>/corrections/new/", views.correction_new, name="correction-new"),
-    path("incidents/<str:ref>/corrections/status/", views.incident_corrections_status,
+    path("incidents/<ref:ref>/corrections/new/", views.correction_new, name="correction-new"),
+    path("incidents/<ref:ref>/corrections/status/", views.incident_corrections_status,
          name="incident-corrections-status"),
     path("corrections/<int:pk>/", views.correction_detail, name="correction-detail"),
     path("corrections/<int:pk>/status/", views.correction_status, name="correction-status"),

@@ -49,6 +49,16 @@ class EventFilterForm(forms.Form):
         return audit.EventFilters(**values)
 
 
+class IncidentSearchForm(forms.Form):
+    """The audit incident list's search box. A CharField refuses a NUL byte, which PostgreSQL
+    would otherwise turn into a server error; the page then answers 400 with the message."""
+
+    q = forms.CharField(required=False, max_length=200, label="Ref or title")
+
+    def query(self) -> str:
+        return self.cleaned_data["q"] if self.is_bound and self.is_valid() else ""
+
+
 class GrantAccessForm(forms.Form):
     user = forms.ModelChoiceField(queryset=User.objects.none(), label="Person", empty_label="Choose someone")
     reason = forms.CharField(

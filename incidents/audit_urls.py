@@ -10,6 +10,6 @@ urlpatterns = [
     path("export.jsonl", audit_views.export_jsonl, name="audit-export-jsonl"),
     path("export.csv", audit_views.export_csv, name="audit-export-csv"),
     path("incidents/", audit_views.incident_list, name="audit-incidents"),
-    path("incidents/<str:ref>/", audit_views.incident_history, name="audit-incident"),
-    path("incidents/<str:ref>/access/", audit_views.incident_access, name="audit-incident-access"),
+    path("incidents/<ref:ref>/", audit_views.incident_history, name="audit-incident"),
+    path("incidents/<ref:ref>/access/", audit_views.incident_access, name="audit-incident-access"),
 ]

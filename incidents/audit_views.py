@@ -23,7 +23,7 @@ from accounts.roles import Role
 from config.errors import DomainError
 from config.forms import bind_domain_error
 from incidents import audit, ledger, services
-from incidents.audit_forms import EventFilterForm, GrantAccessForm, RevokeAccessForm
+from incidents.audit_forms import EventFilterForm, GrantAccessForm, IncidentSearchForm, RevokeAccessForm
 from incidents.models import Incident
 from incidents.selectors import incident_get_for
 
@@ -42,7 +42,8 @@ def _filters(request: HttpRequest) -> tuple[EventFilterForm, audit.EventFilters]
 
 def _seq_param(request: HttpRequest, name: str) -> int | None:
     value = request.GET.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    # isascii: str.isdigit() also accepts digits int() refuses, such as "²".
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 @audit_page
@@ -81,11 +82,13 @@ def event_list(request: HttpRequest) -> HttpResponse:
 @audit_page
 def incident_list(request: HttpRequest) -> HttpResponse:
     incidents = audit.audited_incidents_for(user=request.user)
-    query = request.GET.get("q", "").strip()[:200]
+    form = IncidentSearchForm(request.GET or None)
+    query = form.query()
     if query:
         incidents = incidents.filter(Q(ref__icontains=query) | Q(title__icontains=query))
     page = Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "audit/incident_list.html", {"page": page, "q": query})
+    context = {"page": page, "q": query, "form": form}
+    return render(request, "audit/incident_list.html", context, status=400 if form.errors else 200)
 
 
 @audit_page

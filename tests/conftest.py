@@ -178,5 +178,5 @@ def route_values(make_user, make_incident, actor_for):
         deployment="atlas-chat", params={}, rationale="x",
     )  # fmt: skip
     signal = Signal.objects.create(source="other", title="s")
-    return {"<str:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk),
+    return {"<ref:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk),
             "<int:seq>": "1"}  # fmt: skip

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from incidents.models import LedgerEvent
-from tests.urlwalk import concrete, routes
+from tests.urlwalk import concrete, hostile_queries, hostile_urls, routes
 
 BAD_BODIES = [
     b"{not json",
@@ -37,4 +37,20 @@ def test_bad_bodies_and_queries_never_answer_500_nor_write(route, make_user, rou
             response = getattr(client, method)(url, body, content_type="application/json")
             assert response.status_code < 500, (method, url, body[:40], response.status_code)
             assert response.status_code >= 400, (method, url, body[:40], response.status_code)
+    assert LedgerEvent.objects.count() == events
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_hostile_path_and_query_values_never_answer_500_nor_write(route, make_user, route_values):
+    client = APIClient()
+    client.force_authenticate(make_user(Role.LEADERSHIP))
+    events = LedgerEvent.objects.count()
+    for url in hostile_urls(route, route_values):
+        for method in ("get", "post"):
+            response = getattr(client, method)(url, {}, format="json")
+            assert response.status_code < 500, (method, url[:80], response.status_code)
+    url = concrete(route, route_values)
+    for query in hostile_queries():
+        response = client.get(url + query)
+        assert response.status_code < 500, (url, query[:80], response.status_code)
     assert LedgerEvent.objects.count() == events

@@ -4,7 +4,7 @@ from corrections.api import views
 
 urlpatterns = [
     path("correction-types/", views.CorrectionTypeListView.as_view(), name="api-correction-types"),
-    path("incidents/<str:ref>/corrections/", views.IncidentCorrectionListView.as_view(),
+    path("incidents/<ref:ref>/corrections/", views.IncidentCorrectionListView.as_view(),
          name="api-incident-corrections"),
     path("corrections/<int:pk>/", views.CorrectionDetailView.as_view(), name="api-correction"),
     path("corrections/<int:pk>/approve/", views.CorrectionApproveView.as_view(), name="api-correction-approve"),

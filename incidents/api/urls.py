@@ -4,9 +4,9 @@ from incidents.api import views
 
 urlpatterns = [
     path("incidents/", views.IncidentListView.as_view(), name="api-incident-list"),
-    path("incidents/<str:ref>/", views.IncidentDetailView.as_view(), name="api-incident-detail"),
-    path("incidents/<str:ref>/escalate/", views.IncidentEscalateView.as_view(), name="api-incident-escalate"),
-    path("incidents/<str:ref>/timeline/", views.IncidentTimelineView.as_view(), name="api-incident-timeline"),
+    path("incidents/<ref:ref>/", views.IncidentDetailView.as_view(), name="api-incident-detail"),
+    path("incidents/<ref:ref>/escalate/", views.IncidentEscalateView.as_view(), name="api-incident-escalate"),
+    path("incidents/<ref:ref>/timeline/", views.IncidentTimelineView.as_view(), name="api-incident-timeline"),
     path("deployments/", views.DeploymentListView.as_view(), name="api-deployment-list"),
     path("signals/", views.SignalListView.as_view(), name="api-signal-list"),
     path("signals/<int:signal_id>/promote/", views.SignalPromoteView.as_view(), name="api-signal-promote"),

@@ -26,13 +26,31 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
-def browser():
-    """One headless Chromium for the test; each person gets their own context (cookies)."""
+def csp_violations():
+    """What Chromium's console said about the Content-Security-Policy during the test."""
+    return []
+
+
+@pytest.fixture
+def browser(csp_violations):
+    """One headless Chromium for the test; each person gets their own context (cookies).
+
+    Every context listens to the console: a Content-Security-Policy violation (an inline script
+    or style, an on* handler, a resource from elsewhere) fails the test when it ends.
+    """
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        new_context = instance.new_context
+
+        def new_context_watching_csp(*args, **kwargs):
+            context = new_context(*args, **kwargs)
+            context.on("console", lambda message: _note_csp_violation(message, csp_violations))
+            return context
+
+        instance.new_context = new_context_watching_csp
         try:
             yield instance
         finally:
@@ -40,6 +58,13 @@ def browser():
             # ORM calls made while Playwright's loop runs use connections of that context; close
             # them here, or the test database cannot be dropped at the end of the session.
             connections.close_all()
+    if csp_violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(csp_violations), pytrace=False)
+
+
+def _note_csp_violation(message, violations: list[str]) -> None:
+    if "Content Security Policy" in message.text:
+        violations.append(f"{message.location.get('url', '')}: {message.text}")
 
 
 @pytest.fixture
