@@ -22,7 +22,7 @@ POST_ROUTES = sorted(
 
 
 def test_the_walk_finds_the_post_routes():
-    assert {"api/v1/incidents/", "api/v1/incidents/<str:ref>/corrections/", "api/v1/auth/token/"} <= {
+    assert {"api/v1/incidents/", "api/v1/incidents/<ref:ref>/corrections/", "api/v1/auth/token/"} <= {
         route for route, _ in POST_ROUTES
     }
 
