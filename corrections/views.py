@@ -388,6 +388,8 @@ def _render_detail(
         if correction.state == State.PENDING_APPROVAL or needs_ratification(correction)
         else "",
         "failed": failed,
+        # An active correction's likely next step is lifting it: its panel starts open.
+        "lift_first": correction.state == State.ACTIVE,
         "policy_facts": _policy_facts(correction.policy_snapshot),
         "duration": describe_minutes(correction.duration_minutes) if correction.duration_minutes else "",
     }

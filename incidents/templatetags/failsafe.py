@@ -1,12 +1,15 @@
-"""Presentation helpers for the pages: badges, role names, readable ledger events."""
+"""Presentation helpers for the pages: badges, role names, readable ledger events, moments in time."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
+from django.template.defaultfilters import date as date_filter
 from django.utils.html import format_html
+from django.utils.timesince import timesince
+from django.utils.timezone import template_localtime
 
 from incidents import audit
 from incidents.models import Severity, Status
@@ -110,3 +113,24 @@ def nav_current(context) -> str:
     if name and name.startswith("audit"):
         return "audit"
     return ""
+
+
+# Every moment a page shows: machine-readable, and the full time (to the second) on hover.
+FULL_TIME = "j M Y, H:i:s"
+
+
+@register.simple_tag
+def when(value: datetime | None, fmt: str = "j M Y, H:i", *, utc: bool = False, css: str = "") -> str:
+    """`<time>` for a moment: `fmt` is a date format, or "ago" for "5 minutes ago"; `utc` adds " UTC"."""
+    if not value:
+        return ""
+    local = template_localtime(value)
+    text = f"{timesince(value)} ago" if fmt == "ago" else date_filter(local, fmt)
+    return format_html(
+        '<time{} datetime="{}" title="{} UTC">{}{}</time>',
+        format_html(' class="{}"', css) if css else "",
+        date_filter(local, "c"),
+        date_filter(local, FULL_TIME),
+        text,
+        " UTC" if utc else "",
+    )
