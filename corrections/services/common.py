@@ -16,6 +16,7 @@ from accounts.roles import Role
 from config.errors import DomainError
 from corrections import outbox
 from corrections.catalogue import get_type
+from corrections.events import CorrectionEvent
 from corrections.models import TRANSITIONS, ApprovalPolicy, Correction, OutboxEntry, State
 from incidents import ledger
 from incidents.models import Incident, Status
@@ -63,9 +64,9 @@ def transition(correction: Correction, to: str) -> str:
     return before
 
 
-def record(actor: Actor, verb: str, correction: Correction, *, before=None, after=None, reason: str = ""):
+def record(actor: Actor, verb: CorrectionEvent, correction: Correction, *, before=None, after=None, reason: str = ""):
     ledger.record(
-        actor=actor, verb=verb, obj=correction, incident_ref=correction.incident.ref,
+        actor=actor, verb=CorrectionEvent(verb).value, obj=correction, incident_ref=correction.incident.ref,
         before=before, after=after, reason=reason,
     )  # fmt: skip
 
@@ -113,7 +114,7 @@ def approve(actor: Actor, correction: Correction, now: datetime) -> None:
     entry = write_outbox(correction, OutboxEntry.Action.APPLY)
     correction.save()
     record(
-        actor, "correction.approved", correction,
+        actor, CorrectionEvent.APPROVED, correction,
         before={"state": State.PENDING_APPROVAL},
         after={"state": State.APPROVED, "execute_by": correction.execute_by,
                "outbox": entry.idempotency_key if entry else None,

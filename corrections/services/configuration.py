@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.actor import Actor
 from accounts.roles import Role
 from config.errors import DomainError
+from corrections.events import CorrectionEvent
 from corrections.models import Actuator, ApprovalPolicy
 from corrections.services.common import required_text
 from incidents import ledger
@@ -49,7 +50,7 @@ def actuator_configure(
     actuator.ready = False
     actuator.save()
     ledger.record(
-        actor=actor, verb="actuator.configured", obj=actuator, before=before,
+        actor=actor, verb=CorrectionEvent.ACTUATOR_CONFIGURED, obj=actuator, before=before,
         after={"deployment": deployment.slug, "base_url": base_url, "secret_changed": bool(secret),
                "connect_timeout_seconds": connect_timeout_seconds, "read_timeout_seconds": read_timeout_seconds},
     )  # fmt: skip
@@ -64,7 +65,7 @@ def actuator_record_readiness(*, actor: Actor, actuator: Actuator, result) -> Ac
     actuator.check_detail = ("ready" if result.ok else result.error or f"HTTP {result.status}")[:500]
     actuator.save(update_fields=["checked_at", "ready", "check_detail"])
     ledger.record(
-        actor=actor, verb="actuator.readiness_checked", obj=actuator,
+        actor=actor, verb=CorrectionEvent.ACTUATOR_READINESS_CHECKED, obj=actuator,
         after={"deployment": actuator.deployment.slug, "ready": actuator.ready, "detail": actuator.check_detail,
                "latency_ms": result.latency_ms},
     )  # fmt: skip
@@ -128,7 +129,7 @@ def policy_update(*, actor: Actor, tier: int, changes: dict[str, Any], reason: s
         tier=tier, version=current.version + 1, is_current=True, created_by=actor.user, **after
     )
     ledger.record(
-        actor=actor, verb="policy.updated", obj=new,
+        actor=actor, verb=CorrectionEvent.POLICY_UPDATED, obj=new,
         before={k: v for k, v in before.items() if after[k] != v} | {"version": current.version},
         after={k: v for k, v in after.items() if before[k] != v} | {"version": new.version},
         reason=reason,

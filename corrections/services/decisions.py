@@ -15,6 +15,7 @@ from accounts.lockout import second_factor_verify
 from accounts.models import User
 from config.errors import DomainError
 from corrections import policy
+from corrections.events import CorrectionEvent
 from corrections.models import Approval, Correction, CorrectionEditor, State, needs_ratification
 from corrections.selectors import decision_facts
 from corrections.services.common import approve, end, lock, person, record, required_text
@@ -30,7 +31,7 @@ def lapse_if_due(actor: Actor, correction: Correction, now: datetime) -> bool:
     else:
         return False
     before = end(correction, State.LAPSED, now)
-    record(actor, "correction.lapsed", correction, before={"state": before},
+    record(actor, CorrectionEvent.LAPSED, correction, before={"state": before},
             after={"state": State.LAPSED, "deadline": deadline})  # fmt: skip
     return True
 
@@ -158,7 +159,7 @@ def _decide_approve(
         ratifies_break_glass=ratifying,
     )
     record(
-        actor, "correction.ratification_given" if ratifying else "correction.approval_given", correction,
+        actor, CorrectionEvent.RATIFICATION_GIVEN if ratifying else CorrectionEvent.APPROVAL_GIVEN, correction,
         after={"approval": approval.pk, "counted_as": approval.counted_as, "content_hash": correction.content_hash,
                "still_needed": signoff.missing, "second_factor": approval.second_factor_verified},
         reason=comment,
@@ -169,7 +170,7 @@ def _decide_approve(
     if ratifying:
         correction.ratified_at = now
         correction.save(update_fields=["ratified_at", "updated_at"])
-        record(actor, "correction.ratified", correction, after={"ratified_at": now})
+        record(actor, CorrectionEvent.RATIFIED, correction, after={"ratified_at": now})
     else:
         approve(actor, correction, now)
 
@@ -194,7 +195,7 @@ def correction_reject(*, actor: Actor, correction: Correction, comment: str) -> 
         content_hash=correction.content_hash,
     )
     before = end(correction, State.REJECTED, timezone.now())
-    record(actor, "correction.rejected", correction, before={"state": before}, after={"state": State.REJECTED},
+    record(actor, CorrectionEvent.REJECTED, correction, before={"state": before}, after={"state": State.REJECTED},
             reason=comment)  # fmt: skip
     return correction
 
@@ -212,7 +213,7 @@ def correction_cancel(*, actor: Actor, correction: Correction, reason: str) -> C
             code="conflict",
         )
     before = end(correction, State.CANCELLED, timezone.now())
-    record(actor, "correction.cancelled", correction, before={"state": before}, after={"state": State.CANCELLED},
+    record(actor, CorrectionEvent.CANCELLED, correction, before={"state": before}, after={"state": State.CANCELLED},
             reason=reason)  # fmt: skip
     return correction
 

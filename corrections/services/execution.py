@@ -10,6 +10,7 @@ from accounts.actor import Actor
 from accounts.roles import Role
 from config.errors import DomainError
 from corrections.catalogue import get_type
+from corrections.events import CorrectionEvent
 from corrections.models import Correction, OutboxEntry, State
 from corrections.services.common import lock, person, record, required_text, transition, write_outbox
 from corrections.services.permissions import awaits_manual_confirmation, liftable, may_operate
@@ -33,7 +34,7 @@ def correction_lift(*, actor: Actor, correction: Correction, reason: str) -> Cor
     before = transition(correction, State.LIFTING)
     entry = write_outbox(correction, OutboxEntry.Action.LIFT)
     correction.save()
-    record(actor, "correction.lift_requested", correction, before={"state": before},
+    record(actor, CorrectionEvent.LIFT_REQUESTED, correction, before={"state": before},
             after={"state": State.LIFTING, "outbox": entry.idempotency_key if entry else None},
             reason=reason)  # fmt: skip
     return correction
@@ -56,7 +57,7 @@ def correction_retry(*, actor: Actor, correction: Correction, reason: str) -> Co
         correction.expires_at = None
     entry = write_outbox(correction, OutboxEntry.Action.LIFT if lifting else OutboxEntry.Action.APPLY)
     correction.save()
-    record(actor, "correction.retried", correction, before={"state": before},
+    record(actor, CorrectionEvent.RETRIED, correction, before={"state": before},
             after={"state": correction.state, "outbox": entry.idempotency_key if entry else None},
             reason=reason)  # fmt: skip
     return correction
@@ -82,6 +83,6 @@ def correction_confirm_manual(*, actor: Actor, correction: Correction, confirm_t
     correction.activated_at = correction.manual_confirmed_at = now
     correction.manual_confirmed_by = user
     correction.save()
-    record(actor, "correction.confirmed_manually", correction, before={"state": before},
+    record(actor, CorrectionEvent.CONFIRMED_MANUALLY, correction, before={"state": before},
             after={"state": State.ACTIVE}, reason=note.strip())  # fmt: skip
     return correction

@@ -14,6 +14,7 @@ from accounts.roles import Role
 from config.errors import DomainError
 from corrections import policy
 from corrections.catalogue import get_type, resolve_target, validate_params
+from corrections.events import CorrectionEvent
 from corrections.models import Approval, Correction, CorrectionEditor, State
 from corrections.services.common import (
     CLOSED_INCIDENT,
@@ -140,7 +141,7 @@ def correction_request(
         break_glass_justification=justification if break_glass else "",
     )
     record(
-        actor, "correction.requested", correction,
+        actor, CorrectionEvent.REQUESTED, correction,
         after={"type": ctype.key, "target": target.name, "params": params, "duration_minutes": duration,
                "tier": tier, "policy": f"tier {tier} v{rule.version}", "rationale": rationale,
                "break_glass": break_glass},
@@ -157,7 +158,7 @@ def correction_request(
             body=f"{user.username} broke glass: {justification}\nRatification due by "
             f"{correction.ratification_due_at:%Y-%m-%d %H:%M} UTC.\n\n{incident_url(incident.ref)}",
         )
-        record(actor, "correction.break_glass", correction, after={"paged": paged}, reason=justification)
+        record(actor, CorrectionEvent.BREAK_GLASS, correction, after={"paged": paged}, reason=justification)
     elif signoff.satisfied:  # pre-authorised (tier 1): runs now, the commander is told
         approve(actor, correction, now)
         notify(
@@ -215,7 +216,7 @@ def correction_edit(
         CorrectionEditor.objects.get_or_create(correction=correction, editor=user)
     correction.save()
     record(
-        actor, "correction.edited", correction, before=before,
+        actor, CorrectionEvent.EDITED, correction, before=before,
         after={"params": new_params, "duration_minutes": new_duration, "rationale": correction.rationale,
                "approvals_voided": voided, "content_hash": correction.content_hash,
                "counts_as_requester": changed},

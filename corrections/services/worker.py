@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.actor import Actor
+from corrections.events import CorrectionEvent
 from corrections.models import TRANSITIONS, Correction, OutboxEntry, State
 from corrections.services.common import record, transition, write_outbox
 from incidents.models import Incident
@@ -23,7 +24,7 @@ def dispatch_transition(actor: Actor, correction: Correction, to: str, *, via: s
     if to == State.APPLYING and correction.duration_minutes and correction.expires_at is None:
         correction.expires_at = timezone.now() + timedelta(minutes=correction.duration_minutes)
     correction.save()
-    record(actor, "correction.dispatching", correction, before={"state": before},
+    record(actor, CorrectionEvent.DISPATCHING, correction, before={"state": before},
             after={"state": to, "generation": correction.generation, "expires_at": correction.expires_at})  # fmt: skip
 
 
@@ -36,13 +37,13 @@ def dispatch_succeeded(actor: Actor, correction: Correction, action: str, *, res
         correction.save()
         # The incident's "contained" milestone is its first correction in force.
         Incident.objects.filter(pk=correction.incident_id, contained_at__isnull=True).update(contained_at=now)
-        verb = "correction.applied"
+        verb = CorrectionEvent.APPLIED
     else:
         before = transition(correction, State.LIFTED)
         correction.lifted_at = correction.ended_at = now
         correction.failure = correction.failed_action = ""
         correction.save()
-        verb = "correction.lifted"
+        verb = CorrectionEvent.LIFTED
     record(actor, verb, correction, before={"state": before},
             after={"state": correction.state, "latency_ms": latency, "expires_at": correction.expires_at})  # fmt: skip
 
@@ -52,7 +53,7 @@ def dispatch_failed(actor: Actor, correction: Correction, action: str, *, error:
     correction.failure = error[:2000]
     correction.failed_action = action
     correction.save()
-    record(actor, "correction.failed", correction, before={"state": before},
+    record(actor, CorrectionEvent.FAILED, correction, before={"state": before},
             after={"state": State.FAILED, "action": action, "attempts": attempts, "error": error[:500]})  # fmt: skip
 
 
@@ -61,7 +62,7 @@ def dispatch_verified(actor: Actor, correction: Correction, *, now: datetime) ->
         return
     correction.verified_at = now
     correction.save(update_fields=["verified_at", "updated_at"])
-    record(actor, "correction.verified", correction, after={"verified_at": now})
+    record(actor, CorrectionEvent.VERIFIED, correction, after={"verified_at": now})
 
 
 @transaction.atomic
@@ -75,7 +76,7 @@ def correction_expire(*, actor: Actor, correction_id: int, now: datetime) -> boo
     before = transition(correction, State.EXPIRED)
     entry = write_outbox(correction, OutboxEntry.Action.LIFT)
     correction.save()
-    record(actor, "correction.expired", correction, before={"state": before},
+    record(actor, CorrectionEvent.EXPIRED, correction, before={"state": before},
             after={"state": State.EXPIRED, "expires_at": correction.expires_at,
                    "outbox": entry.idempotency_key if entry else None})  # fmt: skip
     return True
