@@ -38,7 +38,7 @@ def corrections_for_bundle(incident: Incident) -> list[dict[str, Any]]:
             "rationale": c.rationale,
             "duration_minutes": c.duration_minutes,
             "content_hash": c.content_hash,
-            "policy": c.policy_snapshot,
+            "policy": c.policy_at_request.as_dict(),
             "requested_by": c.requested_by.username,
             "requested_at": _time(c.requested_at),
             "approved_at": _time(c.approved_at),

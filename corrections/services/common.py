@@ -110,7 +110,7 @@ def approve(actor: Actor, correction: Correction, now: datetime) -> None:
     """Sign-off is complete (or not needed): the correction is approved and queued to run."""
     transition(correction, State.APPROVED)
     correction.approved_at = now
-    correction.execute_by = now + timedelta(minutes=correction.policy_snapshot["execution_window_minutes"])
+    correction.execute_by = now + timedelta(minutes=correction.policy_at_request.execution_window_minutes)
     entry = write_outbox(correction, OutboxEntry.Action.APPLY)
     correction.save()
     record(

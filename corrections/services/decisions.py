@@ -98,12 +98,12 @@ def correction_approve(
         raise DomainError("No such correction.", code="not_found")
     _require_reviewed(unlocked, content_hash)
     refusal = policy.approval_refusal(decision_facts(unlocked), user.pk, user.roles)
-    snapshot = unlocked.policy_snapshot
+    snapshot = unlocked.policy_at_request
     second_factor_checked = False
     if refusal is None:  # otherwise the locked check below says why, without spending a code
-        if snapshot.get("requires_typed_confirmation"):
+        if snapshot.requires_typed_confirmation:
             _require_typed_target(unlocked, confirm_target)
-        if snapshot.get("requires_second_factor"):
+        if snapshot.requires_second_factor:
             _verify_second_factor(actor, user, otp)
             second_factor_checked = True
     with transaction.atomic():
@@ -134,7 +134,7 @@ def _decide_approve(
     actor: Actor, correction: Correction, *, content_hash: str, comment: str, second_factor_checked: bool
 ) -> None:
     user = person(actor)
-    snapshot = correction.policy_snapshot
+    snapshot = correction.policy_at_request
     ratifying = needs_ratification(correction)
     # Again under the lock: an edit may have committed since the check outside it.
     _require_reviewed(correction, content_hash)
@@ -142,9 +142,9 @@ def _decide_approve(
     editors = set(CorrectionEditor.objects.filter(correction=correction).values_list("editor_id", flat=True))
     _refuse(policy.approval_refusal(decision_facts(correction, approvals=approvals, editor_ids=editors),
                                     user.pk, user.roles))  # fmt: skip
-    if snapshot["requires_second_factor"] and not second_factor_checked:
+    if snapshot.requires_second_factor and not second_factor_checked:
         raise DomainError.invalid_field("otp", "Enter the current 6-digit code from your authenticator app.")
-    requirements = snapshot["requirements"]
+    requirements = snapshot.requirements
     candidate = (user.pk, user.roles)
     signoff = policy.evaluate(requirements, [*[(a.approver_id, a.approver.roles) for a in approvals], candidate])
     approval = Approval.objects.create(
@@ -155,7 +155,7 @@ def _decide_approve(
         counted_as=signoff.filled.get(user.pk, ""),
         comment=comment,
         content_hash=correction.content_hash,
-        second_factor_verified=snapshot["requires_second_factor"],
+        second_factor_verified=snapshot.requires_second_factor,
         ratifies_break_glass=ratifying,
     )
     record(

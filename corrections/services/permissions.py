@@ -18,7 +18,7 @@ def may_cancel(user: User, correction: Correction) -> bool:
 
 def may_operate(user: User, correction: Correction) -> bool:
     """Lift and retry are for the roles that may request this tier."""
-    return bool(user.roles & set(correction.policy_snapshot["requester_roles"]))
+    return bool(user.roles & set(correction.policy_at_request.requester_roles))
 
 
 def liftable(correction: Correction) -> bool:

@@ -16,6 +16,7 @@ from corrections import policy
 from corrections.catalogue import get_type, resolve_target, validate_params
 from corrections.events import CorrectionEvent
 from corrections.models import Approval, Correction, CorrectionEditor, State
+from corrections.policy import PolicySnapshot
 from corrections.services.common import (
     CLOSED_INCIDENT,
     COMMANDER_ROLES,
@@ -59,11 +60,11 @@ def _notify_approvers(correction: Correction, signoff: policy.Signoff) -> None:
     )
 
 
-def _may_break_glass(user: User, snapshot: dict, incident: Incident) -> bool:
-    if user.roles & set(snapshot["break_glass_roles"]):
+def _may_break_glass(user: User, snapshot: PolicySnapshot, incident: Incident) -> bool:
+    if user.roles & set(snapshot.break_glass_roles):
         return True
     return (
-        snapshot["sev1_commander_may_break_glass"]
+        snapshot.sev1_commander_may_break_glass
         and incident.severity == Severity.SEV1
         and incident.commander_id == user.pk
     )
@@ -78,7 +79,7 @@ def break_glass_hours_for(*, user: User, ctype, incident: Incident) -> int | Non
     if not _break_glass_applies(ctype, ctype.tier):
         return None
     snapshot = current_policy(ctype.tier).snapshot()
-    return snapshot["ratification_hours"] if _may_break_glass(user, snapshot, incident) else None
+    return snapshot.ratification_hours if _may_break_glass(user, snapshot, incident) else None
 
 
 @transaction.atomic
@@ -105,7 +106,7 @@ def correction_request(
     tier = ctype.tier_of(params)
     rule = current_policy(tier)
     snapshot = rule.snapshot()
-    if not user.roles & set(snapshot["requester_roles"]):
+    if not user.roles & set(snapshot.requester_roles):
         raise DomainError(
             f"Your role may not request a tier {tier} correction ({ctype.label}).",
             code="forbidden",
@@ -133,10 +134,10 @@ def correction_request(
         state=State.PENDING_APPROVAL,
         tier=tier,
         policy=rule,
-        policy_snapshot=snapshot,
+        policy_snapshot=snapshot.as_dict(),
         content_hash=content_hash(type=ctype.key, target=target.name, params=params, duration_minutes=duration),
         requested_by=user,
-        pending_until=now + timedelta(minutes=snapshot["pending_ttl_minutes"]),
+        pending_until=now + timedelta(minutes=snapshot.pending_ttl_minutes),
         break_glass=break_glass,
         break_glass_justification=justification if break_glass else "",
     )
@@ -146,9 +147,9 @@ def correction_request(
                "tier": tier, "policy": f"tier {tier} v{rule.version}", "rationale": rationale,
                "break_glass": break_glass},
     )  # fmt: skip
-    signoff = policy.evaluate(snapshot["requirements"], [])
+    signoff = policy.evaluate(snapshot.requirements, [])
     if break_glass:
-        correction.ratification_due_at = now + timedelta(hours=snapshot["ratification_hours"])
+        correction.ratification_due_at = now + timedelta(hours=snapshot.ratification_hours)
         approve(actor, correction, now)
         paged = notify(
             incident=incident,
