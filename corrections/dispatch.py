@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.actor import Actor
+from corrections import locks
 from corrections.connectors import CallResult, connector_for
 from corrections.models import Actuator, Correction, DispatchAttempt, OutboxEntry, State
 from corrections.outbox import send
@@ -130,13 +131,9 @@ def _claim(entry_id: int, now: datetime) -> tuple[OutboxEntry, Correction] | Out
     correction_id = OutboxEntry.objects.filter(pk=entry_id).values_list("correction_id", flat=True).first()
     if correction_id is None:
         return Outcome("skipped")
-    with transaction.atomic():  # lock order: correction, then its outbox entry
-        correction = (
-            Correction.objects.select_for_update(of=("self",))
-            .select_related("incident", "deployment", "model")
-            .get(pk=correction_id)
-        )
-        entry = OutboxEntry.objects.select_for_update().get(pk=entry_id)
+    with transaction.atomic():  # nothing here writes the incident: the correction, then its entry
+        correction = locks.correction(correction_id, related=("incident", "deployment", "model"))
+        entry = locks.outbox_entry(entry_id)
         if entry.done_at is not None:
             return Outcome("skipped")
         if entry.claimed_until and entry.claimed_until > now:
@@ -193,9 +190,9 @@ def dispatch_entry(*, entry_id: int) -> Outcome:
 
 def _finish(entry, correction, results, *, permanent_error: str = "") -> Outcome:
     now = timezone.now()
-    with transaction.atomic():
-        correction = Correction.objects.select_for_update(of=("self",)).select_related("incident").get(pk=correction.pk)
-        current = OutboxEntry.objects.select_for_update().get(pk=entry.pk)
+    with transaction.atomic():  # success may stamp the incident as contained: it is locked first
+        _, correction = locks.incident_and_correction(correction.pk, related=("incident",))
+        current = locks.outbox_entry(entry.pk)
         for deployment, result in results:  # numbered by our claim, even if a newer claim fenced us out
             _store_attempt(correction, entry, deployment, entry.action, result, now)
         if current.claim_token != entry.claim_token or current.done_at is not None:
@@ -289,7 +286,7 @@ def verify(*, correction_id: int, entry: OutboxEntry, targets) -> bool:
     )
     now = timezone.now()
     with transaction.atomic():
-        correction = Correction.objects.select_for_update(of=("self",)).select_related("incident").get(pk=correction_id)
+        correction = locks.correction(correction_id, related=("incident",))
         for deployment, result in results:
             _store_attempt(correction, entry, deployment, "status", result, now)
         if verified:

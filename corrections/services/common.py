@@ -14,7 +14,7 @@ from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import Role
 from config.errors import DomainError
-from corrections import outbox
+from corrections import locks, outbox
 from corrections.catalogue import get_type
 from corrections.events import CorrectionEvent
 from corrections.models import TRANSITIONS, ApprovalPolicy, Correction, OutboxEntry, State
@@ -39,7 +39,7 @@ def person(actor: Actor) -> User:
 
 
 def lock_incident(actor: Actor, incident: Incident) -> Incident:
-    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    locked = locks.incident(incident.pk)
     if actor.user is not None and not can_view_incident(actor.user, locked):
         raise DomainError("No such incident.", code="not_found")
     return locked
@@ -47,12 +47,7 @@ def lock_incident(actor: Actor, incident: Incident) -> Incident:
 
 def lock(actor: Actor, correction: Correction) -> tuple[Incident, Correction]:
     incident = lock_incident(actor, correction.incident)
-    locked = (
-        Correction.objects.select_for_update(of=("self",))
-        .select_related("deployment", "model", "requested_by")
-        .get(pk=correction.pk)
-    )
-    return incident, locked
+    return incident, locks.correction(correction.pk, related=("deployment", "model", "requested_by"))
 
 
 def transition(correction: Correction, to: str) -> str:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.actor import Actor
 from accounts.roles import Role
 from config.errors import DomainError
+from corrections import locks
 from corrections.events import CorrectionEvent
 from corrections.models import Actuator, ApprovalPolicy
 from corrections.services.common import required_text
@@ -33,7 +34,7 @@ def actuator_configure(
     read_timeout_seconds: float = 10.0,
 ) -> Actuator:
     _require_admin(actor)
-    actuator = Actuator.objects.select_for_update().filter(deployment=deployment).first()
+    actuator = locks.actuator_of(deployment)
     before = None
     if actuator is None:
         if not secret:
@@ -59,7 +60,7 @@ def actuator_configure(
 
 @transaction.atomic
 def actuator_record_readiness(*, actor: Actor, actuator: Actuator, result) -> Actuator:
-    actuator = Actuator.objects.select_for_update().select_related("deployment").get(pk=actuator.pk)
+    actuator = locks.actuator(actuator.pk)
     actuator.checked_at = timezone.now()
     actuator.ready = bool(result.ok)
     actuator.check_detail = ("ready" if result.ok else result.error or f"HTTP {result.status}")[:500]
@@ -117,7 +118,7 @@ def policy_update(*, actor: Actor, tier: int, changes: dict[str, Any], reason: s
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise DomainError.invalid_field(sorted(unknown)[0], "Not a policy field.")
-    current = ApprovalPolicy.objects.select_for_update().get(tier=tier, is_current=True)
+    current = locks.current_policy(tier)
     before = {f: getattr(current, f) for f in POLICY_FIELDS}
     after = before | changes
     validate_policy(tier, after)

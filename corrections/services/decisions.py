@@ -14,7 +14,7 @@ from accounts.actor import Actor
 from accounts.lockout import second_factor_verify
 from accounts.models import User
 from config.errors import DomainError
-from corrections import policy
+from corrections import locks, policy
 from corrections.events import CorrectionEvent
 from corrections.models import Approval, Correction, CorrectionEditor, State, needs_ratification
 from corrections.selectors import decision_facts
@@ -66,15 +66,6 @@ def _require_reviewed(correction: Correction, reviewed_hash: str) -> None:
 def _refuse(refusal: policy.Refusal | None) -> None:
     if refusal is not None:
         raise DomainError(refusal.message, code=refusal.code)
-
-
-def _live_approvals(correction: Correction) -> list[Approval]:
-    return list(
-        Approval.objects.select_for_update(of=("self",))
-        .select_related("approver")
-        .prefetch_related("approver__groups")
-        .filter(correction=correction, voided_at__isnull=True, decision=Approval.Decision.APPROVE)
-    )
 
 
 def correction_approve(
@@ -138,7 +129,7 @@ def _decide_approve(
     ratifying = needs_ratification(correction)
     # Again under the lock: an edit may have committed since the check outside it.
     _require_reviewed(correction, content_hash)
-    approvals = _live_approvals(correction)
+    approvals = locks.live_approvals(correction)
     editors = set(CorrectionEditor.objects.filter(correction=correction).values_list("editor_id", flat=True))
     _refuse(policy.approval_refusal(decision_facts(correction, approvals=approvals, editor_ids=editors),
                                     user.pk, user.roles))  # fmt: skip

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.actor import Actor
+from corrections import locks
 from corrections.events import CorrectionEvent
 from corrections.models import TRANSITIONS, Correction, OutboxEntry, State
 from corrections.services.common import record, transition, write_outbox
@@ -68,9 +69,7 @@ def dispatch_verified(actor: Actor, correction: Correction, *, now: datetime) ->
 @transaction.atomic
 def correction_expire(*, actor: Actor, correction_id: int, now: datetime) -> bool:
     """An active correction past its expiry becomes expired and is lifted at the edge."""
-    correction = (
-        Correction.objects.select_for_update(of=("self",)).select_related("incident", "model").get(pk=correction_id)
-    )
+    correction = locks.correction(correction_id, related=("incident", "model"))
     if correction.state != State.ACTIVE or not correction.expires_at or correction.expires_at > now:
         return False
     before = transition(correction, State.EXPIRED)
