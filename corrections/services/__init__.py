@@ -8,8 +8,8 @@
 - permissions: who may do what to a correction, and when (services and pages ask the same)
 - common: what they share (locks, the state machine, the ledger entry, the outbox row)
 
-Each function is one transaction. Locks are taken in a fixed order — incident, then correction,
-then approvals — and the ledger head last (inside ledger.record). Illegal transitions are
+Each function is one transaction. Locks are taken through corrections.locks in a fixed order —
+incident, then correction, then approvals — and the ledger head last (inside ledger.record). Illegal transitions are
 refused here and only here. Callers use `from corrections import services; services.<name>(...)`.
 """
 
