@@ -6,9 +6,10 @@ from typing import Any
 
 from django.db.models import Prefetch
 
+from corrections.events import CorrectionEvent
 from corrections.models import Approval, Correction, DispatchAttempt
 from incidents import audit
-from incidents.models import Incident, LedgerEvent
+from incidents.models import Incident
 
 
 def _time(value) -> str | None:
@@ -37,7 +38,7 @@ def corrections_for_bundle(incident: Incident) -> list[dict[str, Any]]:
             "rationale": c.rationale,
             "duration_minutes": c.duration_minutes,
             "content_hash": c.content_hash,
-            "policy": c.policy_snapshot,
+            "policy": c.policy_at_request.as_dict(),
             "requested_by": c.requested_by.username,
             "requested_at": _time(c.requested_at),
             "approved_at": _time(c.approved_at),
@@ -84,36 +85,6 @@ def corrections_for_bundle(incident: Incident) -> list[dict[str, Any]]:
     ]
 
 
-def _a(event: LedgerEvent, key: str) -> Any:
-    return (event.after or {}).get(key, "") if isinstance(event.after, dict) else ""
-
-
-PHRASES = {
-    "correction.requested": lambda e: (
-        f"requested {_a(e, 'type')} on {_a(e, 'target')} (tier {_a(e, 'tier')}, {_a(e, 'policy')})"
-        + (" — BREAK GLASS" if _a(e, "break_glass") else "")
-    ),
-    "correction.edited": lambda e: f"edited correction {e.object_id}; {_a(e, 'approvals_voided')} approvals voided",
-    "correction.approval_given": lambda e: f"approved correction {e.object_id} as {_a(e, 'counted_as')}",
-    "correction.ratification_given": lambda e: f"ratified break-glass correction {e.object_id}",
-    "correction.approved": lambda e: f"— correction {e.object_id} is approved",
-    "correction.ratified": lambda e: f"— break-glass correction {e.object_id} is ratified",
-    "correction.break_glass": lambda e: f"broke glass on correction {e.object_id}; paged {', '.join(_a(e, 'paged'))}",
-    "correction.rejected": lambda e: f"rejected correction {e.object_id}",
-    "correction.cancelled": lambda e: f"cancelled correction {e.object_id}",
-    "correction.lapsed": lambda e: f"— correction {e.object_id} lapsed ({_a(e, 'deadline')} passed)",
-    "correction.dispatching": lambda e: f"began applying correction {e.object_id}",
-    "correction.applied": lambda e: f"applied correction {e.object_id} at the edge ({_a(e, 'latency_ms')} ms)",
-    "correction.verified": lambda e: f"verified correction {e.object_id} is in force",
-    "correction.failed": lambda e: f"— correction {e.object_id} FAILED: {_a(e, 'error')}",
-    "correction.retried": lambda e: f"retried correction {e.object_id}",
-    "correction.lift_requested": lambda e: f"asked to lift correction {e.object_id}",
-    "correction.expired": lambda e: f"— correction {e.object_id} expired and is being lifted",
-    "correction.lifted": lambda e: f"lifted correction {e.object_id} at the edge",
-    "correction.confirmed_manually": lambda e: f"confirmed correction {e.object_id} was carried out by hand",
-}
-
-
 def register() -> None:
     audit.register_section(
         audit.AuditSection(
@@ -123,5 +94,6 @@ def register() -> None:
             template="corrections/audit_section.html",
         )
     )
-    for verb, phrase in PHRASES.items():
-        audit.register_phrase(verb, phrase)
+    for event in CorrectionEvent:
+        if event.phrase is not None:
+            audit.register_phrase(event.value, event.phrase)

@@ -20,10 +20,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.actor import Actor
-from corrections import services
+from corrections import locks
 from corrections.connectors import CallResult, connector_for
 from corrections.models import Actuator, Correction, DispatchAttempt, OutboxEntry, State
 from corrections.outbox import send
+from corrections.services import configuration, decisions, worker
 from incidents.models import Deployment, Incident
 from incidents.notifications import Need, incident_url, members_of, notify
 
@@ -130,13 +131,9 @@ def _claim(entry_id: int, now: datetime) -> tuple[OutboxEntry, Correction] | Out
     correction_id = OutboxEntry.objects.filter(pk=entry_id).values_list("correction_id", flat=True).first()
     if correction_id is None:
         return Outcome("skipped")
-    with transaction.atomic():  # lock order: correction, then its outbox entry
-        correction = (
-            Correction.objects.select_for_update(of=("self",))
-            .select_related("incident", "deployment", "model")
-            .get(pk=correction_id)
-        )
-        entry = OutboxEntry.objects.select_for_update().get(pk=entry_id)
+    with transaction.atomic():  # nothing here writes the incident: the correction, then its entry
+        correction = locks.correction(correction_id, related=("incident", "deployment", "model"))
+        entry = locks.outbox_entry(entry_id)
         if entry.done_at is not None:
             return Outcome("skipped")
         if entry.claimed_until and entry.claimed_until > now:
@@ -148,10 +145,10 @@ def _claim(entry_id: int, now: datetime) -> tuple[OutboxEntry, Correction] | Out
             entry.done_at = now
             entry.save(update_fields=["done_at"])
             return Outcome("skipped")
-        if correction.state == State.APPROVED and services.lapse_if_due(WORKER, correction, now):
+        if correction.state == State.APPROVED and decisions.lapse_if_due(WORKER, correction, now):
             return Outcome("skipped")
         if entry.action == OutboxEntry.Action.APPLY and correction.state != State.APPLYING:
-            services.dispatch_transition(WORKER, correction, State.APPLYING, via=State.QUEUED)
+            worker.dispatch_transition(WORKER, correction, State.APPLYING, via=State.QUEUED)
         lease = _setting("FAILSAFE_DISPATCH_LEASE_SECONDS", 30)
         entry.claimed_until = now + timedelta(seconds=lease)
         entry.claim_token = uuid.uuid4().hex
@@ -193,9 +190,9 @@ def dispatch_entry(*, entry_id: int) -> Outcome:
 
 def _finish(entry, correction, results, *, permanent_error: str = "") -> Outcome:
     now = timezone.now()
-    with transaction.atomic():
-        correction = Correction.objects.select_for_update(of=("self",)).select_related("incident").get(pk=correction.pk)
-        current = OutboxEntry.objects.select_for_update().get(pk=entry.pk)
+    with transaction.atomic():  # success may stamp the incident as contained: it is locked first
+        _, correction = locks.incident_and_correction(correction.pk, related=("incident",))
+        current = locks.outbox_entry(entry.pk)
         for deployment, result in results:  # numbered by our claim, even if a newer claim fenced us out
             _store_attempt(correction, entry, deployment, entry.action, result, now)
         if current.claim_token != entry.claim_token or current.done_at is not None:
@@ -204,7 +201,7 @@ def _finish(entry, correction, results, *, permanent_error: str = "") -> Outcome
         if not failures and not permanent_error:
             current.done_at = now
             current.save(update_fields=["done_at"])
-            services.dispatch_succeeded(WORKER, correction, entry.action, results=[r for _, r in results], now=now)
+            worker.dispatch_succeeded(WORKER, correction, entry.action, results=[r for _, r in results], now=now)
             return Outcome("done")
         error = permanent_error or "; ".join(r.error for r in failures)
         transient = not permanent_error and all(r.transient for r in failures)
@@ -224,7 +221,7 @@ def _finish(entry, correction, results, *, permanent_error: str = "") -> Outcome
             error = f"{error} (gave up after {current.attempt_count} attempts over {failing_for:.0f} s)"
         current.done_at = now
         current.save(update_fields=["done_at", "failing_since", "last_error"])
-        services.dispatch_failed(WORKER, correction, entry.action, error=error, attempts=current.attempt_count)
+        worker.dispatch_failed(WORKER, correction, entry.action, error=error, attempts=current.attempt_count)
         _alert_failure(correction, error)
         return Outcome("failed")
 
@@ -289,11 +286,11 @@ def verify(*, correction_id: int, entry: OutboxEntry, targets) -> bool:
     )
     now = timezone.now()
     with transaction.atomic():
-        correction = Correction.objects.select_for_update(of=("self",)).select_related("incident").get(pk=correction_id)
+        correction = locks.correction(correction_id, related=("incident",))
         for deployment, result in results:
             _store_attempt(correction, entry, deployment, "status", result, now)
         if verified:
-            services.dispatch_verified(WORKER, correction, now=now)
+            worker.dispatch_verified(WORKER, correction, now=now)
     return verified
 
 
@@ -305,7 +302,7 @@ def corrections_expire(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     due = list(Correction.objects.filter(state=State.ACTIVE, expires_at__lte=now).values_list("pk", flat=True)[:500])
     for pk in due:
-        services.correction_expire(actor=WORKER, correction_id=pk, now=now)
+        worker.correction_expire(actor=WORKER, correction_id=pk, now=now)
     return len(due)
 
 
@@ -315,4 +312,4 @@ def corrections_expire(*, now: datetime | None = None) -> int:
 def actuator_check_readiness(*, actor: Actor, actuator: Actuator) -> Actuator:
     actuator = Actuator.objects.get(pk=actuator.pk)  # the configuration as saved, not as this caller last saw it
     result = connector_for(actuator).readiness()
-    return services.actuator_record_readiness(actor=actor, actuator=actuator, result=result)
+    return configuration.actuator_record_readiness(actor=actor, actuator=actuator, result=result)

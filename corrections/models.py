@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from corrections.policy import PolicySnapshot
 from incidents.models import AIModel, Deployment, Incident
 
 
@@ -42,21 +43,21 @@ class ApprovalPolicy(models.Model):
     def __str__(self) -> str:
         return f"tier {self.tier} v{self.version}"
 
-    def snapshot(self) -> dict:
-        return {
-            "policy_id": self.pk,
-            "tier": self.tier,
-            "version": self.version,
-            "requester_roles": list(self.requester_roles),
-            "requirements": [dict(r) for r in self.requirements],
-            "pending_ttl_minutes": self.pending_ttl_minutes,
-            "execution_window_minutes": self.execution_window_minutes,
-            "requires_second_factor": self.requires_second_factor,
-            "requires_typed_confirmation": self.requires_typed_confirmation,
-            "break_glass_roles": list(self.break_glass_roles),
-            "sev1_commander_may_break_glass": self.sev1_commander_may_break_glass,
-            "ratification_hours": self.ratification_hours,
-        }
+    def snapshot(self) -> PolicySnapshot:
+        return PolicySnapshot(
+            policy_id=self.pk,
+            tier=self.tier,
+            version=self.version,
+            requester_roles=tuple(self.requester_roles),
+            requirements=tuple(dict(r) for r in self.requirements),
+            pending_ttl_minutes=self.pending_ttl_minutes,
+            execution_window_minutes=self.execution_window_minutes,
+            requires_second_factor=self.requires_second_factor,
+            requires_typed_confirmation=self.requires_typed_confirmation,
+            break_glass_roles=tuple(self.break_glass_roles),
+            sev1_commander_may_break_glass=self.sev1_commander_may_break_glass,
+            ratification_hours=self.ratification_hours,
+        )
 
 
 class State(models.TextChoices):
@@ -159,6 +160,11 @@ class Correction(models.Model):
     @property
     def target_name(self) -> str:
         return self.deployment.slug if self.deployment_id else self.model.name
+
+    @property
+    def policy_at_request(self) -> PolicySnapshot:
+        """The policy this request is held to: the version in force when it was made."""
+        return PolicySnapshot.from_dict(self.policy_snapshot)
 
 
 class CorrectionEditor(models.Model):

@@ -1,9 +1,14 @@
-"""Handing outbox entries to the broker. Services call send_on_commit; the relay calls send."""
+"""Handing outbox entries to the broker. Services call send_on_commit; the relay calls send.
+
+The task is sent by name and routed by CELERY_TASK_ROUTES: this module needs nothing from
+corrections.tasks, whose worker code writes through the services that call this one.
+"""
 
 from __future__ import annotations
 
 import logging
 
+from celery import current_app
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -12,15 +17,15 @@ from corrections.models import OutboxEntry
 
 log = logging.getLogger(__name__)
 
+DISPATCH_TASK = "corrections.dispatch_outbox_entry"
+
 
 def send(entry_ids: list[int]) -> int:
     """A broker outage is logged, not raised: the entry stays in the outbox and the relay resends it."""
-    from corrections.tasks import dispatch_outbox_entry  # tasks import services, which import this
-
     sent = 0
     for entry_id in entry_ids:
         try:
-            dispatch_outbox_entry.apply_async(args=[entry_id])
+            current_app.send_task(DISPATCH_TASK, args=[entry_id])
         except Exception as exc:  # noqa: BLE001 - any broker failure; the relay will resend
             # The broker is down: the rest would each wait out the connect timeout too.
             log.warning("broker unavailable (%s): %d outbox entries left for the relay", type(exc).__name__,

@@ -6,8 +6,9 @@ needs two distinct people. Filling slots is a small bipartite matching.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,42 @@ class Signoff:
 
     def describe_missing(self) -> str:
         return "; ".join(f"{m['count']} × {' or '.join(m['roles'])}" for m in self.missing) or "nothing"
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    """The approval policy in force when a correction was requested; the request keeps it, whatever
+    later versions say. Stored as JSON on Correction.policy_snapshot: as_dict() is that JSON."""
+
+    policy_id: int | None
+    tier: int
+    version: int
+    requester_roles: tuple[str, ...]
+    requirements: tuple[dict, ...]  # {"roles": [...], "count": n}, AND-ed: what evaluate() takes
+    pending_ttl_minutes: int
+    execution_window_minutes: int
+    requires_second_factor: bool
+    requires_typed_confirmation: bool
+    break_glass_roles: tuple[str, ...]
+    sev1_commander_may_break_glass: bool
+    ratification_hours: int
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PolicySnapshot:
+        """Every key is required: a snapshot missing one is refused, never filled in with a default."""
+        values = {f.name: data[f.name] for f in fields(cls)}
+        values["requester_roles"] = tuple(values["requester_roles"])
+        values["break_glass_roles"] = tuple(values["break_glass_roles"])
+        values["requirements"] = tuple(dict(r) for r in values["requirements"])
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stored JSON, key for key and in the same order as ever, so existing rows still load."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["requester_roles"] = list(self.requester_roles)
+        values["break_glass_roles"] = list(self.break_glass_roles)
+        values["requirements"] = [dict(r) for r in self.requirements]
+        return values
 
 
 def _slots(requirements: Sequence[dict]) -> list[tuple[int, frozenset[str]]]:

@@ -68,7 +68,7 @@ def signoff_status(correction: Correction) -> SignoffStatus:
     approvals = list(correction.approvals.all())  # prefetched
     live = [a for a in approvals if a.voided_at is None and a.decision == Approval.Decision.APPROVE]
     evaluated = policy.evaluate(
-        correction.policy_snapshot["requirements"], [(a.approver_id, a.approver.roles) for a in live]
+        correction.policy_at_request.requirements, [(a.approver_id, a.approver.roles) for a in live]
     )
     deciding = correction.state == State.PENDING_APPROVAL or needs_ratification(correction)
     now = timezone.now()
@@ -112,7 +112,7 @@ def decision_facts(
         pending=correction.state == State.PENDING_APPROVAL,
         requester_id=correction.requested_by_id,
         editor_ids=frozenset(editor_ids),
-        requirements=correction.policy_snapshot["requirements"],
+        requirements=correction.policy_at_request.requirements,
         approvals=[(a.approver_id, a.approver.roles) for a in approvals],
     )
 

@@ -4,9 +4,10 @@ from celery import shared_task
 
 from accounts.actor import Actor
 from corrections import dispatch, services
+from corrections.outbox import DISPATCH_TASK
 
 
-@shared_task(bind=True, name="corrections.dispatch_outbox_entry", max_retries=None)
+@shared_task(bind=True, name=DISPATCH_TASK, max_retries=None)
 def dispatch_outbox_entry(self, entry_id: int) -> str:
     outcome = dispatch.dispatch_entry(entry_id=entry_id)
     if outcome.retry_in is not None:

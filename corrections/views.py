@@ -52,6 +52,7 @@ from corrections.forms import (
     types_by_family,
 )
 from corrections.models import Correction, DispatchAttempt, State, needs_ratification
+from corrections.policy import PolicySnapshot
 from incidents.models import Incident
 from incidents.selectors import deployment_list, incident_get_for
 from incidents.views import attempt, submit_once
@@ -301,12 +302,12 @@ def _available_forms(user: User, correction: Correction) -> dict[str, Form | Non
     """The forms this person could use now; the service still decides when they post."""
     forms: dict[str, Form | None] = dict.fromkeys(("approve", "reject", "cancel", "lift", "retry", "confirm"))
     actions = services.correction_actions_for(user=user, correction=correction)
-    snapshot = correction.policy_snapshot
+    snapshot = correction.policy_at_request
     if "approve" in actions:
         forms["approve"] = ApproveForm(
             target_name=correction.target_name,
-            typed=snapshot.get("requires_typed_confirmation", False),
-            second_factor=snapshot.get("requires_second_factor", False),
+            typed=snapshot.requires_typed_confirmation,
+            second_factor=snapshot.requires_second_factor,
         )
     if "reject" in actions:
         forms["reject"] = RejectForm()
@@ -321,23 +322,22 @@ def _available_forms(user: User, correction: Correction) -> dict[str, Form | Non
     return forms
 
 
-def _policy_facts(snapshot: dict) -> list[tuple[str, str]]:
-    requirements = snapshot.get("requirements", [])
-    roles = ", ".join(r.replace("_", " ") for r in snapshot.get("requester_roles", [])) or "nobody"
-    needs = policy.evaluate(requirements, []).describe_missing().replace("_", " ")
-    break_glass = ", ".join(r.replace("_", " ") for r in snapshot.get("break_glass_roles", [])) or "nobody"
-    if snapshot.get("sev1_commander_may_break_glass"):
+def _policy_facts(snapshot: PolicySnapshot) -> list[tuple[str, str]]:
+    roles = ", ".join(r.replace("_", " ") for r in snapshot.requester_roles) or "nobody"
+    needs = policy.evaluate(snapshot.requirements, []).describe_missing().replace("_", " ")
+    break_glass = ", ".join(r.replace("_", " ") for r in snapshot.break_glass_roles) or "nobody"
+    if snapshot.sev1_commander_may_break_glass:
         break_glass += "; the commander of a SEV1"
     return [
-        ("Policy", f"tier {snapshot.get('tier')}, version {snapshot.get('version')}"),
+        ("Policy", f"tier {snapshot.tier}, version {snapshot.version}"),
         ("Who may request", roles),
         ("Sign-off needed", "none (pre-authorised)" if needs == "nothing" else needs),
-        ("Time to live", describe_minutes(snapshot.get("pending_ttl_minutes"))),
-        ("Execution window", describe_minutes(snapshot.get("execution_window_minutes"))),
-        ("Second factor", "required" if snapshot.get("requires_second_factor") else "not required"),
-        ("Typed confirmation", "required" if snapshot.get("requires_typed_confirmation") else "not required"),
+        ("Time to live", describe_minutes(snapshot.pending_ttl_minutes)),
+        ("Execution window", describe_minutes(snapshot.execution_window_minutes)),
+        ("Second factor", "required" if snapshot.requires_second_factor else "not required"),
+        ("Typed confirmation", "required" if snapshot.requires_typed_confirmation else "not required"),
         ("May break glass", break_glass),
-        ("Ratify break glass within", describe_minutes((snapshot.get("ratification_hours") or 0) * 60)),
+        ("Ratify break glass within", describe_minutes(snapshot.ratification_hours * 60)),
     ]
 
 
@@ -390,7 +390,7 @@ def _render_detail(
         "failed": failed,
         # An active correction's likely next step is lifting it: its panel starts open.
         "lift_first": correction.state == State.ACTIVE,
-        "policy_facts": _policy_facts(correction.policy_snapshot),
+        "policy_facts": _policy_facts(correction.policy_at_request),
         "duration": describe_minutes(correction.duration_minutes) if correction.duration_minutes else "",
     }
     return render(request, "corrections/correction_detail.html", context, status=status)
@@ -444,12 +444,12 @@ def _correction_action(
 
 
 def _approve_form(data, correction: Correction) -> ApproveForm:
-    snapshot = correction.policy_snapshot
+    snapshot = correction.policy_at_request
     return ApproveForm(
         data,
         target_name=correction.target_name,
-        typed=snapshot.get("requires_typed_confirmation", False),
-        second_factor=snapshot.get("requires_second_factor", False),
+        typed=snapshot.requires_typed_confirmation,
+        second_factor=snapshot.requires_second_factor,
     )
 
 

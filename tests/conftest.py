@@ -50,6 +50,7 @@ def _no_accidental_task_sends(request, monkeypatch):
     if request.node.get_closest_marker("real_broker"):
         yield
         return
+    from celery import Celery
     from celery.app.task import Task
 
     asked = "task_sends" in request.fixturenames
@@ -58,6 +59,12 @@ def _no_accidental_task_sends(request, monkeypatch):
         Task,
         "apply_async",
         lambda self, args=None, kwargs=None, **options: sends.append((self.name, tuple(args or ()), options)),
+    )
+    # Sends by name (corrections.outbox) bypass Task.apply_async: catch them where every send ends.
+    monkeypatch.setattr(
+        Celery,
+        "send_task",
+        lambda self, name, args=None, kwargs=None, **options: sends.append((name, tuple(args or ()), options)),
     )
     yield
     if sends and not asked:

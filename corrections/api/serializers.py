@@ -84,7 +84,7 @@ class CorrectionSerializer(serializers.ModelSerializer):
     edited_by = serializers.SerializerMethodField(
         help_text="Who changed what will run since it was requested; like the requester, they may not sign it off."
     )
-    policy = serializers.JSONField(source="policy_snapshot")
+    policy = serializers.JSONField(source="policy_at_request.as_dict")
     approvals = ApprovalSerializer(many=True)
     still_needed = serializers.SerializerMethodField()
     seconds_left = serializers.SerializerMethodField()

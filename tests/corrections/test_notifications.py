@@ -19,6 +19,7 @@ from corrections import dispatch
 from corrections import services as corrections
 from corrections.catalogue import get_type
 from corrections.models import Correction, OutboxEntry
+from corrections.services import requests as correction_requests
 from incidents import services as incidents
 from incidents.models import Incident
 from incidents.notifications import members_of
@@ -159,7 +160,7 @@ def make_world(*, restricted: bool, make_incident, make_user, actor_for, monkeyp
     def members_and_outsider(role):
         return [*members_of(role), outsider]
 
-    for module in (incidents, corrections, dispatch):
+    for module in (incidents, correction_requests, dispatch):
         monkeypatch.setattr(module, "members_of", members_and_outsider)
     return World(
         incident=incident, reporter=reporter, granted_commander=granted_commander,

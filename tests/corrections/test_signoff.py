@@ -13,6 +13,7 @@ from accounts.roles import Role
 from config.errors import DomainError
 from corrections import policy, selectors, services
 from corrections.models import Approval, Correction, CorrectionEditor, OutboxEntry, State
+from corrections.services import decisions
 from incidents.models import LedgerEvent
 
 STALE = "The request changed since you opened it — review it again."
@@ -289,13 +290,13 @@ def test_an_edit_committed_after_the_first_check_is_caught_under_the_lock(
     c = ask(actor_for, incident, people["commander"], "withdraw_model", deployment=None, params={"model": "atlas"})
     code = totp_for(people["leader1"])
     seen = fresh(c).content_hash
-    verify = services._verify_second_factor
+    verify = decisions._verify_second_factor
 
     def edit_meanwhile(actor, user, otp):  # runs between the check outside the transaction and the lock
         verify(actor, user, otp)
         services.correction_edit(actor=actor_for(people["commander"]), correction=c, duration_minutes=30)
 
-    monkeypatch.setattr(services, "_verify_second_factor", edit_meanwhile)
+    monkeypatch.setattr(decisions, "_verify_second_factor", edit_meanwhile)
     events = events_for(c)
     with pytest.raises(DomainError) as err:
         approve(actor_for, c, people["leader1"], content_hash=seen, otp=code(), confirm_target="atlas")

@@ -1,3 +1,4 @@
+import pytest
 from django.conf import settings
 
 from config.celery import app
@@ -32,7 +33,7 @@ def test_beat_schedules_only_routed_tasks():
 
 
 def test_a_broker_outage_costs_one_timeout_per_batch_not_one_per_entry(monkeypatch):
-    from celery.app.task import Task
+    from celery import Celery
 
     from corrections import outbox
 
@@ -42,6 +43,21 @@ def test_a_broker_outage_costs_one_timeout_per_batch_not_one_per_entry(monkeypat
         calls.append(1)
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(Task, "apply_async", down)
+    monkeypatch.setattr(Celery, "send_task", down)
     assert outbox.send([1, 2, 3]) == 0
     assert len(calls) == 1
+
+
+def test_the_outbox_sends_a_registered_task_routed_to_the_dispatch_queue():
+    from corrections import outbox
+
+    assert outbox.DISPATCH_TASK in our_tasks()
+    assert settings.CELERY_TASK_ROUTES[outbox.DISPATCH_TASK] == {"queue": "dispatch"}
+
+
+@pytest.mark.django_db
+def test_an_outbox_send_by_name_is_recorded_by_the_strict_fixture_not_sent(task_sends):
+    from corrections import outbox
+
+    assert outbox.send([42]) == 1
+    assert [(name, args) for name, args, _ in task_sends] == [("corrections.dispatch_outbox_entry", (42,))]

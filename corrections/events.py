@@ -1,0 +1,75 @@
+"""The corrections app's ledger vocabulary: every verb it records, with how an incident's history
+tells it. Services record `CorrectionEvent.X`, never a string; corrections.audit registers the
+phrases from here, so a verb and its phrase cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+from incidents.models import LedgerEvent
+
+Phrase = Callable[[LedgerEvent], str]
+
+
+def _a(event: LedgerEvent, key: str) -> Any:
+    return (event.after or {}).get(key, "") if isinstance(event.after, dict) else ""
+
+
+class CorrectionEvent(StrEnum):
+    """A ledger verb and its phrase (None: told generically, e.g. configuration outside incidents)."""
+
+    phrase: Phrase | None
+
+    def __new__(cls, verb: str, phrase: Phrase | None = None) -> CorrectionEvent:
+        member = str.__new__(cls, verb)
+        member._value_ = verb
+        member.phrase = phrase
+        return member
+
+    REQUESTED = (
+        "correction.requested",
+        lambda e: (
+            f"requested {_a(e, 'type')} on {_a(e, 'target')} (tier {_a(e, 'tier')}, {_a(e, 'policy')})"
+            + (" — BREAK GLASS" if _a(e, "break_glass") else "")
+        ),
+    )
+    EDITED = (
+        "correction.edited",
+        lambda e: (f"edited correction {e.object_id}; {_a(e, 'approvals_voided')} approvals voided"),
+    )
+    APPROVAL_GIVEN = (
+        "correction.approval_given",
+        lambda e: (f"approved correction {e.object_id} as {_a(e, 'counted_as')}"),
+    )
+    RATIFICATION_GIVEN = "correction.ratification_given", lambda e: f"ratified break-glass correction {e.object_id}"
+    APPROVED = "correction.approved", lambda e: f"— correction {e.object_id} is approved"
+    RATIFIED = "correction.ratified", lambda e: f"— break-glass correction {e.object_id} is ratified"
+    BREAK_GLASS = (
+        "correction.break_glass",
+        lambda e: (f"broke glass on correction {e.object_id}; paged {', '.join(_a(e, 'paged'))}"),
+    )
+    REJECTED = "correction.rejected", lambda e: f"rejected correction {e.object_id}"
+    CANCELLED = "correction.cancelled", lambda e: f"cancelled correction {e.object_id}"
+    LAPSED = "correction.lapsed", lambda e: f"— correction {e.object_id} lapsed ({_a(e, 'deadline')} passed)"
+    DISPATCHING = "correction.dispatching", lambda e: f"began applying correction {e.object_id}"
+    APPLIED = (
+        "correction.applied",
+        lambda e: (f"applied correction {e.object_id} at the edge ({_a(e, 'latency_ms')} ms)"),
+    )
+    VERIFIED = "correction.verified", lambda e: f"verified correction {e.object_id} is in force"
+    FAILED = "correction.failed", lambda e: f"— correction {e.object_id} FAILED: {_a(e, 'error')}"
+    RETRIED = "correction.retried", lambda e: f"retried correction {e.object_id}"
+    LIFT_REQUESTED = "correction.lift_requested", lambda e: f"asked to lift correction {e.object_id}"
+    EXPIRED = "correction.expired", lambda e: f"— correction {e.object_id} expired and is being lifted"
+    LIFTED = "correction.lifted", lambda e: f"lifted correction {e.object_id} at the edge"
+    CONFIRMED_MANUALLY = (
+        "correction.confirmed_manually",
+        lambda e: (f"confirmed correction {e.object_id} was carried out by hand"),
+    )
+    # Configuration: no incident, so never in an incident's history.
+    ACTUATOR_CONFIGURED = "actuator.configured"
+    ACTUATOR_READINESS_CHECKED = "actuator.readiness_checked"
+    POLICY_UPDATED = "policy.updated"

@@ -1,0 +1,78 @@
+"""Everything that writes corrections, approvals and outbox entries, one module per sub-domain:
+
+- requests: asking for a correction, editing the request
+- decisions: approve (and ratify break glass), reject, cancel, lapse
+- execution: lift, retry, confirm by hand
+- worker: the dispatch worker's transitions, expiry
+- configuration: actuators, approval policies
+- permissions: who may do what to a correction, and when (services and pages ask the same)
+- common: what they share (locks, the state machine, the ledger entry, the outbox row)
+
+Each function is one transaction. Locks are taken through corrections.locks in a fixed order —
+incident, then correction, then approvals — and the ledger head last (inside ledger.record). Illegal transitions are
+refused here and only here. Callers use `from corrections import services; services.<name>(...)`.
+"""
+
+from corrections.services.common import CLOSED_INCIDENT, COMMANDER_ROLES, content_hash, current_policy
+from corrections.services.configuration import (
+    POLICY_FIELDS,
+    actuator_configure,
+    actuator_record_readiness,
+    policy_update,
+    validate_policy,
+)
+from corrections.services.decisions import (
+    STALE_CONTENT,
+    correction_approve,
+    correction_cancel,
+    correction_reject,
+    corrections_sweep_deadlines,
+    lapse_if_due,
+)
+from corrections.services.execution import correction_confirm_manual, correction_lift, correction_retry
+from corrections.services.permissions import CANCELLABLE_STATES, correction_actions_for
+from corrections.services.requests import (
+    MAX_DURATION_MINUTES,
+    break_glass_hours_for,
+    correction_edit,
+    correction_request,
+)
+from corrections.services.worker import (
+    correction_expire,
+    dispatch_failed,
+    dispatch_succeeded,
+    dispatch_transition,
+    dispatch_verified,
+)
+
+__all__ = [
+    "CANCELLABLE_STATES",
+    "CLOSED_INCIDENT",
+    "COMMANDER_ROLES",
+    "MAX_DURATION_MINUTES",
+    "POLICY_FIELDS",
+    "STALE_CONTENT",
+    "actuator_configure",
+    "actuator_record_readiness",
+    "break_glass_hours_for",
+    "content_hash",
+    "correction_actions_for",
+    "correction_approve",
+    "correction_cancel",
+    "correction_confirm_manual",
+    "correction_edit",
+    "correction_expire",
+    "correction_lift",
+    "correction_reject",
+    "correction_request",
+    "correction_retry",
+    "corrections_sweep_deadlines",
+    "current_policy",
+    "dispatch_failed",
+    "dispatch_succeeded",
+    "dispatch_transition",
+    "dispatch_verified",
+    "lapse_if_due",
+    "policy_update",
+    "validate_policy",
+]

@@ -1,0 +1,117 @@
+"""What the corrections services share: the person acting, row locks, the state machine, the
+ledger entry, the outbox row, and the approval that makes a correction run.
+
+Only the modules of corrections.services import this; everyone else calls their functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+
+from accounts.actor import Actor
+from accounts.models import User
+from accounts.roles import Role
+from config.errors import DomainError
+from corrections import locks, outbox
+from corrections.catalogue import get_type
+from corrections.events import CorrectionEvent
+from corrections.models import TRANSITIONS, ApprovalPolicy, Correction, OutboxEntry, State
+from incidents import ledger
+from incidents.models import Incident, Status
+from incidents.selectors import can_view_incident
+
+CLOSED_INCIDENT = (Status.CLOSED, Status.DISMISSED)
+COMMANDER_ROLES = (Role.INCIDENT_COMMANDER, Role.LEADERSHIP, Role.ADMIN)
+
+
+def content_hash(*, type: str, target: str, params: dict, duration_minutes: int | None) -> str:
+    """What an approval is bound to: exactly what will run. Any edit changes it."""
+    body = {"type": type, "target": target, "params": params, "duration_minutes": duration_minutes}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def person(actor: Actor) -> User:
+    if actor.user is None:
+        raise DomainError("This action needs a person.", code="forbidden")
+    return actor.user
+
+
+def lock_incident(actor: Actor, incident: Incident) -> Incident:
+    locked = locks.incident(incident.pk)
+    if actor.user is not None and not can_view_incident(actor.user, locked):
+        raise DomainError("No such incident.", code="not_found")
+    return locked
+
+
+def lock(actor: Actor, correction: Correction) -> tuple[Incident, Correction]:
+    incident = lock_incident(actor, correction.incident)
+    return incident, locks.correction(correction.pk, related=("deployment", "model", "requested_by"))
+
+
+def transition(correction: Correction, to: str) -> str:
+    if to not in TRANSITIONS[correction.state]:
+        raise DomainError(
+            f"A correction that is {correction.get_state_display().lower()} cannot become {to}.", code="conflict"
+        )
+    before, correction.state = correction.state, to
+    return before
+
+
+def record(actor: Actor, verb: CorrectionEvent, correction: Correction, *, before=None, after=None, reason: str = ""):
+    ledger.record(
+        actor=actor, verb=CorrectionEvent(verb).value, obj=correction, incident_ref=correction.incident.ref,
+        before=before, after=after, reason=reason,
+    )  # fmt: skip
+
+
+def required_text(value: str, field: str, message: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise DomainError.invalid_field(field, message)
+    return value
+
+
+def end(correction: Correction, state: str, now: datetime) -> str:
+    """Move to a final state before anything ran: nothing left in the outbox may be sent."""
+    before = transition(correction, state)
+    correction.ended_at = now
+    correction.save()
+    OutboxEntry.objects.filter(correction=correction, done_at__isnull=True).update(done_at=now)
+    return before
+
+
+def current_policy(tier: int) -> ApprovalPolicy:
+    return ApprovalPolicy.objects.get(tier=tier, is_current=True)
+
+
+def write_outbox(correction: Correction, action: str) -> OutboxEntry | None:
+    """Queue a dispatch in this transaction; the worker side sends it after commit (DESIGN §5)."""
+    if not get_type(correction.type).dispatchable:
+        return None
+    correction.generation += 1
+    entry = OutboxEntry.objects.create(
+        correction=correction,
+        action=action,
+        generation=correction.generation,
+        idempotency_key=f"corr-{correction.pk}-{action}-{correction.generation}",
+    )
+    outbox.send_on_commit(entry)
+    return entry
+
+
+def approve(actor: Actor, correction: Correction, now: datetime) -> None:
+    """Sign-off is complete (or not needed): the correction is approved and queued to run."""
+    transition(correction, State.APPROVED)
+    correction.approved_at = now
+    correction.execute_by = now + timedelta(minutes=correction.policy_at_request.execution_window_minutes)
+    entry = write_outbox(correction, OutboxEntry.Action.APPLY)
+    correction.save()
+    record(
+        actor, CorrectionEvent.APPROVED, correction,
+        before={"state": State.PENDING_APPROVAL},
+        after={"state": State.APPROVED, "execute_by": correction.execute_by,
+               "outbox": entry.idempotency_key if entry else None,
+               "manual_confirmation_required": entry is None},
+    )  # fmt: skip

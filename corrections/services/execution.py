@@ -1,0 +1,88 @@
+"""Operating a correction once it is approved: lift it, retry a failed dispatch, or confirm by
+hand one that is never dispatched. The worker's own transitions are in corrections.services.worker."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.actor import Actor
+from accounts.roles import Role
+from config.errors import DomainError
+from corrections.catalogue import get_type
+from corrections.events import CorrectionEvent
+from corrections.models import Correction, OutboxEntry, State
+from corrections.services.common import lock, person, record, required_text, transition, write_outbox
+from corrections.services.permissions import awaits_manual_confirmation, liftable, may_operate
+
+
+@transaction.atomic
+def correction_lift(*, actor: Actor, correction: Correction, reason: str) -> Correction:
+    """Start lifting an active correction; the worker removes it at the edge."""
+    user = person(actor)
+    reason = required_text(reason, "reason", "Say why it can be lifted.")
+    _, correction = lock(actor, correction)
+    if not get_type(correction.type).reversible:
+        raise DomainError(f"{correction.type} is irreversible and cannot be lifted.", code="conflict")
+    if not may_operate(user, correction):
+        raise DomainError(f"Your role may not lift a tier {correction.tier} correction.", code="forbidden")
+    if not liftable(correction):
+        raise DomainError(
+            f"Only an active correction can be lifted; this one is {correction.get_state_display().lower()}.",
+            code="conflict",
+        )
+    before = transition(correction, State.LIFTING)
+    entry = write_outbox(correction, OutboxEntry.Action.LIFT)
+    correction.save()
+    record(actor, CorrectionEvent.LIFT_REQUESTED, correction, before={"state": before},
+            after={"state": State.LIFTING, "outbox": entry.idempotency_key if entry else None},
+            reason=reason)  # fmt: skip
+    return correction
+
+
+@transaction.atomic
+def correction_retry(*, actor: Actor, correction: Correction, reason: str) -> Correction:
+    """A person sends a failed correction back to the worker (an audited action)."""
+    user = person(actor)
+    reason = required_text(reason, "reason", "Say what was fixed before retrying.")
+    _, correction = lock(actor, correction)
+    if not may_operate(user, correction):
+        raise DomainError(f"Your role may not retry a tier {correction.tier} correction.", code="forbidden")
+    if correction.state != State.FAILED:
+        raise DomainError("Only a failed correction can be retried.", code="conflict")
+    lifting = correction.failed_action == OutboxEntry.Action.LIFT
+    before = transition(correction, State.LIFTING if lifting else State.QUEUED)
+    correction.failure = ""
+    if not lifting:  # its duration runs from when it takes effect, not from the attempt that failed
+        correction.expires_at = None
+    entry = write_outbox(correction, OutboxEntry.Action.LIFT if lifting else OutboxEntry.Action.APPLY)
+    correction.save()
+    record(actor, CorrectionEvent.RETRIED, correction, before={"state": before},
+            after={"state": correction.state, "outbox": entry.idempotency_key if entry else None},
+            reason=reason)  # fmt: skip
+    return correction
+
+
+@transaction.atomic
+def correction_confirm_manual(*, actor: Actor, correction: Correction, confirm_target: str, note: str) -> Correction:
+    """For corrections never dispatched (destroy_weights): record that it was carried out by hand."""
+    user = person(actor)
+    _, correction = lock(actor, correction)
+    if get_type(correction.type).dispatchable:
+        raise DomainError("This correction is applied by the worker, not confirmed by hand.", code="conflict")
+    if not user.has_role(Role.LEADERSHIP):
+        raise DomainError("Only leadership may confirm this was carried out.", code="forbidden")
+    if not awaits_manual_confirmation(correction):
+        raise DomainError("Only an approved correction can be confirmed as carried out.", code="conflict")
+    if (confirm_target or "").strip() != correction.target_name:
+        raise DomainError.invalid_field("confirm_target", f"Type {correction.target_name} to confirm.")
+    if not (note or "").strip():
+        raise DomainError.invalid_field("note", "Say who carried it out and how it was verified.")
+    before = transition(correction, State.ACTIVE)
+    now = timezone.now()
+    correction.activated_at = correction.manual_confirmed_at = now
+    correction.manual_confirmed_by = user
+    correction.save()
+    record(actor, CorrectionEvent.CONFIRMED_MANUALLY, correction, before={"state": before},
+            after={"state": State.ACTIVE}, reason=note.strip())  # fmt: skip
+    return correction

@@ -1,0 +1,51 @@
+"""Who may do what to a correction, and when: one answer for the services and the pages."""
+
+from __future__ import annotations
+
+from accounts.models import User
+from accounts.roles import Role
+from corrections.catalogue import get_type
+from corrections.models import Correction, OutboxEntry, State
+from corrections.selectors import can_decide
+from corrections.services.common import COMMANDER_ROLES
+
+CANCELLABLE_STATES = (State.DRAFT, State.PENDING_APPROVAL, State.APPROVED)
+
+
+def may_cancel(user: User, correction: Correction) -> bool:
+    return user.pk == correction.requested_by_id or user.has_role(*COMMANDER_ROLES)
+
+
+def may_operate(user: User, correction: Correction) -> bool:
+    """Lift and retry are for the roles that may request this tier."""
+    return bool(user.roles & set(correction.policy_at_request.requester_roles))
+
+
+def liftable(correction: Correction) -> bool:
+    failed_lift = correction.state == State.FAILED and correction.failed_action == OutboxEntry.Action.LIFT
+    return correction.state == State.ACTIVE or failed_lift
+
+
+def awaits_manual_confirmation(correction: Correction) -> bool:
+    return not get_type(correction.type).dispatchable and correction.state == State.APPROVED
+
+
+def correction_actions_for(*, user: User, correction: Correction) -> frozenset[str]:
+    """The actions this person could take on the correction now (the page offers only these)."""
+    if not user.can_write:
+        return frozenset()
+    ctype = get_type(correction.type)
+    actions = set()
+    if can_decide(user, correction):
+        actions.add("approve")
+        if correction.state == State.PENDING_APPROVAL:
+            actions.add("reject")
+    if correction.state in CANCELLABLE_STATES and may_cancel(user, correction):
+        actions.add("cancel")
+    if ctype.reversible and may_operate(user, correction) and liftable(correction):
+        actions.add("lift")
+    if correction.state == State.FAILED and may_operate(user, correction):
+        actions.add("retry")
+    if awaits_manual_confirmation(correction) and user.has_role(Role.LEADERSHIP):
+        actions.add("confirm")
+    return frozenset(actions)

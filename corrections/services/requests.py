@@ -1,0 +1,225 @@
+"""Asking for a correction, and changing the request while it waits for sign-off."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.actor import Actor
+from accounts.models import User
+from accounts.roles import Role
+from config.errors import DomainError
+from corrections import policy
+from corrections.catalogue import get_type, resolve_target, validate_params
+from corrections.events import CorrectionEvent
+from corrections.models import Approval, Correction, CorrectionEditor, State
+from corrections.policy import PolicySnapshot
+from corrections.services.common import (
+    CLOSED_INCIDENT,
+    COMMANDER_ROLES,
+    approve,
+    content_hash,
+    current_policy,
+    lock,
+    lock_incident,
+    person,
+    record,
+)
+from incidents.models import Incident, Severity
+from incidents.notifications import Need, incident_url, members_of, notify
+
+MAX_DURATION_MINUTES = 365 * 24 * 60
+
+
+def _duration(ctype, duration_minutes: Any) -> int | None:
+    if duration_minutes in (None, ""):
+        return ctype.default_duration_minutes if ctype.reversible else None
+    if isinstance(duration_minutes, bool) or not isinstance(duration_minutes, int):
+        raise DomainError.invalid_field("duration_minutes", "Give the duration as a whole number of minutes.")
+    if not ctype.reversible:
+        raise DomainError.invalid_field("duration_minutes", f"{ctype.label} cannot expire: it is irreversible.")
+    if not 1 <= duration_minutes <= MAX_DURATION_MINUTES:
+        raise DomainError.invalid_field("duration_minutes", f"Choose 1 to {MAX_DURATION_MINUTES} minutes.")
+    return duration_minutes
+
+
+def _notify_approvers(correction: Correction, signoff: policy.Signoff) -> None:
+    roles = {role for need in signoff.missing for role in need["roles"]}
+    users = [u for role in sorted(roles) for u in members_of(Role(role)) if u.pk != correction.requested_by_id]
+    notify(
+        incident=correction.incident,
+        users=users,
+        needs=Need.APPROVAL,
+        subject=f"Approval needed: {correction.type} on {correction.target_name} ({correction.incident.ref})",
+        body=f"{correction.requested_by.username} requests {correction.type} on {correction.target_name}.\n"
+        f"Rationale: {correction.rationale}\nStill needed: {signoff.describe_missing()}\n\n"
+        f"{incident_url(correction.incident.ref)}",
+    )
+
+
+def _may_break_glass(user: User, snapshot: PolicySnapshot, incident: Incident) -> bool:
+    if user.roles & set(snapshot.break_glass_roles):
+        return True
+    return (
+        snapshot.sev1_commander_may_break_glass
+        and incident.severity == Severity.SEV1
+        and incident.commander_id == user.pk
+    )
+
+
+def _break_glass_applies(ctype, tier: int) -> bool:
+    return tier >= 3 and ctype.dispatchable
+
+
+def break_glass_hours_for(*, user: User, ctype, incident: Incident) -> int | None:
+    """Hours to ratify if this person may break glass on this type here, else None (for forms)."""
+    if not _break_glass_applies(ctype, ctype.tier):
+        return None
+    snapshot = current_policy(ctype.tier).snapshot()
+    return snapshot.ratification_hours if _may_break_glass(user, snapshot, incident) else None
+
+
+@transaction.atomic
+def correction_request(
+    *,
+    actor: Actor,
+    incident: Incident,
+    type: str,
+    params: Any,
+    rationale: str,
+    deployment: str | None = None,
+    duration_minutes: int | None = None,
+    break_glass: bool = False,
+    justification: str = "",
+) -> Correction:
+    user = person(actor)
+    ctype = get_type(type)
+    target = resolve_target(ctype, deployment=deployment, params=params if isinstance(params, dict) else {})
+    params = validate_params(ctype, params, target)
+    rationale = (rationale or "").strip()
+    if not rationale:
+        raise DomainError.invalid_field("rationale", "Say why this correction is needed.")
+    duration = _duration(ctype, duration_minutes)
+    tier = ctype.tier_of(params)
+    rule = current_policy(tier)
+    snapshot = rule.snapshot()
+    if not user.roles & set(snapshot.requester_roles):
+        raise DomainError(
+            f"Your role may not request a tier {tier} correction ({ctype.label}).",
+            code="forbidden",
+        )
+    incident = lock_incident(actor, incident)
+    if incident.status in CLOSED_INCIDENT:
+        raise DomainError(f"{incident.ref} is {incident.status}; reopen it first.", code="conflict")
+    if break_glass:
+        justification = (justification or rationale).strip()
+        if not _break_glass_applies(ctype, tier):
+            raise DomainError.invalid_field(
+                "break_glass", "Break glass is for tier 3–4 corrections that run automatically."
+            )
+        if not _may_break_glass(user, snapshot, incident):
+            raise DomainError("Only leadership (or the commander of a SEV1) may break glass.", code="forbidden")
+    now = timezone.now()
+    correction = Correction.objects.create(
+        incident=incident,
+        type=ctype.key,
+        deployment=target.deployment,
+        model=target.model,
+        params=params,
+        rationale=rationale,
+        duration_minutes=duration,
+        state=State.PENDING_APPROVAL,
+        tier=tier,
+        policy=rule,
+        policy_snapshot=snapshot.as_dict(),
+        content_hash=content_hash(type=ctype.key, target=target.name, params=params, duration_minutes=duration),
+        requested_by=user,
+        pending_until=now + timedelta(minutes=snapshot.pending_ttl_minutes),
+        break_glass=break_glass,
+        break_glass_justification=justification if break_glass else "",
+    )
+    record(
+        actor, CorrectionEvent.REQUESTED, correction,
+        after={"type": ctype.key, "target": target.name, "params": params, "duration_minutes": duration,
+               "tier": tier, "policy": f"tier {tier} v{rule.version}", "rationale": rationale,
+               "break_glass": break_glass},
+    )  # fmt: skip
+    signoff = policy.evaluate(snapshot.requirements, [])
+    if break_glass:
+        correction.ratification_due_at = now + timedelta(hours=snapshot.ratification_hours)
+        approve(actor, correction, now)
+        paged = notify(
+            incident=incident,
+            users=members_of(Role.LEADERSHIP),
+            needs=Need.LEADERSHIP,
+            subject=f"BREAK GLASS: {ctype.label} on {target.name} ({incident.ref})",
+            body=f"{user.username} broke glass: {justification}\nRatification due by "
+            f"{correction.ratification_due_at:%Y-%m-%d %H:%M} UTC.\n\n{incident_url(incident.ref)}",
+        )
+        record(actor, CorrectionEvent.BREAK_GLASS, correction, after={"paged": paged}, reason=justification)
+    elif signoff.satisfied:  # pre-authorised (tier 1): runs now, the commander is told
+        approve(actor, correction, now)
+        notify(
+            incident=incident,
+            users=[incident.commander] if incident.commander_id else members_of(Role.INCIDENT_COMMANDER),
+            needs=Need.INCIDENT_COMMANDER,
+            subject=f"Pre-authorised correction: {ctype.label} on {target.name} ({incident.ref})",
+            body=f"{user.username} applied {ctype.label}: {rationale}\n\n{incident_url(incident.ref)}",
+        )
+    else:
+        _notify_approvers(correction, signoff)
+    return correction
+
+
+@transaction.atomic
+def correction_edit(
+    *,
+    actor: Actor,
+    correction: Correction,
+    params: Any = None,
+    duration_minutes: int | None = None,
+    rationale: str | None = None,
+) -> Correction:
+    """Change a pending request. If what would run changes, every earlier approval is void."""
+    user = person(actor)
+    _, correction = lock(actor, correction)
+    if correction.state != State.PENDING_APPROVAL:
+        raise DomainError("Only a request still pending approval can be edited.", code="conflict")
+    if user.pk != correction.requested_by_id and not user.has_role(*COMMANDER_ROLES):
+        raise DomainError("Only the requester or a commander may edit this request.", code="forbidden")
+    ctype = get_type(correction.type)
+    target = resolve_target(
+        ctype,
+        deployment=correction.deployment.slug if correction.deployment_id else None,
+        params=params if isinstance(params, dict) else correction.params,
+    )
+    new_params = validate_params(ctype, params, target) if params is not None else correction.params
+    new_duration = _duration(ctype, duration_minutes) if duration_minutes is not None else correction.duration_minutes
+    if ctype.tier_of(new_params) != correction.tier:
+        raise DomainError.invalid_field("params", "This change would need a different tier; cancel and re-request.")
+    before = {"params": correction.params, "duration_minutes": correction.duration_minutes,
+              "rationale": correction.rationale}  # fmt: skip
+    correction.params, correction.duration_minutes = new_params, new_duration
+    if rationale is not None:
+        if not rationale.strip():
+            raise DomainError.invalid_field("rationale", "Say why this correction is needed.")
+        correction.rationale = rationale.strip()
+    new_hash = content_hash(type=ctype.key, target=target.name, params=new_params, duration_minutes=new_duration)
+    voided = 0
+    changed = new_hash != correction.content_hash
+    if changed:
+        correction.content_hash = new_hash
+        voided = Approval.objects.filter(correction=correction, voided_at__isnull=True).update(voided_at=timezone.now())
+        # Whoever shaped what will run counts as a requester of it (DESIGN §3): no sign-off from them.
+        CorrectionEditor.objects.get_or_create(correction=correction, editor=user)
+    correction.save()
+    record(
+        actor, CorrectionEvent.EDITED, correction, before=before,
+        after={"params": new_params, "duration_minutes": new_duration, "rationale": correction.rationale,
+               "approvals_voided": voided, "content_hash": correction.content_hash,
+               "counts_as_requester": changed},
+    )  # fmt: skip
+    return correction

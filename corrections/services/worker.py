@@ -1,0 +1,81 @@
+"""Transitions the dispatch worker makes (corrections.dispatch calls these under its locks), and
+expiry, swept by beat. Nothing here is a person's decision: the actor is a system task."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.actor import Actor
+from corrections import locks
+from corrections.events import CorrectionEvent
+from corrections.models import TRANSITIONS, Correction, OutboxEntry, State
+from corrections.services.common import record, transition, write_outbox
+from incidents.models import Incident
+
+
+def dispatch_transition(actor: Actor, correction: Correction, to: str, *, via: str | None = None) -> None:
+    """approved → queued → applying, as the worker claims an apply; stamps the expiry it will carry."""
+    before = correction.state
+    if via and correction.state != via and via in TRANSITIONS[correction.state]:
+        transition(correction, via)
+    transition(correction, to)
+    if to == State.APPLYING and correction.duration_minutes and correction.expires_at is None:
+        correction.expires_at = timezone.now() + timedelta(minutes=correction.duration_minutes)
+    correction.save()
+    record(actor, CorrectionEvent.DISPATCHING, correction, before={"state": before},
+            after={"state": to, "generation": correction.generation, "expires_at": correction.expires_at})  # fmt: skip
+
+
+def dispatch_succeeded(actor: Actor, correction: Correction, action: str, *, results, now: datetime) -> None:
+    latency = max((r.latency_ms for r in results), default=0)
+    if action == OutboxEntry.Action.APPLY:
+        before = transition(correction, State.ACTIVE)
+        correction.activated_at = now
+        correction.failure = correction.failed_action = ""
+        correction.save()
+        # The incident's "contained" milestone is its first correction in force.
+        Incident.objects.filter(pk=correction.incident_id, contained_at__isnull=True).update(contained_at=now)
+        verb = CorrectionEvent.APPLIED
+    else:
+        before = transition(correction, State.LIFTED)
+        correction.lifted_at = correction.ended_at = now
+        correction.failure = correction.failed_action = ""
+        correction.save()
+        verb = CorrectionEvent.LIFTED
+    record(actor, verb, correction, before={"state": before},
+            after={"state": correction.state, "latency_ms": latency, "expires_at": correction.expires_at})  # fmt: skip
+
+
+def dispatch_failed(actor: Actor, correction: Correction, action: str, *, error: str, attempts: int) -> None:
+    before = transition(correction, State.FAILED)
+    correction.failure = error[:2000]
+    correction.failed_action = action
+    correction.save()
+    record(actor, CorrectionEvent.FAILED, correction, before={"state": before},
+            after={"state": State.FAILED, "action": action, "attempts": attempts, "error": error[:500]})  # fmt: skip
+
+
+def dispatch_verified(actor: Actor, correction: Correction, *, now: datetime) -> None:
+    if correction.state != State.ACTIVE or correction.verified_at:
+        return
+    correction.verified_at = now
+    correction.save(update_fields=["verified_at", "updated_at"])
+    record(actor, CorrectionEvent.VERIFIED, correction, after={"verified_at": now})
+
+
+@transaction.atomic
+def correction_expire(*, actor: Actor, correction_id: int, now: datetime) -> bool:
+    """An active correction past its expiry becomes expired and is lifted at the edge."""
+    correction = locks.correction(correction_id, related=("incident", "model"))
+    if correction.state != State.ACTIVE or not correction.expires_at or correction.expires_at > now:
+        return False
+    before = transition(correction, State.EXPIRED)
+    entry = write_outbox(correction, OutboxEntry.Action.LIFT)
+    correction.save()
+    record(actor, CorrectionEvent.EXPIRED, correction, before={"state": before},
+            after={"state": State.EXPIRED, "expires_at": correction.expires_at,
+                   "outbox": entry.idempotency_key if entry else None})  # fmt: skip
+    return True
