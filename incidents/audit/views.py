@@ -23,7 +23,7 @@ from accounts.roles import Role
 from config.errors import DomainError
 from config.forms import bind_domain_error
 from incidents import audit, ledger, services
-from incidents.audit_forms import EventFilterForm, GrantAccessForm, IncidentSearchForm, RevokeAccessForm
+from incidents.audit.forms import EventFilterForm, GrantAccessForm, IncidentSearchForm, RevokeAccessForm
 from incidents.models import Incident
 from incidents.selectors import incident_get_for
 
