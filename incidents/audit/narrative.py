@@ -16,9 +16,11 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
+from incidents import events
 from incidents.audit.access import can_audit
 from incidents.audit.sections import AuditSection, registered_sections
-from incidents.models import Incident, LedgerEvent, Status
+from incidents.events import IncidentEvent, LedgerVerb
+from incidents.models import Incident, LedgerEvent
 from incidents.selectors import incident_get_for
 
 # --- reading one event: before/after as a diff --------------------------------------------------
@@ -102,62 +104,21 @@ def _a(event: LedgerEvent, key: str, default: Any = "") -> Any:
     return (event.after or {}).get(key, default) if isinstance(event.after, dict) else default
 
 
-def _b(event: LedgerEvent, key: str, default: Any = "") -> Any:
-    return (event.before or {}).get(key, default) if isinstance(event.before, dict) else default
-
-
-def _status(value: str) -> str:
-    return Status(value).label.lower() if value in Status.values else str(value)
-
-
-def _escalated(event: LedgerEvent) -> str:
-    text = "escalated the incident"
-    if _b(event, "severity") and _a(event, "severity") != _b(event, "severity"):
-        text += f" to {_a(event, 'severity')}"
-    if _a(event, "called_in"):
-        text += f", calling in {str(_a(event, 'called_in')).replace('_', ' ')}"
-    return text
-
-
-def _assigned(event: LedgerEvent) -> str:
-    parts = []
-    if _a(event, "commander") and _a(event, "commander") != _b(event, "commander"):
-        parts.append(f"made {_a(event, 'commander')} incident commander")
-    if _a(event, "participants_added"):
-        parts.append("added " + ", ".join(_a(event, "participants_added")))
-    return " and ".join(parts) or "reviewed the assignments"
-
-
-for _verb, _phrase in {
-    "incident.created": lambda e: f"opened {e.incident_ref}: “{_a(e, 'title')}”, {_a(e, 'severity')}",
-    "incident.updated": lambda e: "edited " + ", ".join(k.replace("_", " ") for k in (e.after or {})),
-    "incident.severity_changed": lambda e: f"changed the severity from {_b(e, 'severity')} to {_a(e, 'severity')}",
-    "incident.status_changed": lambda e: (
-        f"moved the incident from {_status(_b(e, 'status'))} to {_status(_a(e, 'status'))}"
-    ),
-    "incident.escalated": _escalated,
-    "incident.assigned": _assigned,
-    "incident.access_granted": lambda e: f"granted {_a(e, 'user')} access to this restricted incident",
-    "incident.access_revoked": lambda e: f"revoked {_a(e, 'user')}'s access to this restricted incident",
-    "timeline.note_added": lambda e: "added a note",
-    "timeline.decision_recorded": lambda e: "recorded a decision",
-    "signal.promoted": lambda e: "promoted a signal into this incident",
-    "signal.folded": lambda e: f"saw the same signal again ({_a(e, 'occurrences')} times so far)",
-}.items():
-    register_phrase(_verb, _phrase)
-
-
 def registered_verbs() -> set[str]:
-    return set(_PHRASES)
+    """Every verb the narrative knows: the apps' vocabularies and phrases registered here."""
+    return events.registered_verbs() | set(_PHRASES)
 
 
 def describe(event: LedgerEvent) -> str:
+    """The event as a sentence: a phrase registered here, else its verb's own phrase
+    (incidents.events), else the verb read aloud (an unknown verb, e.g. from an older release)."""
     phrase = _PHRASES.get(event.verb)
     if phrase is not None:
         return phrase(event)
-    # Unknown verbs (another app's, before it registers phrases): "correction 12: approval given".
-    noun, _, action = event.verb.partition(".")
-    return f"{noun.replace('_', ' ')} {event.object_id}: {action.replace('_', ' ')}".strip()
+    member = events.verb_member(event.verb)
+    if isinstance(member, LedgerVerb):
+        return member.phrase(event)
+    return events.generic_phrase(event.verb, event.object_id)
 
 
 @dataclass(frozen=True)
@@ -169,7 +130,7 @@ class NarrativeItem:
     diff: list[DiffLine]
 
 
-_TOLD_IN_FULL = {"timeline.note_added", "timeline.decision_recorded", "incident.created"}
+_TOLD_IN_FULL = {IncidentEvent.NOTE_ADDED, IncidentEvent.DECISION_RECORDED, IncidentEvent.CREATED}
 
 
 def _backdated(event: LedgerEvent) -> bool:
@@ -180,12 +141,12 @@ def _backdated(event: LedgerEvent) -> bool:
 
 def narrate(event: LedgerEvent) -> NarrativeItem:
     details: list[tuple[str, str]] = []
-    if event.verb == "timeline.decision_recorded":
+    if event.verb == IncidentEvent.DECISION_RECORDED:
         details = [("Decision", _a(event, "body")), ("Options considered", _a(event, "options_considered")),
                    ("Rationale", _a(event, "rationale"))]  # fmt: skip
-    elif event.verb == "timeline.note_added":
+    elif event.verb == IncidentEvent.NOTE_ADDED:
         details = [("Note", _a(event, "body"))]
-    elif event.verb == "incident.created" and _a(event, "summary"):
+    elif event.verb == IncidentEvent.CREATED and _a(event, "summary"):
         details = [("Summary", _a(event, "summary"))]
     if event.verb.startswith("timeline.") and _backdated(event):
         details.append(("Happened at", _a(event, "occurred_at")))
