@@ -2,7 +2,8 @@
 incident's history told as a narrative, and the regulator bundle.
 
     access     who may audit, which events and incidents they see, restricted-incident grants
-    listing    which events, filtered how
+    filters    the one FilterSet of the event list, its API and the exports
+    listing    which events the user may see, filtered
     exports    JSON Lines and CSV, verified while streaming
     narrative  events as sentences and diffs; an incident's history
     sections   parts of the record other apps add (corrections)
@@ -31,7 +32,8 @@ from incidents.audit.access import (
 )
 from incidents.audit.bundle import BUNDLE_FORMAT, incident_bundle
 from incidents.audit.exports import CSV_COLUMNS, EXPORT_FIELDS, EXPORT_FORMAT, HASH_RULE, export_csv, export_jsonl
-from incidents.audit.listing import EventFilters, events_for, known_verbs
+from incidents.audit.filters import AuditEventFilter
+from incidents.audit.listing import events_for, known_verbs
 from incidents.audit.narrative import (
     DiffLine,
     IncidentHistory,
@@ -52,9 +54,9 @@ __all__ = [
     "EXPORT_FIELDS",
     "EXPORT_FORMAT",
     "HASH_RULE",
+    "AuditEventFilter",
     "AuditSection",
     "DiffLine",
-    "EventFilters",
     "IncidentHistory",
     "NarrativeItem",
     "access_grants_for",

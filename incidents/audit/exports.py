@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import User
 from incidents import ledger
 from incidents.audit.access import visible_events_q
-from incidents.audit.listing import EventFilters
+from incidents.audit.filters import AuditEventFilter
 from incidents.models import LedgerEvent, LedgerHead
 
 EXPORT_FORMAT = "failsafe-ledger-export/1"
@@ -44,7 +44,7 @@ def export_head() -> ExportHead:
     return ExportHead(head.seq, head.hash) if head else ExportHead(0, ledger.GENESIS_HASH)
 
 
-def _export_rows(user: User, filters: EventFilters, head: ExportHead, check: ledger.ChainCheck, chunk_size: int):
+def _export_rows(user: User, filters: AuditEventFilter, head: ExportHead, check: ledger.ChainCheck, chunk_size: int):
     wanted = ExpressionWrapper(visible_events_q(user) & filters.q(), output_field=BooleanField())
     rows = ledger.chain_rows(LedgerEvent.objects.filter(seq__lte=head.seq), _wanted=wanted)
     for row in rows.iterator(chunk_size=chunk_size):
@@ -57,7 +57,7 @@ def at_text(value: Any) -> str:
     return value if isinstance(value, str) else ledger.format_time(value)
 
 
-def _header(user: User, filters: EventFilters, head: ExportHead) -> dict[str, Any]:
+def _header(user: User, filters: AuditEventFilter, head: ExportHead) -> dict[str, Any]:
     return {
         "record": "head",
         "format": EXPORT_FORMAT,
@@ -93,9 +93,9 @@ def _jsonl_event(row: tuple) -> str:
     return _JSONL_EVENT % tuple(values)
 
 
-def export_jsonl(*, user: User, filters: EventFilters | None = None, chunk_size: int = 2000) -> Iterator[str]:
+def export_jsonl(*, user: User, filters: AuditEventFilter | None = None, chunk_size: int = 2000) -> Iterator[str]:
     """JSON Lines: a `head` record, one `event` record per event, a `verification` record."""
-    filters = filters or EventFilters()
+    filters = filters if filters is not None else AuditEventFilter()
     head = export_head()
     check = ledger.ChainCheck()
     yield json.dumps(_header(user, filters, head), ensure_ascii=False) + "\n"
@@ -117,14 +117,14 @@ class _Echo:
 CSV_COLUMNS = ("record", *EXPORT_FIELDS, "note")
 
 
-def export_csv(*, user: User, filters: EventFilters | None = None, chunk_size: int = 2000) -> Iterator[str]:
+def export_csv(*, user: User, filters: AuditEventFilter | None = None, chunk_size: int = 2000) -> Iterator[str]:
     """CSV with a header row. The first data row (record=head) carries the head's seq and hash;
     the last (record=verification) the result of verifying the chain while exporting.
 
     CSV is for reading in a spreadsheet: a text cell that would start a formula (=, +, -, @)
     gets a leading apostrophe, since signal titles and reasons can come from outsiders.
     JSONL is the export to re-verify hashes from."""
-    filters = filters or EventFilters()
+    filters = filters if filters is not None else AuditEventFilter()
     head = export_head()
     check = ledger.ChainCheck()
     writer = csv.writer(_Echo())
@@ -133,7 +133,7 @@ def export_csv(*, user: User, filters: EventFilters | None = None, chunk_size: i
         f"{EXPORT_FORMAT}; exported {header['exported_at']} by {user.username}; {HASH_RULE}; "
         "text cells starting with = + - @ are prefixed with an apostrophe (use JSONL to re-verify hashes)"
     )
-    if filters:
+    if filters.filtering:
         note += "; filters " + json.dumps(header["filters"], ensure_ascii=False)
     yield writer.writerow(CSV_COLUMNS) + writer.writerow(_csv_marker("head", head.seq, head.hash, note))
     buffer, exported = [], 0
