@@ -9,6 +9,7 @@ from django.db import transaction
 
 from accounts import services
 from accounts.actor import Actor
+from accounts.events import AccountEvent
 from accounts.models import ApiToken, User
 from config.errors import DomainError
 from incidents import ledger
@@ -58,7 +59,7 @@ class UserAdmin(DjangoUserAdmin):
             with transaction.atomic():
                 ledger.record(
                     actor=Actor.from_request(request),
-                    verb="accounts.roles_changed",
+                    verb=AccountEvent.ROLES_CHANGED,
                     obj=user,
                     before={"user": user.username, "roles": before},
                     after={"user": user.username, "roles": after},

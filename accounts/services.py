@@ -19,6 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import lockout
 from accounts.actor import Actor
+from accounts.events import AccountEvent
 from accounts.models import ApiToken, User
 from accounts.roles import Role
 from config.errors import DomainError
@@ -56,7 +57,7 @@ def _confirmed(user: User) -> list[TOTPDevice]:
     return list(TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id"))
 
 
-def _record(actor: Actor, verb: str, device: TOTPDevice, *, after: dict) -> None:
+def _record(actor: Actor, verb: AccountEvent, device: TOTPDevice, *, after: dict) -> None:
     ledger.record(actor=actor, verb=verb, obj=device, after={"user": device.user.username, **after})
 
 
@@ -71,7 +72,7 @@ def otp_device_start(*, actor: Actor, code: str = "") -> TOTPDevice:
         discarded = TOTPDevice.objects.filter(user=user, confirmed=False).delete()[0]
         device = TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
         after = {"device": device.pk, "replacing": bool(existing), "unconfirmed_discarded": discarded}
-        _record(actor, "otp.device_started", device, after=after)
+        _record(actor, AccountEvent.OTP_DEVICE_STARTED, device, after=after)
     return device
 
 
@@ -90,7 +91,7 @@ def otp_device_confirm(*, actor: Actor, code: str) -> TOTPDevice:
         replaced = TOTPDevice.objects.filter(user=user, confirmed=True).delete()[0]
         device.confirmed = True
         device.save(update_fields=["confirmed"])
-        _record(actor, "otp.device_confirmed", device, after={"device": device.pk, "replaced": replaced})
+        _record(actor, AccountEvent.OTP_DEVICE_CONFIRMED, device, after={"device": device.pk, "replaced": replaced})
     return device
 
 
@@ -108,7 +109,7 @@ def otp_device_remove(*, actor: Actor, code: str = "") -> int:
         User.objects.select_for_update().filter(pk=user.pk).first()
         removed = TOTPDevice.objects.filter(user=user).delete()[0]
         after = {"device": device.pk, "was_confirmed": bool(existing), "removed": removed}
-        _record(actor, "otp.device_removed", device, after=after)
+        _record(actor, AccountEvent.OTP_DEVICE_REMOVED, device, after=after)
     return removed
 
 
@@ -118,7 +119,7 @@ def api_token_issue(*, actor: Actor) -> str:
     user = _user(actor)
     key = ApiToken.new_key()
     token = ApiToken.objects.create(user=user, prefix=key[: ApiToken.PREFIX_LENGTH], key_hash=ApiToken.hash_key(key))
-    ledger.record(actor=actor, verb="accounts.api_token_issued", obj=token, after={"prefix": token.prefix})
+    ledger.record(actor=actor, verb=AccountEvent.API_TOKEN_ISSUED, obj=token, after={"prefix": token.prefix})
     return key
 
 
@@ -152,7 +153,7 @@ def lockout_clear(*, actor: Actor, username: str = "", ip_address: str = "", rea
         account = User.objects.filter(username=username).first() if username else None
         ledger.record(
             actor=actor,
-            verb="accounts.lockout_cleared",
+            verb=AccountEvent.LOCKOUT_CLEARED,
             obj=account,
             object_type="" if account else "axes.accessattempt",
             before={"username": username, "ip_address": ip_address, "failures": failures},

@@ -20,6 +20,6 @@ urlpatterns = [
 
 # Auditor pages and audit API (issue 5).
 urlpatterns += [
-    path("audit/", include("incidents.audit_urls")),
+    path("audit/", include("incidents.audit.urls")),
     path("api/v1/audit/", include("incidents.api.audit_urls")),
 ]

@@ -11,6 +11,7 @@ from django.forms.models import BaseInlineFormSet
 
 from accounts.actor import Actor
 from incidents import ledger, selectors
+from incidents.events import IncidentEvent
 from incidents.models import (
     AIModel,
     CustomerAccount,
@@ -28,7 +29,7 @@ def _value(obj, name: str):
     return value.pk if hasattr(value, "pk") else value
 
 
-def _record(request, verb: str, obj, *, before=None, after=None) -> None:
+def _record(request, verb: IncidentEvent, obj, *, before=None, after=None) -> None:
     with transaction.atomic():  # joins the admin view's transaction
         ledger.record(actor=Actor.from_request(request), verb=verb, obj=obj, before=before, after=after)
 
@@ -36,8 +37,8 @@ def _record(request, verb: str, obj, *, before=None, after=None) -> None:
 class RegistryAdmin(admin.ModelAdmin):
     """Configuration: every add, change and delete made here is recorded on the ledger."""
 
-    def _verb(self, obj, what: str) -> str:
-        return f"registry.{obj._meta.model_name}_{what}"
+    def _verb(self, obj, what: str) -> IncidentEvent:
+        return IncidentEvent.registry_change(obj._meta.model_name, what)
 
     def save_model(self, request, obj, form, change):
         changed = list(form.changed_data)

@@ -7,6 +7,7 @@ class IncidentsConfig(AppConfig):
 
     def ready(self):
         from config import converters
+        from incidents import events  # noqa: F401 - registers the incidents' ledger verbs
 
         # Here, not in config/urls.py: a URL module may be imported on its own (tests do).
         converters.register()

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -24,6 +25,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.actor import Actor
+from incidents import locks
 from incidents.models import LedgerEvent, LedgerHead
 
 GENESIS_HASH = "0" * 64
@@ -59,7 +61,7 @@ def chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
 def record(
     *,
     actor: Actor,
-    verb: str,
+    verb: StrEnum | str,
     obj: Any = None,
     object_type: str = "",
     object_id: str | int = "",
@@ -68,13 +70,15 @@ def record(
     after: dict | None = None,
     reason: str = "",
 ) -> LedgerEvent:
-    """Append one event. Must run inside the transaction of the change it records."""
+    """Append one event. Must run inside the transaction of the change it records.
+
+    `verb` is a member of the app's verb enumeration (incidents.events), stored as its text."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ledger.record must be called inside the transaction of the change it records")
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
-    head, _ = LedgerHead.objects.select_for_update().get_or_create(id=1)
+    head = locks.lock_ledger_head()
     # Microseconds are what the database keeps; truncating here keeps the hash reproducible.
     fields = {
         "seq": head.seq + 1,
@@ -84,7 +88,7 @@ def record(
         "actor_name": actor.name,
         "actor_roles": actor.roles,
         "source": actor.source,
-        "verb": verb,
+        "verb": str(verb),
         "object_type": object_type,
         "object_id": str(object_id),
         "incident_ref": incident_ref,

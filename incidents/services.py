@@ -19,7 +19,8 @@ from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import ESCALATION_LADDER, Role
 from config.errors import DomainError
-from incidents import ledger
+from incidents import ledger, locks
+from incidents.events import IncidentEvent
 from incidents.models import (
     OPEN_STATUSES,
     SEVERITY_RANK,
@@ -28,7 +29,6 @@ from incidents.models import (
     Category,
     Deployment,
     Incident,
-    IncidentCounter,
     RiskDomain,
     Severity,
     Signal,
@@ -68,7 +68,7 @@ def _require_commander(actor: Actor, what: str) -> None:
 
 def _lock(incident: Incident, actor: Actor) -> Incident:
     """Re-read the incident under a row lock (always the first lock a service takes)."""
-    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    locked = locks.lock_incident(incident.pk)
     if actor.user is not None and not can_view_incident(actor.user, locked):
         raise DomainError("No such incident.", code="not_found")
     return locked
@@ -118,7 +118,7 @@ def _grant_view(incident: Incident, users: Sequence[User]) -> None:
 
 
 def _next_ref(now: datetime) -> str:
-    counter, _ = IncidentCounter.objects.select_for_update().get_or_create(year=now.year)
+    counter = locks.lock_incident_counter(now.year)
     counter.last += 1
     counter.save(update_fields=["last"])
     return f"INC-{now.year}-{counter.last:04d}"
@@ -184,7 +184,7 @@ def incident_create(
     paged = _page_leadership_for_sev1(actor, incident) if severity == Severity.SEV1 else []
     ledger.record(
         actor=actor,
-        verb="incident.created",
+        verb=IncidentEvent.CREATED,
         obj=incident,
         incident_ref=incident.ref,
         after={**_snapshot(incident), "ref": incident.ref, "deployments": sorted(d.slug for d in deployments)}
@@ -234,7 +234,7 @@ def incident_edit(
             old["deployments"], new["deployments"] = before_deployments, after_deployments
     if new:
         ledger.record(
-            actor=actor, verb="incident.updated", obj=incident, incident_ref=incident.ref,
+            actor=actor, verb=IncidentEvent.UPDATED, obj=incident, incident_ref=incident.ref,
             before=old, after=new, reason=reason,
         )  # fmt: skip
     return incident
@@ -249,7 +249,7 @@ def _change_severity(actor: Actor, incident: Incident, severity: str, reason: st
     paged = _page_leadership_for_sev1(actor, incident) if severity == Severity.SEV1 else []
     if record:
         ledger.record(
-            actor=actor, verb="incident.severity_changed", obj=incident, incident_ref=incident.ref,
+            actor=actor, verb=IncidentEvent.SEVERITY_CHANGED, obj=incident, incident_ref=incident.ref,
             before={"severity": before}, after={"severity": severity} | ({"paged": paged} if paged else {}),
             reason=reason,
         )  # fmt: skip
@@ -276,7 +276,7 @@ def _change_status(actor: Actor, incident: Incident, status: str, reason: str) -
         setattr(incident, milestone, timezone.now())
     incident.save()
     ledger.record(
-        actor=actor, verb="incident.status_changed", obj=incident, incident_ref=incident.ref,
+        actor=actor, verb=IncidentEvent.STATUS_CHANGED, obj=incident, incident_ref=incident.ref,
         before={"status": before}, after={"status": status}, reason=reason,
     )  # fmt: skip
 
@@ -315,7 +315,7 @@ def incident_escalate(*, actor: Actor, incident: Incident, reason: str, severity
             )
         )
     ledger.record(
-        actor=actor, verb="incident.escalated", obj=incident, incident_ref=incident.ref,
+        actor=actor, verb=IncidentEvent.ESCALATED, obj=incident, incident_ref=incident.ref,
         before={"severity": before_severity},
         after={"severity": incident.severity, "called_in": called_in.value if called_in else None, "paged": paged},
         reason=reason,
@@ -351,7 +351,7 @@ def incident_assign(
     if incident.restricted:
         _grant_view(incident, people)
     ledger.record(
-        actor=actor, verb="incident.assigned", obj=incident, incident_ref=incident.ref,
+        actor=actor, verb=IncidentEvent.ASSIGNED, obj=incident, incident_ref=incident.ref,
         before=before,
         after={
             "commander": incident.commander.username if incident.commander_id else None,
@@ -369,7 +369,7 @@ def incident_grant_access(*, actor: Actor, incident: Incident, user: User, reaso
     incident = _lock(incident, actor)
     (remove_perm if revoke else assign_perm)(VIEW_RESTRICTED, user, incident)
     ledger.record(
-        actor=actor, verb="incident.access_revoked" if revoke else "incident.access_granted",
+        actor=actor, verb=IncidentEvent.ACCESS_REVOKED if revoke else IncidentEvent.ACCESS_GRANTED,
         obj=incident, incident_ref=incident.ref, after={"user": user.username}, reason=reason,
     )  # fmt: skip
 
@@ -408,7 +408,7 @@ def timeline_entry_add(
     )
     ledger.record(
         actor=actor,
-        verb="timeline.decision_recorded" if kind == TimelineEntry.Kind.DECISION else "timeline.note_added",
+        verb=IncidentEvent.DECISION_RECORDED if kind == TimelineEntry.Kind.DECISION else IncidentEvent.NOTE_ADDED,
         obj=entry,
         incident_ref=incident.ref,
         after={
@@ -443,19 +443,13 @@ def signal_ingest(
     _require_writer(actor)
     now = timezone.now()
     if dedup_key:
-        existing = (
-            Signal.objects.select_for_update(of=("self",))
-            .filter(dedup_key=dedup_key)
-            .filter(_open_signal_q())
-            .order_by("-last_seen_at")
-            .first()
-        )
+        existing = locks.lock_open_signal(dedup_key=dedup_key, still_open=_open_signal_q())
         if existing is not None:
             existing.occurrences += 1
             existing.last_seen_at = now
             existing.save(update_fields=["occurrences", "last_seen_at"])
             ledger.record(
-                actor=actor, verb="signal.folded", obj=existing,
+                actor=actor, verb=IncidentEvent.SIGNAL_FOLDED, obj=existing,
                 incident_ref=existing.incident.ref if existing.incident_id else "",
                 after={"occurrences": existing.occurrences, "title": title},
             )  # fmt: skip
@@ -472,7 +466,7 @@ def signal_ingest(
         created_by=actor.user,
     )
     ledger.record(
-        actor=actor, verb="signal.received", obj=signal,
+        actor=actor, verb=IncidentEvent.SIGNAL_RECEIVED, obj=signal,
         after={"source": source, "title": signal.title, "severity_hint": severity_hint,
                "deployment": deployment.slug if deployment else None, "dedup_key": dedup_key},
     )  # fmt: skip
@@ -494,7 +488,7 @@ def signal_promote(
 ) -> Incident:
     """Turn an open signal into an incident in one step."""
     _require_writer(actor)
-    signal = Signal.objects.select_for_update(of=("self",)).select_related("deployment").get(pk=signal.pk)
+    signal = locks.lock_signal(signal.pk, with_deployment=True)
     if signal.state != Signal.State.OPEN:
         raise DomainError(f"This signal is already {signal.state}.", code="conflict")
     incident = incident_create(
@@ -512,7 +506,7 @@ def signal_promote(
     signal.incident = incident
     signal.save(update_fields=["state", "incident"])
     ledger.record(
-        actor=actor, verb="signal.promoted", obj=signal, incident_ref=incident.ref,
+        actor=actor, verb=IncidentEvent.SIGNAL_PROMOTED, obj=signal, incident_ref=incident.ref,
         after={"incident": incident.ref, "occurrences": signal.occurrences},
     )  # fmt: skip
     return incident
@@ -522,10 +516,10 @@ def signal_promote(
 def signal_dismiss(*, actor: Actor, signal: Signal, reason: str) -> Signal:
     _require_writer(actor)
     reason = _require_reason(reason)
-    signal = Signal.objects.select_for_update().get(pk=signal.pk)
+    signal = locks.lock_signal(signal.pk)
     if signal.state != Signal.State.OPEN:
         raise DomainError(f"This signal is already {signal.state}.", code="conflict")
     signal.state = Signal.State.DISMISSED
     signal.save(update_fields=["state"])
-    ledger.record(actor=actor, verb="signal.dismissed", obj=signal, reason=reason)
+    ledger.record(actor=actor, verb=IncidentEvent.SIGNAL_DISMISSED, obj=signal, reason=reason)
     return signal

@@ -1,6 +1,7 @@
 """The audit API: read-only, for the audit roles (incidents.audit.AUDIT_ROLES).
 
-Every view parses its query with a serializer and calls one selector from incidents.audit;
+Every view parses its query with incidents.audit.filters.AuditEventFilter (the history page's
+FilterSet) and calls one selector from incidents.audit;
 exports stream (StreamingHttpResponse over a server-side cursor), never loading the ledger.
 """
 
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 import json
 
+import django_filters
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
@@ -22,6 +24,7 @@ from rest_framework.views import APIView
 
 from config.api import REF_PATTERN, error_responses
 from incidents import audit, ledger
+from incidents.audit.filters import AuditEventFilter
 from incidents.models import LedgerEvent
 
 
@@ -45,35 +48,28 @@ def _errors(*codes: int):
     return error_responses(*codes, descriptions=_AUDIT_ERRORS)
 
 
-# --- serializers ---------------------------------------------------------------------------------
+# --- query parameters and serializers -----------------------------------------------------------
 
 
-class EventFilterSerializer(serializers.Serializer):
-    """Query parameters shared by the event list and the exports (paging parameters pass through)."""
-
-    incident = serializers.RegexField(REF_PATTERN, required=False, help_text="Incident ref, e.g. INC-2026-0001.")
-    actor = serializers.CharField(max_length=150, required=False, help_text="Actor name (username or task).")
-    verb = serializers.CharField(
-        max_length=64, required=False, help_text='Exact verb, or a prefix ending in "." such as "incident.".'
-    )
-    object_type = serializers.CharField(max_length=64, required=False, help_text="e.g. incidents.incident")
-    object_id = serializers.CharField(max_length=64, required=False)
-    since = serializers.DateTimeField(required=False, help_text="Events at or after this time (ISO 8601).")
-    until = serializers.DateTimeField(required=False, help_text="Events before this time (ISO 8601).")
-
-    def validate(self, data):
-        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
-            raise serializers.ValidationError({"until": ["Must be after since."]})
-        return data
-
-    def to_filters(self) -> audit.EventFilters:
-        return audit.EventFilters(**self.validated_data)
+def _filter_parameters() -> list[OpenApiParameter]:
+    """The query parameters of the event list and the exports, from the FilterSet itself."""
+    return [
+        OpenApiParameter(
+            name,
+            OpenApiTypes.DATETIME if isinstance(f, django_filters.DateTimeFilter) else OpenApiTypes.STR,
+            OpenApiParameter.QUERY,
+            description=f.extra.get("help_text", ""),
+        )
+        for name, f in AuditEventFilter.base_filters.items()
+    ]
 
 
-def _filters(request) -> audit.EventFilters:
-    params = EventFilterSerializer(data=request.query_params)
-    params.is_valid(raise_exception=True)
-    return params.to_filters()
+def _filters(request) -> AuditEventFilter:
+    """The same filters as the history page (incidents.audit.filters); any bad value is a 400."""
+    filters = AuditEventFilter(request.query_params)
+    if filters.errors:
+        raise serializers.ValidationError(filters.error_dict())
+    return filters
 
 
 class LedgerEventSerializer(serializers.ModelSerializer):
@@ -115,7 +111,7 @@ class AuditEventListView(GenericAPIView):
     serializer_class = LedgerEventSerializer
 
     @extend_schema(
-        parameters=[EventFilterSerializer],
+        parameters=_filter_parameters(),
         responses={200: LedgerEventSerializer(many=True), **_errors(400, 403)},
         tags=["audit"],
     )
@@ -166,7 +162,7 @@ class AuditExportJsonlView(APIView):
 
     @extend_schema(
         operation_id="audit_export_jsonl",
-        parameters=[EventFilterSerializer],
+        parameters=_filter_parameters(),
         responses={
             (200, "application/x-ndjson"): OpenApiResponse(
                 OpenApiTypes.STR,
@@ -188,7 +184,7 @@ class AuditExportCsvView(APIView):
 
     @extend_schema(
         operation_id="audit_export_csv",
-        parameters=[EventFilterSerializer],
+        parameters=_filter_parameters(),
         responses={
             (200, "text/csv"): OpenApiResponse(
                 OpenApiTypes.STR,

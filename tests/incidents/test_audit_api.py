@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from incidents import audit, ledger, services
+from incidents.audit import sections
 from incidents.models import LedgerEvent, LedgerHead
 
 API = "/api/v1"
@@ -331,7 +332,7 @@ def test_bundle_flags_an_event_whose_content_no_longer_matches_its_hash(client_f
 
 
 def test_other_apps_add_sections_to_the_bundle(client_for, people, story, monkeypatch):
-    monkeypatch.setattr(audit, "_SECTIONS", {})
+    monkeypatch.setattr(sections, "_SECTIONS", {})
     audit.register_section(
         audit.AuditSection(key="corrections", title="Corrections", build=lambda incident: [{"ref": incident.ref}])
     )

@@ -12,7 +12,9 @@ from django.urls import reverse
 
 from accounts.access import ACCESS_ATTR
 from accounts.roles import Role
-from incidents import audit, audit_urls, ledger, services
+from incidents import audit, ledger, services
+from incidents.audit import narrative, sections
+from incidents.audit import urls as audit_urls
 from incidents.models import LedgerEvent, LedgerHead
 from tests.urlwalk import routes
 
@@ -183,7 +185,7 @@ def test_a_filter_that_does_not_parse_is_shown_not_applied(client, people, story
 
 
 def test_history_pages_by_sequence_number(client, people, story, make_incident, monkeypatch):
-    from incidents import audit_views
+    from incidents.audit import views as audit_views
 
     monkeypatch.setattr(audit_views, "PAGE_SIZE", 2)
     for _ in range(3):
@@ -236,11 +238,11 @@ def test_incident_history_includes_other_apps_events_and_sections(client, people
     with transaction.atomic():
         ledger.record(actor=actor, verb="correction.approved", object_type="corrections.correction", object_id="7",
                       incident_ref=sev1.ref, after={"state": "approved"})  # fmt: skip
-    monkeypatch.setattr(audit, "_SECTIONS", {})
+    monkeypatch.setattr(sections, "_SECTIONS", {})
     audit.register_section(
         audit.AuditSection(key="corrections", title="Corrections", build=lambda i: [{"approvals": 2}])
     )
-    monkeypatch.setattr(audit, "_PHRASES", dict(audit._PHRASES))
+    monkeypatch.setattr(narrative, "_PHRASES", dict(narrative._PHRASES))
     audit.register_phrase("correction.approved", lambda event: f"approved correction #{event.object_id}")
     body = _signed_in(client, people[Role.AUDITOR]).get(reverse("audit-incident", args=[sev1.ref])).content.decode()
     assert "approved correction #7" in body

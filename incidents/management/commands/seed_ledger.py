@@ -20,14 +20,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from incidents import ledger
+from accounts.events import AccountEvent
+from incidents import ledger, locks
+from incidents.events import IncidentEvent
 from incidents.models import (
     STATUS_TRANSITIONS,
     Category,
     Incident,
     IncidentCounter,
     LedgerEvent,
-    LedgerHead,
     RiskDomain,
     Severity,
     Source,
@@ -85,7 +86,7 @@ class Command(BaseCommand):
             raise CommandError("--events must be at least 1.")
         started = time.perf_counter()
         with transaction.atomic():
-            head, _ = LedgerHead.objects.select_for_update().get_or_create(id=1)
+            head = locks.lock_ledger_head()
             last = LedgerEvent.objects.filter(seq=head.seq).values_list("at", flat=True).first()
             story = Story(random.Random(seed), events, last)
             writer = CopyWriter() if connection.vendor == "postgresql" else BulkWriter()
@@ -169,9 +170,11 @@ class Story:
         if roll < 0.10:
             return self._signal(seq)
         if roll < 0.11:
-            granted = {"user": self.rnd.choice(ACTORS)[0], "role": "responder"}
+            name, roles = self.rnd.choice(ACTORS)
+            before = {"user": name, "roles": sorted(roles)}
+            after = {"user": name, "roles": sorted({*roles, "responder"})}
             admin = ("d.osei", ["admin"])
-            return self._base(seq, admin, "accounts.role_granted", "accounts.user", "", None, granted, reason="rota")
+            return self._base(seq, admin, AccountEvent.ROLES_CHANGED, "accounts.user", "", before, after, reason="rota")
         return self._incident_step(seq, self.rnd.choice(self.open))
 
     def _base(self, seq, actor, verb, object_type, incident_ref, before, after, *, object_id="", reason=""):
@@ -185,7 +188,7 @@ class Story:
             "actor_name": name,
             "actor_roles": roles,
             "source": source,
-            "verb": verb,
+            "verb": str(verb),
             "object_type": object_type,
             "object_id": object_id or str(self.rnd.randrange(1, 10**6)),
             "incident_ref": incident_ref,
@@ -222,12 +225,12 @@ class Story:
             "source": incident.source, "restricted": incident.restricted, "deployments": ["atlas-api"],
         }  # fmt: skip
         actor = self.rnd.choice(ACTORS[:6])
-        return self._base(seq, actor, "incident.created", "incidents.incident", ref, None, after, object_id=ref)
+        return self._base(seq, actor, IncidentEvent.CREATED, "incidents.incident", ref, None, after, object_id=ref)
 
     def _signal(self, seq: int) -> dict[str, Any]:
-        verb = self.rnd.choice(("signal.received", "signal.folded"))
+        verb = self.rnd.choice((IncidentEvent.SIGNAL_RECEIVED, IncidentEvent.SIGNAL_FOLDED))
         after = {"title": self.rnd.choice(SIGNAL_TITLES), "source": self.rnd.choice(Source.values)}
-        if verb == "signal.folded":
+        if verb == IncidentEvent.SIGNAL_FOLDED:
             after["occurrences"] = self.rnd.randrange(2, 50)
         return self._base(seq, ("monitor", []), verb, "incidents.signal", "", None, after)
 
@@ -238,24 +241,24 @@ class Story:
         kind = kind[0]
         if kind == "note" or incident is None:
             after = {"kind": "note", "body": self.rnd.choice(NOTES), "options_considered": "", "rationale": ""}
-            return self._base(seq, actor, "timeline.note_added", "incidents.timelineentry", ref, None, after)
+            return self._base(seq, actor, IncidentEvent.NOTE_ADDED, "incidents.timelineentry", ref, None, after)
         if kind == "decision":
             body, options, rationale = self.rnd.choice(DECISIONS)
             after = {"kind": "decision", "body": body, "options_considered": options, "rationale": rationale}
-            return self._base(seq, actor, "timeline.decision_recorded", "incidents.timelineentry", ref, None, after)
+            return self._base(seq, actor, IncidentEvent.DECISION_RECORDED, "incidents.timelineentry", ref, None, after)
         if kind == "severity":
             before = incident.severity
             incident.severity = self.rnd.choice(Severity.values)
-            return self._base(seq, actor, "incident.severity_changed", "incidents.incident", ref,
+            return self._base(seq, actor, IncidentEvent.SEVERITY_CHANGED, "incidents.incident", ref,
                               {"severity": before}, {"severity": incident.severity},
                               object_id=ref, reason="New evidence from triage.")  # fmt: skip
         if kind == "assign":
             commander = self.rnd.choice(COMMANDERS)
-            return self._base(seq, actor, "incident.assigned", "incidents.incident", ref,
+            return self._base(seq, actor, IncidentEvent.ASSIGNED, "incidents.incident", ref,
                               {"commander": None}, {"commander": commander, "participants_added": [actor[0]]},
                               object_id=ref)  # fmt: skip
         if kind == "escalate":
-            return self._base(seq, actor, "incident.escalated", "incidents.incident", ref,
+            return self._base(seq, actor, IncidentEvent.ESCALATED, "incidents.incident", ref,
                               {"severity": incident.severity},
                               {"severity": incident.severity, "called_in": "leadership", "paged": ["l.fischer"]},
                               object_id=ref, reason="Containment is not holding.")  # fmt: skip
@@ -266,6 +269,6 @@ class Story:
         before, incident.status = incident.status, self.rnd.choice(allowed)
         if incident.status in (Status.CLOSED, Status.DISMISSED) and ref in self.open:
             self.open.remove(ref)
-        return self._base(seq, actor, "incident.status_changed", "incidents.incident", ref,
+        return self._base(seq, actor, IncidentEvent.STATUS_CHANGED, "incidents.incident", ref,
                           {"status": before}, {"status": incident.status},
                           object_id=ref, reason="Per the incident commander.")  # fmt: skip

@@ -23,7 +23,8 @@ from accounts.roles import Role
 from config.errors import DomainError
 from config.forms import bind_domain_error
 from incidents import audit, ledger, services
-from incidents.audit_forms import EventFilterForm, GrantAccessForm, IncidentSearchForm, RevokeAccessForm
+from incidents.audit.filters import AuditEventFilter
+from incidents.audit.forms import GrantAccessForm, IncidentSearchForm, RevokeAccessForm
 from incidents.models import Incident
 from incidents.selectors import incident_get_for
 
@@ -35,9 +36,8 @@ GRANT_ROLES = frozenset({Role.INCIDENT_COMMANDER, Role.LEADERSHIP, Role.ADMIN})
 grant_page = role_required(GRANT_ROLES, write_roles=GRANT_ROLES)
 
 
-def _filters(request: HttpRequest) -> tuple[EventFilterForm, audit.EventFilters]:
-    form = EventFilterForm(request.GET or None)
-    return form, form.to_filters()
+def _filters(request: HttpRequest) -> AuditEventFilter:
+    return AuditEventFilter(request.GET)
 
 
 def _seq_param(request: HttpRequest, name: str) -> int | None:
@@ -49,7 +49,7 @@ def _seq_param(request: HttpRequest, name: str) -> int | None:
 @audit_page
 def event_list(request: HttpRequest) -> HttpResponse:
     """The whole history, newest first, a keyset page at a time (no COUNT, no OFFSET)."""
-    form, filters = _filters(request)
+    filters = _filters(request)
     events = audit.events_for(user=request.user, filters=filters)
     before, after = _seq_param(request, "before"), _seq_param(request, "after")
     if after is not None:
@@ -66,8 +66,8 @@ def event_list(request: HttpRequest) -> HttpResponse:
     for name in ("before", "after"):
         query.pop(name, None)
     context = {
-        "form": form,
-        "filtered": bool(filters),
+        "form": filters.form,
+        "filtered": filters.filtering,
         "items": [audit.narrate(event) for event in page],
         "newest_seq": page[0].seq if page else None,
         "oldest_seq": page[-1].seq if page else None,
@@ -76,7 +76,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
         "filter_query": query.urlencode(),
         "known_verbs": sorted(audit.registered_verbs()),
     }
-    return render(request, "audit/event_list.html", context, status=400 if form.errors else 200)
+    return render(request, "audit/event_list.html", context, status=400 if filters.errors else 200)
 
 
 @audit_page
@@ -117,8 +117,8 @@ def verify(request: HttpRequest) -> HttpResponse:
 
 
 def _export(request: HttpRequest, kind: str) -> HttpResponse:
-    form, filters = _filters(request)
-    if form.errors:
+    filters = _filters(request)
+    if filters.errors:
         return redirect(f"{reverse('audit-events')}?{request.GET.urlencode()}")  # shows what was not understood
     generate = audit.export_jsonl if kind == "jsonl" else audit.export_csv
     content_type = "application/x-ndjson; charset=utf-8" if kind == "jsonl" else "text/csv; charset=utf-8"

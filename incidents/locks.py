@@ -1,0 +1,50 @@
+"""Every row lock taken in incidents/, in one place and one order (after Saleor's lock_objects).
+
+A transaction that needs several takes them in this order, so two never wait on each other:
+
+    1. the incident            lock_incident
+    2. signals                 lock_signal, lock_open_signal
+    3. the year's ref counter  lock_incident_counter (creating an incident)
+    4. the ledger head         lock_ledger_head (ledger.record, always last)
+
+Other apps that lock an incident with their own rows (corrections: incident, then correction,
+then approvals) take the incident first, through lock_incident.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from incidents.models import Incident, IncidentCounter, LedgerHead, Signal
+
+
+def lock_incident(pk: int) -> Incident:
+    return Incident.objects.select_for_update().get(pk=pk)
+
+
+def lock_signal(pk: int, *, with_deployment: bool = False) -> Signal:
+    signals = Signal.objects.select_for_update(of=("self",))
+    if with_deployment:
+        signals = signals.select_related("deployment")
+    return signals.get(pk=pk)
+
+
+def lock_open_signal(*, dedup_key: str, still_open: Q) -> Signal | None:
+    """The most recently seen signal with this dedup key matching `still_open`, locked (only the
+    signal row: the incident it may have been promoted into is read, not locked)."""
+    return (
+        Signal.objects.select_for_update(of=("self",))
+        .filter(still_open, dedup_key=dedup_key)
+        .order_by("-last_seen_at")
+        .first()
+    )
+
+
+def lock_incident_counter(year: int) -> IncidentCounter:
+    counter, _ = IncidentCounter.objects.select_for_update().get_or_create(year=year)
+    return counter
+
+
+def lock_ledger_head() -> LedgerHead:
+    head, _ = LedgerHead.objects.select_for_update().get_or_create(id=1)
+    return head
