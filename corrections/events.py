@@ -9,6 +9,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
+from incidents.events import register_verbs
 from incidents.models import LedgerEvent
 
 Phrase = Callable[[LedgerEvent], str]
@@ -18,6 +19,7 @@ def _a(event: LedgerEvent, key: str) -> Any:
     return (event.after or {}).get(key, "") if isinstance(event.after, dict) else ""
 
 
+@register_verbs
 class CorrectionEvent(StrEnum):
     """A ledger verb and its phrase (None: told generically, e.g. configuration outside incidents)."""
 
