@@ -7,6 +7,7 @@ anonymous visitor costs none.
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
@@ -25,6 +26,11 @@ class ApprovalInbox:
     def items(self) -> list[Correction]:
         """Corrections waiting for a decision this user could give (auditors decide nothing)."""
         return selectors.approvals_pending_for(user=self.user) if self.user.can_write else []
+
+    def matching(self, among: QuerySet[Correction]) -> list[Correction]:
+        """The inbox narrowed by a filter over selectors.approval_candidates_for (the header still
+        counts the whole inbox)."""
+        return selectors.approvals_pending_for(user=self.user, among=among) if self.user.can_write else []
 
     @property
     def count(self) -> int:

@@ -122,14 +122,26 @@ def can_decide(user: User, correction: Correction) -> bool:
     return policy.approval_refusal(decision_facts(correction), user.pk, user.roles) is None
 
 
-def approvals_pending_for(*, user: User) -> list[Correction]:
-    """Corrections waiting for a decision this user could give: the approval inbox."""
+def approval_candidates_for(*, user: User) -> QuerySet[Correction]:
+    """Corrections open for a decision, on incidents the user may see, that the user did not request,
+    soonest to lapse first: what approvals_pending_for narrows to those the user could decide."""
     if not user.is_authenticated or not user.roles:
-        return []
-    candidates = corrections_visible_to(user).filter(
+        return Correction.objects.none()
+    return corrections_visible_to(user).filter(
         Q(state=State.PENDING_APPROVAL, pending_until__gt=timezone.now())
         | Q(break_glass=True, ratified_at__isnull=True, state__in=RATIFIABLE_STATES)
     ).exclude(requested_by=user).order_by("pending_until", "id")  # fmt: skip
+
+
+def approvals_pending_for(*, user: User, among: QuerySet[Correction] | None = None) -> list[Correction]:
+    """Corrections waiting for a decision this user could give: the approval inbox.
+
+    `among` narrows it (a FilterSet over approval_candidates_for); it is intersected with the
+    candidates, so it can never add a correction the user may not see or decide.
+    """
+    candidates = approval_candidates_for(user=user)
+    if among is not None:
+        candidates = candidates.filter(pk__in=among.values("pk"))
     return [c for c in candidates if can_decide(user, c)]
 
 

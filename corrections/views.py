@@ -41,6 +41,7 @@ from corrections.catalogue import (
     validate_params,
 )
 from corrections.context_processors import inbox_for
+from corrections.filters import CorrectionFilter
 from corrections.forms import (
     PARAM_PREFIX,
     ApproveForm,
@@ -565,6 +566,13 @@ def _urgency(row: Row) -> tuple:
 @page_access
 def approval_inbox(request: HttpRequest) -> HttpResponse:
     user = request.user
-    rows = sorted(rows_for(inbox_for(request).items), key=_urgency)
+    inbox = inbox_for(request)
+    filters = CorrectionFilter(request.GET or None, queryset=selectors.approval_candidates_for(user=user))
+    # Bad values: a 400 with the form saying why; the filters that parsed still apply.
+    status = 400 if filters.is_bound and not filters.is_valid() else 200
+    filtered = filters.is_bound and any(filters.form.cleaned_data.values())
+    # Unfiltered, the page shows the inbox the header counts (computed once per request).
+    rows = sorted(rows_for(inbox.matching(filters.qs) if filtered else inbox.items), key=_urgency)
     needs_device = user.has_role(Role.LEADERSHIP) and not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
-    return render(request, "corrections/approval_inbox.html", {"rows": rows, "needs_device": needs_device})
+    context = {"rows": rows, "needs_device": needs_device, "form": filters.form, "filtered": filtered}
+    return render(request, "corrections/approval_inbox.html", context, status=status)

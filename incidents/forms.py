@@ -232,21 +232,3 @@ class AssignCommanderForm(_DetailPageForm):
 
 class DismissSignalForm(forms.Form):
     reason = _reason_field("Why this is not an incident.")
-
-
-class IncidentFilterForm(forms.Form):
-    """The list filters (GET). `status=open` means any open status."""
-
-    OPEN = "open"
-
-    q = forms.CharField(required=False, max_length=200, label="Search")
-    severity = forms.ChoiceField(required=False, choices=[("", "Any severity"), *Severity.choices])
-    status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), (OPEN, "Open (any open status)"), *Status.choices]
-    )
-    category = forms.ChoiceField(required=False, choices=[("", "Any category"), *Category.choices])
-    deployment = forms.ChoiceField(required=False, choices=[("", "Any deployment")])
-
-    def __init__(self, *args, deployments, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["deployment"].choices = [("", "Any deployment"), *((d.slug, d.slug) for d in deployments)]

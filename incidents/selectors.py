@@ -75,42 +75,28 @@ def viewers_among(*, incident: Incident, users: Iterable[User]) -> set[int]:
     )
 
 
-@dataclass(frozen=True)
-class IncidentFilters:
-    severity: str = ""
-    status: str = ""
-    category: str = ""
-    deployment: str = ""
-    q: str = ""
-    open_only: bool = False
+# The list's order, which the incident_list_order index walks (so a page stops after its rows).
+LIST_ORDER = ("severity", "-reported_at", "-id")
 
 
-def incident_list_for(*, user: User, filters: IncidentFilters | None = None) -> QuerySet[Incident]:
-    filters = filters or IncidentFilters()
-    qs = incidents_visible_to(user)
-    if filters.severity:
-        qs = qs.filter(severity=filters.severity)
-    if filters.status:
-        qs = qs.filter(status=filters.status)
-    elif filters.open_only:
-        qs = qs.filter(status__in=OPEN_STATUSES)
-    if filters.category:
-        qs = qs.filter(category=filters.category)
-    if filters.deployment:
-        qs = qs.filter(deployments__slug=filters.deployment)
-    order = ["severity", "-reported_at", "-id"]
-    if filters.q:
-        qs, order = _search(qs, filters.q), ["-search_rank", *order]
+def incident_list_for(*, user: User) -> QuerySet[Incident]:
+    """The incident list, most severe first; incidents.filters.IncidentFilter narrows it."""
     return (
-        qs.select_related("reporter", "commander")
+        incidents_visible_to(user)
+        .select_related("reporter", "commander")
         .prefetch_related("deployments")
         .defer(*LIST_DEFERRED)
-        .order_by(*order)
+        .order_by(*LIST_ORDER)
     )
 
 
 # What no list shows: left in the table (a summary can be 20,000 characters).
 LIST_DEFERRED = ("summary", "search_vector")
+
+
+def incident_search(qs: QuerySet[Incident], *, text: str) -> QuerySet[Incident]:
+    """Narrow an incident list to those matching `text`, best match first, then the list's order."""
+    return _search(qs, text).order_by("-search_rank", *LIST_ORDER)
 
 
 def _search(qs: QuerySet[Incident], text: str) -> QuerySet[Incident]:

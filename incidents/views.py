@@ -24,12 +24,12 @@ from accounts.actor import Actor
 from config.errors import DomainError
 from config.forms import bind_domain_error
 from incidents import selectors, services
+from incidents.filters import IncidentPageFilter, SignalFilter
 from incidents.forms import (
     AssignCommanderForm,
     DismissSignalForm,
     EscalateForm,
     IncidentDetailsForm,
-    IncidentFilterForm,
     IncidentForm,
     SeverityForm,
     StatusForm,
@@ -113,28 +113,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @page_access
 def incident_list(request: HttpRequest) -> HttpResponse:
-    deployments = list(selectors.deployment_list())
-    form = IncidentFilterForm(request.GET or None, deployments=deployments)
-    status = 200
-    values: dict[str, str] = {}
-    if form.is_bound:
-        if not form.is_valid():
-            status = 400
-        # Apply the filters that parsed; the form shows why the others did not.
-        values = {name: value for name, value in form.cleaned_data.items() if value}
-    open_only = values.get("status") == IncidentFilterForm.OPEN
-    filters = selectors.IncidentFilters(
-        severity=values.get("severity", ""),
-        status="" if open_only else values.get("status", ""),
-        category=values.get("category", ""),
-        deployment=values.get("deployment", ""),
-        q=values.get("q", "").strip(),
-        open_only=open_only,
-    )
-    page = CappedPaginator(selectors.incident_list_for(user=request.user, filters=filters), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    context = {"form": form, "page": page, "count_label": count_label(page.paginator), "filtered": bool(values)}
+    filters = IncidentPageFilter(request.GET or None, queryset=selectors.incident_list_for(user=request.user))
+    # Bad values: a 400 with the form saying why; the filters that parsed still apply.
+    status = 400 if filters.is_bound and not filters.is_valid() else 200
+    page = CappedPaginator(filters.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    filtered = filters.is_bound and any(filters.form.cleaned_data.values())
+    context = {"form": filters.form, "page": page, "count_label": count_label(page.paginator), "filtered": filtered}
     return render(request, "incidents/incident_list.html", context, status=status)
 
 
@@ -336,17 +320,17 @@ SIGNAL_STATES = [
 def _render_signals(
     request: HttpRequest, *, status: int = 200, failed_signal: int | None = None, form: Form | None = None
 ) -> HttpResponse:
-    state = request.GET.get("state", Signal.State.OPEN)
-    if state not in {*Signal.State.values, "all"}:
-        state = Signal.State.OPEN
-    signals = selectors.signals_for(user=request.user)
-    if state != "all":
-        signals = signals.filter(state=state)
-    page = Paginator(signals, PAGE_SIZE).get_page(request.GET.get("page"))
+    data = request.GET.copy()
+    data.setdefault("state", Signal.State.OPEN)  # the page opens on what waits for triage
+    filters = SignalFilter(data, queryset=selectors.signals_for(user=request.user))
+    if not filters.is_valid() and status == 200:  # the filters that parsed apply; the page says why not the others
+        status = 400
+    page = Paginator(filters.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page,
-        "state": state,
-        "states": [*SIGNAL_STATES, ("all", "All")],
+        "state": filters.form.cleaned_data.get("state", ""),
+        "states": [*SIGNAL_STATES, (SignalFilter.ALL, "All")],
+        "filter_form": filters.form,
         "failed_signal": failed_signal,
         "failed_form": form,
     }

@@ -7,6 +7,7 @@ transitions come back from the services as DomainError(code="conflict"), answere
 from __future__ import annotations
 
 from django.db.models import Prefetch
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -26,6 +27,7 @@ from corrections.api.serializers import (
     RejectSerializer,
 )
 from corrections.catalogue import TYPES
+from corrections.filters import CorrectionFilter
 from corrections.models import Correction, DispatchAttempt
 from incidents.api.views import incident_or_404
 
@@ -59,12 +61,16 @@ class CorrectionTypeListView(ApiView):
 class IncidentCorrectionListView(ApiListView):
     permission_classes = [CanWrite]
     serializer_class = CorrectionRequestSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CorrectionFilter
+    queryset = Correction.objects.none()  # names the model for the schema; the selector decides the rows
 
-    @extend_schema(responses={200: CorrectionSerializer(many=True), **error_responses(404)}, tags=["corrections"])
+    @extend_schema(responses={200: CorrectionSerializer(many=True), **error_responses(400, 404)}, tags=["corrections"])
     def get(self, request, ref: str):
         """Corrections requested on this incident, newest first."""
         incident = incident_or_404(request, ref)
-        page = self.paginate_queryset(selectors.corrections_for_incident(user=request.user, incident=incident))
+        corrections = selectors.corrections_for_incident(user=request.user, incident=incident)
+        page = self.paginate_queryset(self.filter_queryset(corrections))
         return self.get_paginated_response(CorrectionSerializer(page, many=True).data)
 
     @extend_schema(
@@ -136,10 +142,19 @@ CorrectionConfirmView = _action(services.correction_confirm_manual, ConfirmSeria
                                 "Confirm a manual correction (destroy_weights) was carried out")  # fmt: skip
 
 
-class PendingApprovalListView(ApiView):
+class PendingApprovalListView(ApiListView):
     permission_classes = [HasAnyRole]
+    pagination_class = None  # the whole inbox, most urgent first: it is short by nature
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CorrectionFilter
+    queryset = Correction.objects.none()  # names the model for the schema; get_queryset() decides the rows
 
-    @extend_schema(responses={200: CorrectionSerializer(many=True)}, tags=["corrections"])
+    def get_queryset(self):
+        return selectors.approval_candidates_for(user=self.request.user)
+
+    @extend_schema(responses={200: CorrectionSerializer(many=True), **error_responses(400)}, tags=["corrections"])
     def get(self, request):
         """Corrections waiting for a decision you could give."""
-        return Response(CorrectionSerializer(selectors.approvals_pending_for(user=request.user), many=True).data)
+        among = self.filter_queryset(self.get_queryset())
+        pending = selectors.approvals_pending_for(user=request.user, among=among)
+        return Response(CorrectionSerializer(pending, many=True).data)

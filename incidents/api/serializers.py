@@ -17,7 +17,6 @@ from incidents.models import (
     Status,
     TimelineEntry,
 )
-from incidents.selectors import IncidentFilters
 
 TEXT_MAX = 20000
 TITLE_MAX = 200
@@ -46,27 +45,6 @@ class SeverityHintField(serializers.ChoiceField):
 
 
 # --- incidents ----------------------------------------------------------------------------------
-
-
-class IncidentFilterSerializer(serializers.Serializer):
-    """Query parameters of the incident list (paging parameters pass through)."""
-
-    severity = serializers.ChoiceField(choices=Severity.choices, required=False, allow_blank=True)
-    status = serializers.ChoiceField(choices=Status.choices, required=False, allow_blank=True)
-    category = serializers.ChoiceField(choices=Category.choices, required=False, allow_blank=True)
-    deployment = _deployment_field(required=False, help_text="Deployment slug, e.g. atlas-api.")
-    q = TextField(max_length=200, required=False, allow_blank=True, help_text="Text in title or summary, or a ref.")
-
-    def to_filters(self) -> IncidentFilters:
-        data = self.validated_data
-        deployment = data.get("deployment")
-        return IncidentFilters(
-            severity=data.get("severity", ""),
-            status=data.get("status", ""),
-            category=data.get("category", ""),
-            deployment=deployment.slug if deployment else "",
-            q=data.get("q", ""),
-        )
 
 
 class IncidentCreateSerializer(StrictSerializer):
@@ -213,10 +191,6 @@ class SignalIngestSerializer(StrictSerializer):
         default="",
         help_text="Signals with the same key fold into the open signal or incident that has it.",
     )
-
-
-class SignalFilterSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(choices=Signal.State.choices, required=False, allow_blank=True)
 
 
 class SignalPromoteSerializer(StrictSerializer):

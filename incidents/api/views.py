@@ -3,6 +3,7 @@ acting user, and renders; services raise DomainError, which config.api turns int
 
 from __future__ import annotations
 
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -14,12 +15,10 @@ from incidents.api.serializers import (
     DeploymentSerializer,
     IncidentCreateSerializer,
     IncidentEscalateSerializer,
-    IncidentFilterSerializer,
     IncidentSerializer,
     IncidentSummarySerializer,
     IncidentUpdateSerializer,
     SignalDismissSerializer,
-    SignalFilterSerializer,
     SignalIngestSerializer,
     SignalPromoteSerializer,
     SignalSerializer,
@@ -27,6 +26,7 @@ from incidents.api.serializers import (
     TimelineEntrySerializer,
     TimelineSerializer,
 )
+from incidents.filters import IncidentFilter, SignalFilter
 from incidents.models import Incident, Signal
 from incidents.pagination import CappedPageNumberPagination
 
@@ -52,17 +52,20 @@ class IncidentListView(ApiListView):
     permission_classes = [CanWrite]
     pagination_class = CappedPageNumberPagination
     serializer_class = IncidentCreateSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = IncidentFilter
+    queryset = Incident.objects.none()  # names the model for the schema; get_queryset() decides the rows
+
+    def get_queryset(self):
+        return selectors.incident_list_for(user=self.request.user)
 
     @extend_schema(
-        parameters=[IncidentFilterSerializer],
         responses={200: IncidentSummarySerializer(many=True), **error_responses(400)},
         tags=["incidents"],
     )
     def get(self, request):
-        """Incidents visible to you, most severe first."""
-        params = IncidentFilterSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        page = self.paginate_queryset(selectors.incident_list_for(user=request.user, filters=params.to_filters()))
+        """Incidents visible to you, most severe first (best match first when searching)."""
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(IncidentSummarySerializer(page, many=True).data)
 
     @extend_schema(
@@ -163,20 +166,20 @@ class DeploymentListView(ApiListView):
 class SignalListView(ApiListView):
     permission_classes = [CanWrite]
     serializer_class = SignalIngestSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = SignalFilter
+    queryset = Signal.objects.none()  # names the model for the schema; get_queryset() decides the rows
+
+    def get_queryset(self):
+        return selectors.signals_for(user=self.request.user)
 
     @extend_schema(
-        parameters=[SignalFilterSerializer],
         responses={200: SignalSerializer(many=True), **error_responses(400)},
         tags=["signals"],
     )
     def get(self, request):
         """Signals, most recently seen first."""
-        params = SignalFilterSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        signals = selectors.signals_for(user=request.user)
-        if params.validated_data.get("state"):
-            signals = signals.filter(state=params.validated_data["state"])
-        page = self.paginate_queryset(signals)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(SignalSerializer(page, many=True).data)
 
     @extend_schema(
