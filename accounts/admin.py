@@ -7,12 +7,11 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import transaction
 
-from accounts import services
+from accounts import ledger, services
 from accounts.actor import Actor
 from accounts.events import AccountEvent
 from accounts.models import ApiToken, User
 from config.errors import DomainError
-from incidents import ledger
 
 
 def _unlock(modeladmin, request, pairs) -> None:

@@ -83,3 +83,58 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} key of {self.user_id}: {self.status_code}"
+
+
+# --- The ledger --------------------------------------------------------------------------------
+
+
+class LedgerEvent(models.Model):
+    """One append-only, hash-chained record of something that happened (DESIGN §6).
+
+    No foreign keys: events outlive what they describe. Written only by accounts.ledger. The tables
+    keep the names they were born with in incidents.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    at = models.DateTimeField()
+    actor_type = models.CharField(max_length=16)  # user, token, system
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_name = models.CharField(max_length=150)
+    actor_roles = models.JSONField(default=list)
+    source = models.CharField(max_length=16)  # web, api, task, command
+    verb = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    incident_ref = models.CharField(max_length=20, blank=True, db_index=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    client_ip = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        db_table = "incidents_ledgerevent"
+        ordering = ["seq"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="incidents_l_object__24ef7f_idx"),
+            models.Index(fields=["at"], name="incidents_l_at_c20a57_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.verb}"
+
+
+class LedgerHead(models.Model):
+    """A single row holding the chain's head; appends lock it so the chain never forks."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        db_table = "incidents_ledgerhead"
+
+    def __str__(self) -> str:
+        return f"head #{self.seq}"

@@ -17,13 +17,12 @@ from django.db.models import Q
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import lockout
+from accounts import ledger, lockout
 from accounts.actor import Actor
 from accounts.events import AccountEvent
 from accounts.models import ApiToken, User
 from accounts.roles import Role
 from config.errors import DomainError
-from incidents import ledger
 
 DEVICE_NAME = "Authenticator app"
 

@@ -3,7 +3,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from config.docs import ApiDocsView
-from incidents.api.audit import IncidentBundleView
 
 urlpatterns = [
     path("", include("incidents.urls")),
@@ -11,7 +10,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.api.urls")),
-    path("api/v1/incidents/<ref:ref>/bundle/", IncidentBundleView.as_view(), name="api-incident-bundle"),
     path("api/v1/", include("incidents.api.urls")),
     path("api/v1/", include("corrections.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from incidents.events import register_verbs
-from incidents.models import LedgerEvent
+from accounts.events import register_verbs
+from accounts.models import LedgerEvent
 
 Phrase = Callable[[LedgerEvent], str]
 

@@ -9,19 +9,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 
+from accounts import ledger
 from accounts.actor import Actor
-from incidents import ledger, selectors
+from accounts.models import LedgerEvent
+from incidents import selectors
 from incidents.events import IncidentEvent
-from incidents.models import (
-    AIModel,
-    CustomerAccount,
-    Deployment,
-    Incident,
-    LedgerEvent,
-    ModelVersion,
-    Signal,
-    TimelineEntry,
-)
+from incidents.models import AIModel, CustomerAccount, Deployment, Incident, ModelVersion, Signal, TimelineEntry
 
 
 def _value(obj, name: str):

@@ -5,7 +5,7 @@ A transaction that needs several takes them in this order, so two never wait on 
     1. the incident            lock_incident
     2. signals                 lock_signal, lock_open_signal
     3. the year's ref counter  lock_incident_counter (creating an incident)
-    4. the ledger head         lock_ledger_head (ledger.record, always last)
+    4. the ledger head         (accounts.ledger.record, always last)
 
 Other apps that lock an incident with their own rows (corrections: incident, then correction,
 then approvals) take the incident first, through lock_incident.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from incidents.models import Incident, IncidentCounter, LedgerHead, Signal
+from incidents.models import Incident, IncidentCounter, Signal
 
 
 def lock_incident(pk: int) -> Incident:
@@ -43,8 +43,3 @@ def lock_open_signal(*, dedup_key: str, still_open: Q) -> Signal | None:
 def lock_incident_counter(year: int) -> IncidentCounter:
     counter, _ = IncidentCounter.objects.select_for_update().get_or_create(year=year)
     return counter
-
-
-def lock_ledger_head() -> LedgerHead:
-    head, _ = LedgerHead.objects.select_for_update().get_or_create(id=1)
-    return head

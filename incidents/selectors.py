@@ -10,14 +10,13 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connections
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
 
-from accounts.models import User
+from accounts.models import LedgerEvent, User
 from accounts.roles import Role
 from incidents.models import (
     OPEN_STATUSES,
     Deployment,
     Incident,
     IncidentUserObjectPermission,
-    LedgerEvent,
     Severity,
     Signal,
     TimelineEntry,

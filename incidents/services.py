@@ -15,11 +15,12 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from accounts import ledger
 from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import ESCALATION_LADDER, Role
 from config.errors import DomainError
-from incidents import ledger, locks
+from incidents import locks
 from incidents.events import IncidentEvent
 from incidents.models import (
     OPEN_STATUSES,

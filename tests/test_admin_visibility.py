@@ -15,10 +15,11 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import LedgerEvent
 from accounts.roles import Role
 from corrections import services as corrections
 from corrections.models import Approval, Correction, DispatchAttempt, OutboxEntry
-from incidents.models import Incident, LedgerEvent, Signal, TimelineEntry
+from incidents.models import Incident, Signal, TimelineEntry
 
 _counter = itertools.count(1)
 

@@ -4,8 +4,8 @@ queries with a 4xx, never a 500, and writes nothing. New endpoints are covered a
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.models import LedgerEvent
 from accounts.roles import Role
-from incidents.models import LedgerEvent
 from tests.urlwalk import concrete, hostile_queries, hostile_urls, routes
 
 BAD_BODIES = [

@@ -5,7 +5,7 @@ Found by walking the URL configuration, so a new endpoint is covered (or this te
 import pytest
 from django.core.management import call_command
 
-from config.api import IDEMPOTENCY_HEADER, IdempotentPost
+from accounts.api.base import IDEMPOTENCY_HEADER, IdempotentPost
 from tests.urlwalk import routes
 
 # POST routes that may not take a key, each with its reason (the view's `idempotent = False`).

@@ -6,8 +6,8 @@ from rest_framework.throttling import AnonRateThrottle
 
 from accounts import client, lockout, services
 from accounts.actor import Actor
+from accounts.api.base import ApiView
 from accounts.api.serializers import TokenRequestSerializer, TokenSerializer
-from config.api import ApiView
 from config.strict import ErrorSerializer
 
 

@@ -13,7 +13,8 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from config.api import MAX_ID, ApiListView, ApiView, CanWrite, HasAnyRole, actor_of, error_responses
+from accounts.api.base import ApiListView, ApiView, actor_of
+from config.api import MAX_ID, CanWrite, HasAnyRole, error_responses
 from corrections import selectors, services
 from corrections.api.serializers import (
     ApproveSerializer,

@@ -10,6 +10,7 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 
+from accounts import ledger
 from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import Role
@@ -18,7 +19,6 @@ from corrections import locks, outbox
 from corrections.catalogue import get_type
 from corrections.events import CorrectionEvent
 from corrections.models import TRANSITIONS, ApprovalPolicy, Correction, OutboxEntry, State
-from incidents import ledger
 from incidents.models import Incident, Status
 from incidents.selectors import can_view_incident
 

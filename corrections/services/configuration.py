@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import ledger
 from accounts.actor import Actor
 from accounts.roles import Role
 from config.errors import DomainError
@@ -15,7 +16,6 @@ from corrections import locks
 from corrections.events import CorrectionEvent
 from corrections.models import Actuator, ApprovalPolicy
 from corrections.services.common import required_text
-from incidents import ledger
 
 
 def _require_admin(actor: Actor) -> None:

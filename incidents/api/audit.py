@@ -22,10 +22,11 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import ledger
+from accounts.models import LedgerEvent
 from config.api import REF_PATTERN, error_responses
-from incidents import audit, ledger
+from incidents import audit
 from incidents.audit.filters import AuditEventFilter
-from incidents.models import LedgerEvent
 
 
 class CanAudit(permissions.BasePermission):

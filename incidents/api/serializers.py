@@ -4,19 +4,9 @@ every business rule (who may, which transition, reasons) lives in incidents.serv
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.models import LedgerEvent
 from config.strict import SlugRelatedField, StrictBooleanField, StrictSerializer, TextField
-from incidents.models import (
-    Category,
-    Deployment,
-    Incident,
-    LedgerEvent,
-    RiskDomain,
-    Severity,
-    Signal,
-    Source,
-    Status,
-    TimelineEntry,
-)
+from incidents.models import Category, Deployment, Incident, RiskDomain, Severity, Signal, Source, Status, TimelineEntry
 
 TEXT_MAX = 20000
 TITLE_MAX = 200

@@ -1,11 +1,13 @@
 from django.urls import path
 
 from incidents.api import views
+from incidents.api.audit import IncidentBundleView
 
 urlpatterns = [
     path("incidents/", views.IncidentListView.as_view(), name="api-incident-list"),
     path("incidents/<ref:ref>/", views.IncidentDetailView.as_view(), name="api-incident-detail"),
     path("incidents/<ref:ref>/escalate/", views.IncidentEscalateView.as_view(), name="api-incident-escalate"),
+    path("incidents/<ref:ref>/bundle/", IncidentBundleView.as_view(), name="api-incident-bundle"),
     path("incidents/<ref:ref>/timeline/", views.IncidentTimelineView.as_view(), name="api-incident-timeline"),
     path("deployments/", views.DeploymentListView.as_view(), name="api-deployment-list"),
     path("signals/", views.SignalListView.as_view(), name="api-signal-list"),

@@ -9,7 +9,8 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from config.api import MAX_ID, REF_PATTERN, ApiListView, ApiView, CanWrite, HasAnyRole, actor_of, error_responses
+from accounts.api.base import ApiListView, ApiView, actor_of
+from config.api import MAX_ID, REF_PATTERN, CanWrite, HasAnyRole, error_responses
 from incidents import selectors, services
 from incidents.api.serializers import (
     DeploymentSerializer,

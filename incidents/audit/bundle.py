@@ -1,7 +1,7 @@
 """The regulator bundle: everything about one incident as one JSON document (DESIGN §8).
 
 Every time the bundle writes is in the ledger's canonical form, YYYY-MM-DDTHH:MM:SS.ffffffZ
-(incidents.ledger.format_time), sections' times included. The one exception is inside the
+(accounts.ledger.format_time), sections' times included. The one exception is inside the
 ledger events' `before` and `after`: those are reproduced exactly as recorded, because the
 hash covers them.
 """
@@ -15,12 +15,12 @@ from typing import Any
 
 from django.utils import timezone
 
-from accounts.models import User
-from incidents import ledger
+from accounts import ledger
+from accounts.models import LedgerEvent, User
 from incidents.audit.access import can_audit
 from incidents.audit.exports import EXPORT_FIELDS, HASH_RULE, JSON_COLUMNS, at_text, export_head
 from incidents.audit.sections import registered_sections
-from incidents.models import Incident, LedgerEvent, TimelineEntry
+from incidents.models import Incident, TimelineEntry
 from incidents.selectors import incident_get_for
 
 BUNDLE_FORMAT = "failsafe-incident-bundle/1"

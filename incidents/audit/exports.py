@@ -16,11 +16,10 @@ from typing import Any
 from django.db.models import BooleanField, ExpressionWrapper
 from django.utils import timezone
 
-from accounts.models import User
-from incidents import ledger
+from accounts import ledger
+from accounts.models import LedgerEvent, LedgerHead, User
 from incidents.audit.access import visible_events_q
 from incidents.audit.filters import AuditEventFilter
-from incidents.models import LedgerEvent, LedgerHead
 
 EXPORT_FORMAT = "failsafe-ledger-export/1"
 HASH_RULE = (

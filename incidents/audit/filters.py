@@ -16,9 +16,9 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
+from accounts import ledger
+from accounts.models import LedgerEvent
 from config.converters import REF_REGEX
-from incidents import ledger
-from incidents.models import LedgerEvent
 
 
 class AuditEventFilterForm(forms.Form):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from accounts.models import User
+from accounts.models import LedgerEvent, User
 from incidents.audit.access import visible_events_q
 from incidents.audit.filters import AuditEventFilter
-from incidents.models import LedgerEvent
 
 
 def events_for(*, user: User, filters: AuditEventFilter | None = None) -> QuerySet[LedgerEvent]:

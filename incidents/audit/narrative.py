@@ -15,12 +15,13 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from accounts.models import User
-from incidents import events
+from accounts import events
+from accounts.events import LedgerVerb
+from accounts.models import LedgerEvent, User
 from incidents.audit.access import can_audit
 from incidents.audit.sections import AuditSection, registered_sections
-from incidents.events import IncidentEvent, LedgerVerb
-from incidents.models import Incident, LedgerEvent
+from incidents.events import IncidentEvent
+from incidents.models import Incident
 from incidents.selectors import incident_get_for
 
 # --- reading one event: before/after as a diff --------------------------------------------------

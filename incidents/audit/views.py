@@ -17,12 +17,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import ledger
 from accounts.access import role_required
 from accounts.actor import Actor
 from accounts.roles import Role
 from config.errors import DomainError
 from config.forms import bind_domain_error
-from incidents import audit, ledger, services
+from incidents import audit, services
 from incidents.audit.filters import AuditEventFilter
 from incidents.audit.forms import GrantAccessForm, IncidentSearchForm, RevokeAccessForm
 from incidents.models import Incident

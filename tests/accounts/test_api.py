@@ -7,9 +7,8 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, LedgerEvent
 from accounts.roles import Role
-from incidents.models import LedgerEvent
 
 TOKEN_URL = "/api/v1/auth/token/"
 PASSWORD = "correct horse battery staple"
@@ -144,7 +143,7 @@ def test_forged_forwarded_for_header_does_not_escape_the_throttle(api, responder
 
 
 def test_issuing_a_token_is_a_ledger_event_without_the_key(client, make_user):
-    from incidents.models import LedgerEvent
+    from accounts.models import LedgerEvent
 
     make_user("responder", username="tok", password="pw-123456!")
     key = client.post("/api/v1/auth/token/", {"username": "tok", "password": "pw-123456!"},

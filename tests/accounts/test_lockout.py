@@ -21,9 +21,8 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, LedgerEvent
 from accounts.roles import Role
-from incidents.models import LedgerEvent
 
 PASSWORD = "correct-horse-9"
 LOGIN = "/accounts/login/"

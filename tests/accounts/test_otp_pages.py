@@ -10,8 +10,8 @@ from django.urls import reverse
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import LedgerEvent
 from accounts.roles import Role
-from incidents.models import LedgerEvent
 
 
 @pytest.fixture

@@ -2,9 +2,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, LedgerEvent
 from accounts.roles import Role
-from incidents.models import LedgerEvent
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Configuring an actuator and checking its readiness, against a real sandbox gateway process."""
 
 from accounts.actor import Actor
+from accounts.models import LedgerEvent
 from corrections import dispatch, services
-from incidents.models import LedgerEvent
 from tests.corrections import gateway_fixture
 
 sandbox_gateway = gateway_fixture.sandbox_gateway

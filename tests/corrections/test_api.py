@@ -1,9 +1,9 @@
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.models import LedgerEvent
 from corrections.catalogue import TYPES
 from corrections.models import Correction, OutboxEntry
-from incidents.models import LedgerEvent
 
 
 @pytest.fixture

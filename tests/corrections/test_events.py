@@ -10,10 +10,10 @@ import pytest
 
 import corrections
 from accounts.actor import Actor
+from accounts.models import LedgerEvent
 from corrections.events import CorrectionEvent
 from corrections.services import common
 from incidents import audit
-from incidents.models import LedgerEvent
 
 APP = Path(corrections.__file__).parent
 # The verbs this app records are "correction.*", "actuator.*" and "policy.*".

@@ -17,11 +17,10 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.actor import Actor
-from accounts.models import IdempotencyRecord
+from accounts.models import IdempotencyRecord, LedgerEvent
 from accounts.roles import Role
 from corrections import services
 from corrections.models import Correction, OutboxEntry, State
-from incidents.models import LedgerEvent
 
 BLOCK = {"type": "block_accounts", "deployment": "atlas-api", "params": {"accounts": ["acct-mallory"]},
          "rationale": "Abuse at scale."}  # fmt: skip

@@ -224,7 +224,7 @@ def test_an_unrestricted_incident_mails_full_text_to_every_member(
 
 
 def test_the_ledger_says_who_was_paged_in_full_and_who_was_told_only_the_ref(world_for, monkeypatch):
-    from incidents.models import LedgerEvent
+    from accounts.models import LedgerEvent
 
     w = world_for(restricted=True)
     monkeypatch.setattr(incidents, "members_of", members_of)  # only real commanders this time

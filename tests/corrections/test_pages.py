@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import LedgerEvent
 from corrections import selectors, services
 from corrections.models import Approval, Correction, OutboxEntry, State
-from incidents.models import LedgerEvent
 
 
 @pytest.fixture

@@ -3,13 +3,13 @@ import threading
 import pytest
 from django.db import connection
 
+from accounts import ledger
 from accounts.actor import Actor
+from accounts.models import LedgerEvent
 from accounts.roles import Role
 from config.errors import DomainError
 from corrections import services
 from corrections.models import Correction, OutboxEntry, State
-from incidents import ledger
-from incidents.models import LedgerEvent
 
 THREADS = 20
 

@@ -4,11 +4,11 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import ledger
 from accounts.actor import Actor
 from config.errors import DomainError
 from corrections import services
 from corrections.models import Approval, ApprovalPolicy, Correction, OutboxEntry, State
-from incidents import ledger
 
 
 @pytest.fixture

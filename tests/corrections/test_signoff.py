@@ -9,12 +9,12 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
+from accounts.models import LedgerEvent
 from accounts.roles import Role
 from config.errors import DomainError
 from corrections import policy, selectors, services
 from corrections.models import Approval, Correction, CorrectionEditor, OutboxEntry, State
 from corrections.services import decisions
-from incidents.models import LedgerEvent
 
 STALE = "The request changed since you opened it — review it again."
 YEAR = 365 * 24 * 60

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from accounts.actor import Actor
+from accounts.models import LedgerHead
 from accounts.roles import Role
 from corrections import services as corrections
 from incidents import services
-from incidents.models import LedgerHead
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "auditor-pw-2026!"

@@ -42,11 +42,11 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.actor import Actor
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, LedgerEvent, User
 from accounts.roles import Role
 from corrections import services
 from corrections.models import Correction, DispatchAttempt, OutboxEntry, State
-from incidents.models import CustomerAccount, Incident, LedgerEvent
+from incidents.models import CustomerAccount, Incident
 from tests.conftest import skip_or_fail
 from tests.corrections.gateway_fixture import SandboxGateway, start_gateway
 from tests.e2e.stack import Stack, database_url, wait_for

@@ -3,7 +3,7 @@ import contextlib
 import pytest
 from django.db import connection
 
-from incidents.models import LedgerEvent
+from accounts.models import LedgerEvent
 from tests.conftest import LEDGER_TRIGGER
 
 LEDGER = LedgerEvent._meta.db_table

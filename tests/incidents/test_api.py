@@ -11,10 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import User
+from accounts.models import LedgerEvent, User
 from accounts.roles import Role
 from incidents import services
-from incidents.models import Incident, LedgerEvent, Signal, Status, TimelineEntry
+from incidents.models import Incident, Signal, Status, TimelineEntry
 
 API = "/api/v1"
 

@@ -17,10 +17,10 @@ from django.core.cache import cache
 from django.db.models import Sum
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, LedgerEvent
 from accounts.roles import Role
 from incidents import services
-from incidents.models import Incident, LedgerEvent, Signal, TimelineEntry
+from incidents.models import Incident, Signal, TimelineEntry
 
 API = "/api/v1"
 PASSWORD = "correct horse battery staple"

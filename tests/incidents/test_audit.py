@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from accounts.models import LedgerEvent
 from accounts.roles import Role
 from incidents import audit
-from incidents.models import LedgerEvent
 
 
 def test_diff_shows_only_what_changed():

@@ -13,10 +13,11 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts import ledger
+from accounts.models import LedgerEvent, LedgerHead
 from accounts.roles import Role
-from incidents import audit, ledger, services
+from incidents import audit, services
 from incidents.audit import sections
-from incidents.models import LedgerEvent, LedgerHead
 
 API = "/api/v1"
 READ_ONLY_ENDPOINTS = [

@@ -1,5 +1,5 @@
 """The regulator bundle writes every time in one form: the ledger's canonical
-YYYY-MM-DDTHH:MM:SS.ffffffZ (incidents.ledger.format_time)."""
+YYYY-MM-DDTHH:MM:SS.ffffffZ (accounts.ledger.format_time)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from accounts import ledger
 from accounts.roles import Role
 from corrections import services as corrections
-from incidents import audit, ledger, services
+from incidents import audit, services
 from incidents.audit import sections
 
 CANONICAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")

@@ -3,9 +3,10 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from accounts import ledger
 from accounts.actor import Actor
-from incidents import ledger
-from incidents.models import Incident, LedgerEvent, LedgerHead
+from accounts.models import LedgerEvent, LedgerHead
+from incidents.models import Incident
 
 
 def _verify_output(**kwargs) -> str:

@@ -10,12 +10,13 @@ from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
+from accounts import ledger
 from accounts.access import ACCESS_ATTR
+from accounts.models import LedgerEvent, LedgerHead
 from accounts.roles import Role
-from incidents import audit, ledger, services
+from incidents import audit, services
 from incidents.audit import narrative, sections
 from incidents.audit import urls as audit_urls
-from incidents.models import LedgerEvent, LedgerHead
 from tests.urlwalk import routes
 
 

@@ -1,8 +1,8 @@
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from incidents import ledger
-from incidents.models import LedgerEvent, LedgerHead
+from accounts import ledger
+from accounts.models import LedgerEvent, LedgerHead
 from tests.incidents.conftest import LEDGER
 
 

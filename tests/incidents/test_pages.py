@@ -9,9 +9,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import LedgerEvent
 from accounts.roles import Role
 from incidents import services
-from incidents.models import Incident, LedgerEvent, Signal, TimelineEntry
+from incidents.models import Incident, Signal, TimelineEntry
 
 
 @pytest.fixture
@@ -722,10 +723,10 @@ def test_registry_edits_in_the_admin_are_ledger_events(admin_client, registry):
 def test_ledger_admin_allows_no_add_change_or_delete_even_for_superusers(admin_client, make_incident):
     make_incident()
     event = LedgerEvent.objects.first()
-    assert admin_client.get(reverse("admin:incidents_ledgerevent_changelist")).status_code == 200
-    assert admin_client.get(reverse("admin:incidents_ledgerevent_add")).status_code == 403
-    assert admin_client.get(reverse("admin:incidents_ledgerevent_delete", args=[event.pk])).status_code == 403
-    change = admin_client.post(reverse("admin:incidents_ledgerevent_change", args=[event.pk]), {"reason": "tampered"})
+    assert admin_client.get(reverse("admin:accounts_ledgerevent_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:accounts_ledgerevent_add")).status_code == 403
+    assert admin_client.get(reverse("admin:accounts_ledgerevent_delete", args=[event.pk])).status_code == 403
+    change = admin_client.post(reverse("admin:accounts_ledgerevent_change", args=[event.pk]), {"reason": "tampered"})
     assert change.status_code == 403
     event.refresh_from_db()
     assert event.reason == ""

@@ -1,10 +1,11 @@
 import pytest
 from django.core import mail
 
+from accounts.models import LedgerEvent
 from accounts.roles import Role
 from config.errors import DomainError
 from incidents import services
-from incidents.models import LedgerEvent, Signal
+from incidents.models import Signal
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 
-from accounts.models import User
+from accounts.models import LedgerEvent, LedgerHead, User
 from accounts.roles import Role
 from incidents.models import (
     AIModel,
@@ -39,8 +39,6 @@ from incidents.models import (
     Incident,
     IncidentCounter,
     IncidentUserObjectPermission,
-    LedgerEvent,
-    LedgerHead,
     Signal,
     TimelineEntry,
 )

@@ -24,10 +24,9 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import User
+from accounts import ledger
+from accounts.models import LedgerHead, User
 from accounts.roles import Role
-from incidents import ledger
-from incidents.models import LedgerHead
 
 BENCH_USER = "bench-leadership"
 

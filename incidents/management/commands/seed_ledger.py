@@ -20,15 +20,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts import ledger
 from accounts.events import AccountEvent
-from incidents import ledger, locks
+from accounts.models import LedgerEvent
 from incidents.events import IncidentEvent
 from incidents.models import (
     STATUS_TRANSITIONS,
     Category,
     Incident,
     IncidentCounter,
-    LedgerEvent,
     RiskDomain,
     Severity,
     Source,
@@ -86,7 +86,7 @@ class Command(BaseCommand):
             raise CommandError("--events must be at least 1.")
         started = time.perf_counter()
         with transaction.atomic():
-            head = locks.lock_ledger_head()
+            head = ledger.lock_head()
             last = LedgerEvent.objects.filter(seq=head.seq).values_list("at", flat=True).first()
             story = Story(random.Random(seed), events, last)
             writer = CopyWriter() if connection.vendor == "postgresql" else BulkWriter()

@@ -10,7 +10,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from incidents import ledger
+from accounts import ledger
 
 
 class Command(BaseCommand):

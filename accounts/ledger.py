@@ -25,8 +25,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.actor import Actor
-from incidents import locks
-from incidents.models import LedgerEvent, LedgerHead
+from accounts.models import LedgerEvent, LedgerHead
 
 GENESIS_HASH = "0" * 64
 
@@ -58,6 +57,12 @@ def chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(fields)).hexdigest()
 
 
+def lock_head() -> LedgerHead:
+    """The chain's head row, locked: every append takes it last, so appends are serialised."""
+    head, _ = LedgerHead.objects.select_for_update().get_or_create(id=1)
+    return head
+
+
 def record(
     *,
     actor: Actor,
@@ -72,13 +77,13 @@ def record(
 ) -> LedgerEvent:
     """Append one event. Must run inside the transaction of the change it records.
 
-    `verb` is a member of the app's verb enumeration (incidents.events), stored as its text."""
+    `verb` is a member of the app's verb enumeration (accounts.events), stored as its text."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ledger.record must be called inside the transaction of the change it records")
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
-    head = locks.lock_ledger_head()
+    head = lock_head()
     # Microseconds are what the database keeps; truncating here keeps the hash reproducible.
     fields = {
         "seq": head.seq + 1,
