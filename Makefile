@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint check-deploy clean
+.PHONY: run test lint typecheck check-deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -25,6 +25,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+# mypy, strict on the modules listed in pyproject.toml ([tool.mypy] files).
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 # Production settings must pass Django's deployment checklist.
 check-deploy: $(STAMP)

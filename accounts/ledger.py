@@ -21,6 +21,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import F, Func, QuerySet, TextField
+from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -71,8 +72,8 @@ def record(
     object_type: str = "",
     object_id: str | int = "",
     incident_ref: str = "",
-    before: dict | None = None,
-    after: dict | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
     reason: str = "",
 ) -> LedgerEvent:
     """Append one event. Must run inside the transaction of the change it records.
@@ -157,11 +158,11 @@ class CanonicalTime(Func):
     output_field = TextField()
 
 
-def chain_rows(queryset: QuerySet[LedgerEvent] | None = None, **extra: Any) -> QuerySet:
+def chain_rows(queryset: QuerySet[LedgerEvent] | None = None, **extra: Any) -> QuerySet[LedgerEvent, tuple[Any, ...]]:
     """`queryset` (default: every event) as tuples in ROW_FIELDS order, then any `extra`
     annotations, ordered by seq. Feed the tuples to ChainCheck."""
     queryset = LedgerEvent.objects.all() if queryset is None else queryset
-    columns = {
+    columns: dict[str, Combinable] = {
         name: Cast(name, TextField()) if name in _JSON_FIELDS else F(name) for name in HASHED_FIELDS if name != "seq"
     }
     if connection.vendor == "postgresql":
@@ -189,7 +190,7 @@ class ChainCheck:
     def ok(self) -> bool:
         return self.first_bad_seq is None
 
-    def feed(self, row: tuple) -> bool:
+    def feed(self, row: tuple[Any, ...]) -> bool:
         """Check one row; False once the chain is broken (later rows are no longer checked)."""
         if self.first_bad_seq is not None:
             return False
@@ -205,13 +206,13 @@ class ChainCheck:
         self.expected_prev, self.expected_seq, self.count = row[_HASH], seq + 1, self.count + 1
         return True
 
-    def feed_all(self, rows: Iterable[tuple]) -> None:
+    def feed_all(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Feed rows until the end or the first break."""
         for row in rows:
             if not self.feed(row):
                 return
 
-    def canonical(self, row: tuple) -> bytes:
+    def canonical(self, row: tuple[Any, ...]) -> bytes:
         """canonical() of a chain_rows tuple, without building a dict: the fields in sorted-key
         order, spelt out because this runs once per event (see _CANONICAL_ORDER)."""
         at = format_time(row[_AT]) if self._needs_time else row[_AT]
@@ -264,22 +265,24 @@ def verify(rows: Iterable[dict[str, Any]] | None = None, *, chunk_size: int = 50
     head = read_head()
     check = ChainCheck()
     queryset = LedgerEvent.objects.filter(seq__lte=head.seq) if head is not None else None
-    rows = chain_rows(queryset)
+    chained = chain_rows(queryset)
     if connection.vendor == "postgresql":
         with transaction.atomic():  # a server-side cursor lives inside a transaction
-            check.feed_all(prefetched(rows, chunk_size=chunk_size))
+            check.feed_all(prefetched(chained, chunk_size=chunk_size))
     else:
-        check.feed_all(rows.iterator(chunk_size=chunk_size))
+        check.feed_all(chained.iterator(chunk_size=chunk_size))
     return check.result(head)
 
 
-def prefetched(rows: QuerySet, *, chunk_size: int = 5000, depth: int = 2) -> Iterator[tuple]:
+def prefetched(
+    rows: QuerySet[LedgerEvent, tuple[Any, ...]], *, chunk_size: int = 5000, depth: int = 2
+) -> Iterator[tuple[Any, ...]]:
     """Stream a values_list queryset through a server-side cursor, fetching the next chunk on a
     second thread while the caller works on this one: PostgreSQL produces rows while Python hashes,
     instead of each waiting for the other. Must run inside a transaction (PostgreSQL only)."""
     sql, params = rows.query.sql_with_params()
     cursor = connection.connection.cursor(name=f"ledger_prefetch_{threading.get_ident()}")
-    chunks: queue.Queue[list[tuple] | BaseException] = queue.Queue(maxsize=depth)
+    chunks: queue.Queue[list[tuple[Any, ...]] | BaseException] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def pump() -> None:

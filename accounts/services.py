@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from typing import Any
 
 from axes.models import AccessAttempt
 from django.db import transaction
@@ -56,7 +57,7 @@ def _confirmed(user: User) -> list[TOTPDevice]:
     return list(TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id"))
 
 
-def _record(actor: Actor, verb: AccountEvent, device: TOTPDevice, *, after: dict) -> None:
+def _record(actor: Actor, verb: AccountEvent, device: TOTPDevice, *, after: dict[str, Any]) -> None:
     ledger.record(actor=actor, verb=verb, obj=device, after={"user": device.user.username, **after})
 
 
@@ -106,7 +107,7 @@ def otp_device_remove(*, actor: Actor, code: str = "") -> int:
             raise DomainError("You have no authenticator to remove.", code="conflict")
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
-        removed = TOTPDevice.objects.filter(user=user).delete()[0]
+        removed: int = TOTPDevice.objects.filter(user=user).delete()[0]  # django_otp is untyped
         after = {"device": device.pk, "was_confirmed": bool(existing), "removed": removed}
         _record(actor, AccountEvent.OTP_DEVICE_REMOVED, device, after=after)
     return removed
@@ -147,7 +148,7 @@ def lockout_clear(*, actor: Actor, username: str = "", ip_address: str = "", rea
         matching |= Q(ip_address=ip_address)
     with transaction.atomic():
         attempts = list(AccessAttempt.objects.select_for_update().filter(matching).order_by("pk"))
-        failures = sum(attempt.failures_since_start for attempt in attempts)
+        failures: int = sum(attempt.failures_since_start for attempt in attempts)  # axes is untyped
         AccessAttempt.objects.filter(pk__in=[attempt.pk for attempt in attempts]).delete()
         account = User.objects.filter(username=username).first() if username else None
         ledger.record(

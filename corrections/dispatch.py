@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -20,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.actor import Actor
+from accounts.roles import Role
 from corrections import locks
 from corrections.connectors import CallResult, connector_for
 from corrections.models import Actuator, Correction, DispatchAttempt, OutboxEntry, State
@@ -30,10 +33,13 @@ from incidents.notifications import Need, incident_url, members_of, notify
 
 log = logging.getLogger(__name__)
 WORKER = Actor.system("dispatch")
+_T = TypeVar("_T")
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
+def _setting(name: str, default: _T) -> _T:
+    """A tunable from settings. django.conf.settings is untyped: the default says what type it is."""
+    value: _T = getattr(settings, name, default)
+    return value
 
 
 def retry_seconds() -> float:
@@ -95,12 +101,13 @@ LIFT_FROM = (State.LIFTING, State.EXPIRED)
 
 def _targets(correction: Correction) -> list[tuple[Deployment, Actuator]]:
     """The actuators to call: the deployment's, or (model-wide) one per distinct actuator of the model."""
-    if correction.deployment_id:
+    if correction.deployment is not None:  # no query when deployment_id is None
         deployments = [correction.deployment]
     else:
         deployments = list(Deployment.objects.filter(model=correction.model, active=True).order_by("slug"))
     actuators = {a.deployment_id: a for a in Actuator.objects.filter(deployment__in=deployments)}
-    targets, seen = [], set()
+    targets: list[tuple[Deployment, Actuator]] = []
+    seen: set[str] = set()
     for deployment in deployments:
         actuator = actuators.get(deployment.pk)
         if actuator is None:
@@ -115,11 +122,11 @@ class _NoActuator(Exception):
     pass
 
 
-def payload_for(correction: Correction) -> dict:
+def payload_for(correction: Correction) -> dict[str, Any]:
     return {
         "correction_id": str(correction.pk),
         "type": correction.type,
-        "deployment": correction.deployment.slug if correction.deployment_id else None,
+        "deployment": correction.deployment.slug if correction.deployment is not None else None,
         "model": correction.model.name,
         "params": correction.params,
         "expires_at": correction.expires_at.isoformat() if correction.expires_at else None,
@@ -188,7 +195,13 @@ def dispatch_entry(*, entry_id: int) -> Outcome:
     return outcome
 
 
-def _finish(entry, correction, results, *, permanent_error: str = "") -> Outcome:
+def _finish(
+    entry: OutboxEntry,
+    correction: Correction,
+    results: Sequence[tuple[Deployment, CallResult]],
+    *,
+    permanent_error: str = "",
+) -> Outcome:
     now = timezone.now()
     with transaction.atomic():  # success may stamp the incident as contained: it is locked first
         _, correction = locks.incident_and_correction(correction.pk, related=("incident",))
@@ -226,7 +239,14 @@ def _finish(entry, correction, results, *, permanent_error: str = "") -> Outcome
         return Outcome("failed")
 
 
-def _store_attempt(correction, entry, deployment, action, result: CallResult, now) -> None:
+def _store_attempt(
+    correction: Correction,
+    entry: OutboxEntry,
+    deployment: Deployment,
+    action: str,
+    result: CallResult,
+    now: datetime,
+) -> None:
     DispatchAttempt.objects.create(
         correction=correction,
         outbox_entry=entry,
@@ -250,7 +270,7 @@ def _alert_commander(correction: Correction, *, subject: str, body: str) -> None
     commander = Incident.objects.select_related("commander").get(pk=incident.pk).commander
     notify(
         incident=incident,
-        users=[commander] if commander else members_of("incident_commander"),
+        users=[commander] if commander else members_of(Role.INCIDENT_COMMANDER),
         needs=Need.INCIDENT_COMMANDER,
         subject=f"{subject}: {correction.type} on {correction.target_name} ({incident.ref})",
         body=f"{body}\n{incident_url(incident.ref)}",
@@ -274,9 +294,9 @@ def _alert_retrying(correction: Correction, action: str, error: str) -> None:
     )
 
 
-def verify(*, correction_id: int, entry: OutboxEntry, targets) -> bool:
+def verify(*, correction_id: int, entry: OutboxEntry, targets: Sequence[tuple[Deployment, Actuator]]) -> bool:
     """Ask the actuator(s) whether the correction is in force; record it as verified if so."""
-    results = []
+    results: list[tuple[Deployment, CallResult]] = []
     for deployment, actuator in targets:
         result = connector_for(actuator).status(correction_id=str(correction_id))
         results.append((deployment, result))

@@ -8,14 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypedDict
+
+
+class Requirement(TypedDict):
+    """One AND-ed requirement of a policy: `count` distinct approvers, each holding one of `roles`."""
+
+    roles: list[str]
+    count: int
+
+
+def requirement(data: Mapping[str, Any]) -> Requirement:
+    """A requirement read from stored JSON; one missing a key is refused (KeyError), never defaulted."""
+    return {"roles": data["roles"], "count": data["count"]}
 
 
 @dataclass(frozen=True)
 class Signoff:
     satisfied: bool
     filled: dict[int, str]  # approver id -> the role their slot needed
-    missing: list[dict]  # [{"roles": [...], "count": n}] still needed
+    missing: list[Requirement]  # still needed
 
     def describe_missing(self) -> str:
         return "; ".join(f"{m['count']} × {' or '.join(m['roles'])}" for m in self.missing) or "nothing"
@@ -30,7 +42,7 @@ class PolicySnapshot:
     tier: int
     version: int
     requester_roles: tuple[str, ...]
-    requirements: tuple[dict, ...]  # {"roles": [...], "count": n}, AND-ed: what evaluate() takes
+    requirements: tuple[Requirement, ...]  # AND-ed: what evaluate() takes
     pending_ttl_minutes: int
     execution_window_minutes: int
     requires_second_factor: bool
@@ -45,7 +57,7 @@ class PolicySnapshot:
         values = {f.name: data[f.name] for f in fields(cls)}
         values["requester_roles"] = tuple(values["requester_roles"])
         values["break_glass_roles"] = tuple(values["break_glass_roles"])
-        values["requirements"] = tuple(dict(r) for r in values["requirements"])
+        values["requirements"] = tuple(requirement(r) for r in values["requirements"])
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
@@ -57,11 +69,11 @@ class PolicySnapshot:
         return values
 
 
-def _slots(requirements: Sequence[dict]) -> list[tuple[int, frozenset[str]]]:
+def _slots(requirements: Sequence[Requirement]) -> list[tuple[int, frozenset[str]]]:
     return [(i, frozenset(req["roles"])) for i, req in enumerate(requirements) for _ in range(int(req["count"]))]
 
 
-def evaluate(requirements: Sequence[dict], approvers: Iterable[tuple[int, Iterable[str]]]) -> Signoff:
+def evaluate(requirements: Sequence[Requirement], approvers: Iterable[tuple[int, Iterable[str]]]) -> Signoff:
     """approvers: (user id, roles) of each live approval, in the order they were given."""
     slots = _slots(requirements)
     holder: dict[int, int] = {}  # slot index -> approver id
@@ -84,15 +96,21 @@ def evaluate(requirements: Sequence[dict], approvers: Iterable[tuple[int, Iterab
     for s, (req, _) in enumerate(slots):
         if s not in holder:
             missing_by_req[req] = missing_by_req.get(req, 0) + 1
-    missing = [{"roles": list(requirements[i]["roles"]), "count": n} for i, n in sorted(missing_by_req.items())]
+    missing: list[Requirement] = [
+        {"roles": list(requirements[i]["roles"]), "count": n} for i, n in sorted(missing_by_req.items())
+    ]
     return Signoff(satisfied=not missing, filled=filled, missing=missing)
 
 
-def eligible_roles(requirements: Sequence[dict]) -> frozenset[str]:
+def eligible_roles(requirements: Sequence[Requirement]) -> frozenset[str]:
     return frozenset(role for req in requirements for role in req["roles"])
 
 
-def would_count(requirements: Sequence[dict], approvers: list[tuple[int, Iterable[str]]], candidate) -> bool:
+def would_count(
+    requirements: Sequence[Requirement],
+    approvers: Sequence[tuple[int, Iterable[str]]],
+    candidate: tuple[int, Iterable[str]],
+) -> bool:
     """Does adding this (id, roles) fill one more slot than the approvals already given?"""
     before = evaluate(requirements, approvers)
     after = evaluate(requirements, [*approvers, candidate])
@@ -120,7 +138,7 @@ class Decision:
     pending: bool  # pending approval: only then can it be rejected
     requester_id: int
     editor_ids: frozenset[int]  # whoever changed what will run (DESIGN §3: they count as requesters)
-    requirements: Sequence[dict]
+    requirements: Sequence[Requirement]
     approvals: Sequence[tuple[int, Iterable[str]]]  # (approver id, roles) of each live approval
 
 

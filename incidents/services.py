@@ -7,10 +7,10 @@ the change and its ledger event together. The acting user arrives as an explicit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
@@ -82,13 +82,13 @@ def _require_reason(reason: str, field: str = "reason") -> str:
     return reason
 
 
-def _require_choice(field: str, value: str, choices) -> None:
+def _require_choice(field: str, value: str, choices: type[models.TextChoices]) -> None:
     if value not in choices.values:
         raise DomainError.invalid_field(field, f"{value!r} is not one of: {', '.join(choices.values)}.")
 
 
 def _not_in_future(value: datetime | None, field: str) -> None:
-    if value is not None and value > timezone.now() + timezone.timedelta(minutes=5):
+    if value is not None and value > timezone.now() + timedelta(minutes=5):
         raise DomainError.invalid_field(field, "This time is in the future.")
 
 
@@ -104,11 +104,11 @@ def _snapshot(incident: Incident) -> dict[str, Any]:
         "restricted": incident.restricted,
         "occurred_at": incident.occurred_at,
         "detected_at": incident.detected_at,
-        "commander": incident.commander.username if incident.commander_id else None,
+        "commander": incident.commander.username if incident.commander is not None else None,
     }
 
 
-def _changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict, dict]:
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     keys = [k for k in after if before.get(k) != after.get(k)]
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
 
@@ -260,7 +260,7 @@ def _change_severity(actor: Actor, incident: Incident, severity: str, reason: st
 def _change_status(actor: Actor, incident: Incident, status: str, reason: str) -> None:
     if status not in Status.values:
         raise DomainError.invalid_field("status", f"Unknown status {status!r}.")
-    allowed = STATUS_TRANSITIONS[incident.status]
+    allowed = STATUS_TRANSITIONS[Status(incident.status)]
     if status not in allowed:
         options = ", ".join(sorted(allowed)) or "none: the incident is closed"
         raise DomainError(
@@ -272,7 +272,7 @@ def _change_status(actor: Actor, incident: Incident, status: str, reason: str) -
         _require_commander(actor, f"mark an incident {status}")
     before = incident.status
     incident.status = status
-    milestone = STATUS_MILESTONES.get(status)
+    milestone = STATUS_MILESTONES.get(Status(status))
     if milestone and getattr(incident, milestone) is None:
         setattr(incident, milestone, timezone.now())
     incident.save()
@@ -290,7 +290,7 @@ def incident_escalate(*, actor: Actor, incident: Incident, reason: str, severity
     incident = _lock(incident, actor)
     if severity and severity not in Severity.values:
         raise DomainError.invalid_field("severity", f"Unknown severity {severity!r}.")
-    if severity and SEVERITY_RANK[severity] > SEVERITY_RANK[incident.severity]:
+    if severity and SEVERITY_RANK[Severity(severity)] > SEVERITY_RANK[Severity(incident.severity)]:
         raise DomainError.invalid_field(
             "severity", f"Escalation cannot lower severity from {incident.severity}; change the severity instead."
         )
@@ -341,7 +341,7 @@ def incident_assign(
 ) -> Incident:
     _require_commander(actor, "assign people to an incident")
     incident = _lock(incident, actor)
-    before = {"commander": incident.commander.username if incident.commander_id else None}
+    before = {"commander": incident.commander.username if incident.commander is not None else None}
     if commander is not None:
         if not commander.has_role(*COMMANDER_ROLES):
             raise DomainError.invalid_field("commander", f"{commander.username} is not an incident commander.")
@@ -355,7 +355,7 @@ def incident_assign(
         actor=actor, verb=IncidentEvent.ASSIGNED, obj=incident, incident_ref=incident.ref,
         before=before,
         after={
-            "commander": incident.commander.username if incident.commander_id else None,
+            "commander": incident.commander.username if incident.commander is not None else None,
             "participants_added": sorted(u.username for u in add_participants),
         },
     )  # fmt: skip
@@ -390,6 +390,9 @@ def timeline_entry_add(
     occurred_at: datetime | None = None,
 ) -> TimelineEntry:
     _require_writer(actor)
+    author = actor.user
+    if author is None:  # an entry says who wrote it: a system task has no one to name
+        raise DomainError("Only a person can add to the timeline.", code="forbidden")
     incident = _lock(incident, actor)
     if kind not in TimelineEntry.Kind.values:
         raise DomainError.invalid_field("kind", "Choose note or decision.")
@@ -405,7 +408,7 @@ def timeline_entry_add(
         options_considered=options_considered if kind == TimelineEntry.Kind.DECISION else "",
         rationale=rationale if kind == TimelineEntry.Kind.DECISION else "",
         occurred_at=occurred_at or timezone.now(),
-        author=actor.user,
+        author=author,
     )
     ledger.record(
         actor=actor,
@@ -451,7 +454,7 @@ def signal_ingest(
             existing.save(update_fields=["occurrences", "last_seen_at"])
             ledger.record(
                 actor=actor, verb=IncidentEvent.SIGNAL_FOLDED, obj=existing,
-                incident_ref=existing.incident.ref if existing.incident_id else "",
+                incident_ref=existing.incident.ref if existing.incident is not None else "",
                 after={"occurrences": existing.occurrences, "title": title},
             )  # fmt: skip
             return existing, False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 from accounts import ledger
 from accounts.actor import Actor
@@ -26,7 +27,7 @@ CLOSED_INCIDENT = (Status.CLOSED, Status.DISMISSED)
 COMMANDER_ROLES = (Role.INCIDENT_COMMANDER, Role.LEADERSHIP, Role.ADMIN)
 
 
-def content_hash(*, type: str, target: str, params: dict, duration_minutes: int | None) -> str:
+def content_hash(*, type: str, target: str, params: dict[str, Any], duration_minutes: int | None) -> str:
     """What an approval is bound to: exactly what will run. Any edit changes it."""
     body = {"type": type, "target": target, "params": params, "duration_minutes": duration_minutes}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -59,7 +60,15 @@ def transition(correction: Correction, to: str) -> str:
     return before
 
 
-def record(actor: Actor, verb: CorrectionEvent, correction: Correction, *, before=None, after=None, reason: str = ""):
+def record(
+    actor: Actor,
+    verb: CorrectionEvent,
+    correction: Correction,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+) -> None:
     ledger.record(
         actor=actor, verb=CorrectionEvent(verb).value, obj=correction, incident_ref=correction.incident.ref,
         before=before, after=after, reason=reason,

@@ -13,9 +13,11 @@ from accounts.actor import Actor
 from accounts.roles import Role
 from config.errors import DomainError
 from corrections import locks
+from corrections.connectors.base import CallResult
 from corrections.events import CorrectionEvent
 from corrections.models import Actuator, ApprovalPolicy
 from corrections.services.common import required_text
+from incidents.models import Deployment
 
 
 def _require_admin(actor: Actor) -> None:
@@ -27,7 +29,7 @@ def _require_admin(actor: Actor) -> None:
 def actuator_configure(
     *,
     actor: Actor,
-    deployment,
+    deployment: Deployment,
     base_url: str,
     secret: str | None = None,
     connect_timeout_seconds: float = 2.0,
@@ -59,7 +61,7 @@ def actuator_configure(
 
 
 @transaction.atomic
-def actuator_record_readiness(*, actor: Actor, actuator: Actuator, result) -> Actuator:
+def actuator_record_readiness(*, actor: Actor, actuator: Actuator, result: CallResult) -> Actuator:
     actuator = locks.actuator(actuator.pk)
     actuator.checked_at = timezone.now()
     actuator.ready = bool(result.ok)

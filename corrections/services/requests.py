@@ -13,7 +13,7 @@ from accounts.models import User
 from accounts.roles import Role
 from config.errors import DomainError
 from corrections import policy
-from corrections.catalogue import get_type, resolve_target, validate_params
+from corrections.catalogue import CorrectionType, get_type, resolve_target, validate_params
 from corrections.events import CorrectionEvent
 from corrections.models import Approval, Correction, CorrectionEditor, State
 from corrections.policy import PolicySnapshot
@@ -34,7 +34,7 @@ from incidents.notifications import Need, incident_url, members_of, notify
 MAX_DURATION_MINUTES = 365 * 24 * 60
 
 
-def _duration(ctype, duration_minutes: Any) -> int | None:
+def _duration(ctype: CorrectionType, duration_minutes: Any) -> int | None:
     if duration_minutes in (None, ""):
         return ctype.default_duration_minutes if ctype.reversible else None
     if isinstance(duration_minutes, bool) or not isinstance(duration_minutes, int):
@@ -70,11 +70,11 @@ def _may_break_glass(user: User, snapshot: PolicySnapshot, incident: Incident) -
     )
 
 
-def _break_glass_applies(ctype, tier: int) -> bool:
+def _break_glass_applies(ctype: CorrectionType, tier: int) -> bool:
     return tier >= 3 and ctype.dispatchable
 
 
-def break_glass_hours_for(*, user: User, ctype, incident: Incident) -> int | None:
+def break_glass_hours_for(*, user: User, ctype: CorrectionType, incident: Incident) -> int | None:
     """Hours to ratify if this person may break glass on this type here, else None (for forms)."""
     if not _break_glass_applies(ctype, ctype.tier):
         return None
@@ -164,7 +164,7 @@ def correction_request(
         approve(actor, correction, now)
         notify(
             incident=incident,
-            users=[incident.commander] if incident.commander_id else members_of(Role.INCIDENT_COMMANDER),
+            users=[incident.commander] if incident.commander is not None else members_of(Role.INCIDENT_COMMANDER),
             needs=Need.INCIDENT_COMMANDER,
             subject=f"Pre-authorised correction: {ctype.label} on {target.name} ({incident.ref})",
             body=f"{user.username} applied {ctype.label}: {rationale}\n\n{incident_url(incident.ref)}",
@@ -193,7 +193,7 @@ def correction_edit(
     ctype = get_type(correction.type)
     target = resolve_target(
         ctype,
-        deployment=correction.deployment.slug if correction.deployment_id else None,
+        deployment=correction.deployment.slug if correction.deployment is not None else None,
         params=params if isinstance(params, dict) else correction.params,
     )
     new_params = validate_params(ctype, params, target) if params is not None else correction.params

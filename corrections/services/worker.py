@@ -3,6 +3,7 @@ expiry, swept by beat. Nothing here is a person's decision: the actor is a syste
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from accounts.actor import Actor
 from corrections import locks
+from corrections.connectors.base import CallResult
 from corrections.events import CorrectionEvent
 from corrections.models import TRANSITIONS, Correction, OutboxEntry, State
 from corrections.services.common import record, transition, write_outbox
@@ -29,7 +31,9 @@ def dispatch_transition(actor: Actor, correction: Correction, to: str, *, via: s
             after={"state": to, "generation": correction.generation, "expires_at": correction.expires_at})  # fmt: skip
 
 
-def dispatch_succeeded(actor: Actor, correction: Correction, action: str, *, results, now: datetime) -> None:
+def dispatch_succeeded(
+    actor: Actor, correction: Correction, action: str, *, results: Sequence[CallResult], now: datetime
+) -> None:
     latency = max((r.latency_ms for r in results), default=0)
     if action == OutboxEntry.Action.APPLY:
         before = transition(correction, State.ACTIVE)

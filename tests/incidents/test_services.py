@@ -1,11 +1,12 @@
 import pytest
 from django.core import mail
 
+from accounts.actor import Actor
 from accounts.models import LedgerEvent
 from accounts.roles import Role
 from config.errors import DomainError
 from incidents import services
-from incidents.models import Signal
+from incidents.models import Signal, TimelineEntry
 
 
 @pytest.fixture
@@ -88,6 +89,14 @@ def test_auditor_can_change_nothing(make_incident, make_user, actor_for):
     with pytest.raises(DomainError) as err:
         services.timeline_entry_add(actor=actor_for(auditor), incident=incident, kind="note", body="hi")
     assert err.value.code == "forbidden"
+
+
+def test_a_system_task_cannot_add_to_the_timeline_it_has_no_author(make_incident):
+    incident = make_incident()
+    with pytest.raises(DomainError) as err:
+        services.timeline_entry_add(actor=Actor.system("test"), incident=incident, kind="note", body="hi")
+    assert err.value.code == "forbidden"
+    assert not TimelineEntry.objects.filter(incident=incident).exists()
 
 
 def test_a_signal_with_the_same_dedup_key_folds_until_its_incident_closes(make_user, actor_for, registry):
