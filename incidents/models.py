@@ -349,3 +349,13 @@ class LedgerHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.seq}"
+
+
+# Post-incident reviews live in their own sub-package; importing them here keeps them in this app.
+from incidents.reviews.models import (  # noqa: E402, F401
+    FollowUpAction,
+    FollowUpStatus,
+    Review,
+    ReviewApproval,
+    ReviewVersion,
+)
