@@ -25,6 +25,10 @@ class _HashForm(forms.Form):
             self.add_error(None, STALE_MESSAGE)
         return data
 
+    def field_for_error(self, name: str) -> str:
+        """A stale hash is said on top of the form (bind_domain_error): the field is hidden."""
+        return "" if name == "content_hash" else name
+
 
 class ReviewDraftForm(_HashForm):
     summary = forms.CharField(required=False, max_length=SECTION_MAX, widget=forms.Textarea(attrs={"rows": 4}))
@@ -77,32 +81,47 @@ class ReviewAmendForm(forms.Form):
     )
 
 
-class _OwnerChoice(forms.ModelChoiceField):
-    def label_from_instance(self, obj: User) -> str:
-        return obj.display_name
+class _OwnerField(forms.TypedChoiceField):
+    """A choice among people read once per page (a queryset would be read again by every row's form)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(coerce=int, empty_value=None, **kwargs)
 
 
-class FollowUpForm(OneShotForm):
+def _owner_choices(owners: list[User], *, blank: bool) -> list[tuple[object, str]]:
+    return [*([("", "—")] if blank else []), *((user.pk, user.display_name) for user in owners)]
+
+
+class _OwnerMixin:
+    def clean_owner(self) -> User | None:
+        pk = self.cleaned_data.get("owner")
+        return self.owners_by_pk.get(pk) if pk is not None else None
+
+
+class FollowUpForm(_OwnerMixin, OneShotForm):
     title = forms.CharField(max_length=200)
-    owner = _OwnerChoice(queryset=User.objects.none())
+    owner = _OwnerField()
     due_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
 
-    def __init__(self, *args, owners, **kwargs):
+    def __init__(self, *args, owners: list[User], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = owners
+        self.owners_by_pk = {user.pk: user for user in owners}
+        self.fields["owner"].choices = _owner_choices(owners, blank=True)
 
 
-class FollowUpEditForm(forms.Form):
+class FollowUpEditForm(_OwnerMixin, forms.Form):
     """One action's row: its owner closes it; the review's writers change anything."""
 
     status = forms.ChoiceField(choices=FollowUpStatus.choices)
-    owner = _OwnerChoice(queryset=User.objects.none(), required=False)
+    owner = _OwnerField(required=False)
     due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
-    def __init__(self, *args, owners, action, **kwargs):
+    def __init__(self, *args, owners: list[User], action, **kwargs):
         initial = {"status": action.status, "owner": action.owner_id, "due_date": action.due_date}
         super().__init__(*args, initial=initial, prefix=f"fu{action.pk}", **kwargs)
-        self.fields["owner"].queryset = owners
+        # The current owner stays a choice even if they could no longer be picked anew.
+        self.owners_by_pk = {user.pk: user for user in owners} | {action.owner_id: action.owner}
+        self.fields["owner"].choices = _owner_choices(list(self.owners_by_pk.values()), blank=False)
 
     def changes(self) -> dict:
         """Only what differs from the action now, so an owner's status change asks for nothing else."""

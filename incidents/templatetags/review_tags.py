@@ -22,9 +22,7 @@ def review_panel(context, incident) -> dict[str, Any]:
         "versions": versions,
         "latest_published": published[-1] if published else None,
         "draft": versions[-1] if versions and not versions[-1].is_published else None,
-        "can_start": not versions
-        and incident.status in services.REVIEWABLE
-        and services.may_draft(user, incident),
+        "can_start": not versions and incident.status in services.REVIEWABLE and services.may_draft(user, incident),
     }
 
 

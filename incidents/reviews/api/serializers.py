@@ -22,16 +22,14 @@ from incidents.reviews.models import (
 HASH_HELP = "The `content_hash` of the draft as you read it (from GET …/review/); a mismatch is 409."
 
 
-class OwnerField(TextField):
-    """A user by username: an active person."""
+def _owner_field(**kwargs) -> TextField:
+    return TextField(max_length=150, help_text="Username of the person who owns the action.", **kwargs)
 
-    def __init__(self, **kwargs):
-        super().__init__(max_length=150, help_text="Username of the person who owns the action.", **kwargs)
 
-    def to_internal_value(self, data):
-        username = super().to_internal_value(data)
-        for validator in self.validators:  # refuse a NUL before it reaches the database
-            validator(username)
+class _OwnerLookup:
+    """`owner` arrives as a username, checked as text (length, no NUL) first, then looked up."""
+
+    def validate_owner(self, username: str) -> User:
         owner = User.objects.filter(username=username, is_active=True).first()
         if owner is None:
             raise serializers.ValidationError(f"No active user {username!r}.")
@@ -78,7 +76,7 @@ class ExcerptItemSerializer(serializers.Serializer):
     text = serializers.CharField()
 
 
-class ApprovalSerializer(serializers.ModelSerializer):
+class ReviewApprovalSerializer(serializers.ModelSerializer):
     approver = serializers.CharField(source="approver.username")
     voided = serializers.SerializerMethodField()
 
@@ -111,7 +109,7 @@ class ReviewVersionSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username")
     published_by = serializers.CharField(source="published_by.username", allow_null=True, default=None)
     editors = serializers.SerializerMethodField()
-    approvals = ApprovalSerializer(many=True)
+    approvals = ReviewApprovalSerializer(many=True)
     follow_ups_snapshot = FollowUpSnapshotSerializer(many=True, help_text="The follow-ups when it was published.")
     changes = serializers.SerializerMethodField(help_text="What changed from the previous version.")
 
@@ -195,15 +193,15 @@ class ReviewDetailSerializer(ReviewSerializer):
         return ExcerptChoiceSerializer(selectors.excerpt_choices(incident=review.incident), many=True).data
 
 
-class FollowUpCreateSerializer(StrictSerializer):
+class FollowUpCreateSerializer(_OwnerLookup, StrictSerializer):
     title = TextField(max_length=200)
-    owner = OwnerField()
+    owner = _owner_field()
     due_date = serializers.DateField()
 
 
-class FollowUpUpdateSerializer(StrictSerializer):
+class FollowUpUpdateSerializer(_OwnerLookup, StrictSerializer):
     title = TextField(max_length=200, required=False)
-    owner = OwnerField(required=False)
+    owner = _owner_field(required=False)
     due_date = serializers.DateField(required=False)
     status = serializers.ChoiceField(choices=FollowUpStatus.choices, required=False)
 
