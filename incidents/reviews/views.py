@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -226,6 +227,8 @@ def follow_up_edit(request: HttpRequest, ref: str, pk: int) -> HttpResponse:
 @page_access
 def review_edit(request: HttpRequest, ref: str) -> HttpResponse:
     incident = _incident_or_404(request, ref)
+    if not services.may_draft(request.user, incident):
+        raise PermissionDenied("Only the incident's participants, commanders and leadership write its review.")
     review = _review_or_404(incident)
     versions = list(review.versions.all())
     draft = versions[-1]

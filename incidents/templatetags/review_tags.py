@@ -13,9 +13,10 @@ register = template.Library()
 
 @register.inclusion_tag("incidents/reviews/_panel.html", takes_context=True)
 def review_panel(context, incident) -> dict[str, Any]:
-    """One query: the review's versions (the incident was already checked visible)."""
+    """At most one query: the review's versions (the incident was already checked visible)."""
     user = context["request"].user
-    versions = list(selectors.versions_of(incident=incident))
+    # A review starts only from resolved, which stamps resolved_at: without it there is none to read.
+    versions = list(selectors.versions_of(incident=incident)) if incident.resolved_at else []
     published = [v for v in versions if v.is_published]
     return {
         "incident": incident,

@@ -91,7 +91,7 @@ def test_a_restricted_incident_review_pages_and_exports_are_404_without_a_grant(
     stranger = client_for(people["auditor"])
     granted = client_for(people["participant"])
 
-    for suffix in ("", "?version=1", "edit/", "print/", "markdown/"):
+    for suffix in ("", "?version=1", "print/", "markdown/"):
         url = f"/incidents/{incident.ref}/review/{suffix}"
         assert stranger.get(url).status_code == 404, url
         assert granted.get(url).status_code == 200, url
@@ -222,3 +222,13 @@ def test_the_review_page_costs_the_same_queries_at_two_sizes(
             actor=commander, incident=incident, title=f"A{n}", owner=people["reporter"], due_date=days_ago(n)
         )
     assert _queries(client, url) == small
+
+
+def test_the_draft_editor_is_only_for_those_who_may_draft(resolved_incident, draft_of, people, client_for):
+    incident = resolved_incident()
+    draft_of(incident)
+    url = f"/incidents/{incident.ref}/review/edit/"
+
+    assert client_for(people["auditor"]).get(url).status_code == 403
+    assert client_for(people["outsider"]).get(url).status_code == 403
+    assert client_for(people["participant"]).get(url).status_code == 200

@@ -378,3 +378,21 @@ def test_overdue_follow_ups_disappear_when_the_owner_loses_access(resolved_incid
     )
 
     assert selectors.overdue_follow_ups_for(user=people["participant"]).count() == 0
+
+
+def test_the_owner_of_a_new_follow_up_is_told_by_email(
+    resolved_incident, draft_of, people, actor_for, mailoutbox, django_capture_on_commit_callbacks
+):
+    incident = resolved_incident()
+    draft_of(incident)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.follow_up_add(
+            actor=actor_for(people["commander"]), incident=incident, title="Rotate keys", owner=people["participant"],
+            due_date=days_ago(-7),
+        )  # fmt: skip
+
+    assert [m.to for m in mailoutbox] == [[people["participant"].email]]
+    assert "Rotate keys" in mailoutbox[0].body
+    event = LedgerEvent.objects.get(verb=ReviewEvent.FOLLOW_UP_ADDED)
+    assert event.after["notified"] == ["participant"]
