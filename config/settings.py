@@ -226,6 +226,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CorrectionStateEnum": "corrections.models.State",
         "SignalStateEnum": "incidents.models.Signal.State",
+        # Reviews brought a second `status` and `kind`: these keep the existing names as they were.
+        "StatusEnum": "incidents.models.Status",
+        "KindEnum": "incidents.models.TimelineEntry.Kind",
+        "FollowUpStatusEnum": "incidents.models.reviews.FollowUpStatus",
+        "ExcerptKindEnum": ["event", "entry"],
     },
     # Swagger UI's assets come from the pinned drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

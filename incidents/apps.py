@@ -11,3 +11,7 @@ class IncidentsConfig(AppConfig):
 
         # Here, not in config/urls.py: a URL module may be imported on its own (tests do).
         converters.register()
+
+        from incidents.reviews import events as review_events
+
+        review_events.register()

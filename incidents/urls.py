@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from incidents import views
 
@@ -16,4 +16,5 @@ urlpatterns = [
     path("signals/", views.signal_list, name="signal-list"),
     path("signals/<int:pk>/promote/", views.signal_promote, name="signal-promote"),
     path("signals/<int:pk>/dismiss/", views.signal_dismiss, name="signal-dismiss"),
+    path("", include("incidents.reviews.urls")),
 ]

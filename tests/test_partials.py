@@ -61,6 +61,20 @@ def test_when_renders_nothing_for_a_missing_moment():
     assert render("[{% when at %}]", at=None) == "[]"
 
 
+def test_when_reads_a_day_as_a_day_and_iso_text_as_its_moment():
+    from datetime import date
+
+    assert (
+        render("{% when day %}", day=date(2026, 12, 1))
+        == '<time datetime="2026-12-01" title="1 Dec 2026">1 Dec 2026</time>'
+    )
+    html = render('{% when at "Y-m-d H:i" utc=True %}', at="2026-01-31T12:00:00.000000Z")
+    assert html.startswith('<time datetime="2026-01-31T12:00:00+00:00"') and html.endswith(
+        ">2026-01-31 12:00 UTC</time>"
+    )
+    assert render("[{% when at %}]", at="not a time") == "[]"
+
+
 def test_when_escapes_the_class_it_is_given():
     html = render("{% when at css=cls %}", at=MOMENT, cls='x" onclick="alert(1)')
     assert html.startswith('<time class="x&quot; onclick=&quot;alert(1)" datetime=')

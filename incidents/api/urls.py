@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from incidents.api import views
 from incidents.api.audit import IncidentBundleView
@@ -13,4 +13,5 @@ urlpatterns = [
     path("signals/", views.SignalListView.as_view(), name="api-signal-list"),
     path("signals/<int:signal_id>/promote/", views.SignalPromoteView.as_view(), name="api-signal-promote"),
     path("signals/<int:signal_id>/dismiss/", views.SignalDismissView.as_view(), name="api-signal-dismiss"),
+    path("", include("incidents.reviews.api.urls")),
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import template
 from django.template.defaultfilters import date as date_filter
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django.utils.timezone import template_localtime
@@ -121,9 +122,16 @@ FULL_TIME = "j M Y, H:i:s"
 
 @register.simple_tag
 def when(value: datetime | None, fmt: str = "j M Y, H:i", *, utc: bool = False, css: str = "") -> str:
-    """`<time>` for a moment: `fmt` is a date format, or "ago" for "5 minutes ago"; `utc` adds " UTC"."""
+    """`<time>` for a moment: `fmt` is a date format, or "ago" for "5 minutes ago"; `utc` adds " UTC".
+    A day (a `date`) reads as one; ISO text (e.g. from a stored snapshot) is read as the moment it names."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
     if not value:
         return ""
+    if not isinstance(value, datetime):  # a day: no time of day to show or convert
+        day_fmt = "j M Y" if fmt == "j M Y, H:i" else fmt
+        return format_html('<time{} datetime="{}" title="{}">{}</time>', format_html(' class="{}"', css) if css else "",
+                           value.isoformat(), date_filter(value, "j M Y"), date_filter(value, day_fmt))  # fmt: skip
     local = template_localtime(value)
     text = f"{timesince(value)} ago" if fmt == "ago" else date_filter(local, fmt)
     return format_html(

@@ -302,3 +302,13 @@ class Signal(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# Post-incident reviews (incidents.reviews) keep their models beside these, one module each.
+from incidents.models.reviews import (  # noqa: E402, F401
+    FollowUpAction,
+    FollowUpStatus,
+    Review,
+    ReviewApproval,
+    ReviewVersion,
+)
