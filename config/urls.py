@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from config.docs import ApiDocsView
 from incidents.api.audit import IncidentBundleView
+from incidents.metrics.api import MetricsView
 
 urlpatterns = [
     path("", include("incidents.urls")),
@@ -22,4 +23,10 @@ urlpatterns = [
 urlpatterns += [
     path("audit/", include("incidents.audit_urls")),
     path("api/v1/audit/", include("incidents.api.audit_urls")),
+]
+
+# Response metrics (issue 10, point 6).
+urlpatterns += [
+    path("metrics/", include("incidents.metrics.urls")),
+    path("api/v1/metrics/", MetricsView.as_view(), name="api-metrics"),
 ]

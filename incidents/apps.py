@@ -7,6 +7,8 @@ class IncidentsConfig(AppConfig):
 
     def ready(self):
         from config import converters
+        from incidents.metrics import definitions
 
         # Here, not in config/urls.py: a URL module may be imported on its own (tests do).
         converters.register()
+        definitions.register()

@@ -109,4 +109,6 @@ def nav_current(context) -> str:
         return "signals"
     if name and name.startswith("audit"):
         return "audit"
+    if name and name.startswith("metrics"):
+        return "metrics"
     return ""
