@@ -386,3 +386,17 @@ def test_every_chart_on_the_page_parses_as_svg(dismissed, client, make_user):
 )
 def test_durations_read_as_people_say_them(seconds, text):
     assert svg.format_duration(seconds) == text
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("role", [Role.LEADERSHIP, Role.RESPONDER])
+def test_the_metric_rows_are_an_index_only_scan_on_postgresql(role, make_user, registry):
+    """A year of incidents is read from the incident_metrics index alone, not from the wide table."""
+    user = make_user(role)
+    _bulk_incidents(300, start=30000)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        rows, _ = selectors._rows(INCIDENT_GROUP, user, FILTERS)
+        plan = rows.explain()
+
+    assert "Index Only Scan using incident_metrics" in plan
