@@ -21,3 +21,8 @@ urlpatterns += [
     path("audit/", include("incidents.audit.urls")),
     path("api/v1/audit/", include("incidents.api.audit_urls")),
 ]
+
+# Response metrics (issue 10, point 6).
+urlpatterns += [
+    path("metrics/", include("incidents.metrics.urls")),
+]

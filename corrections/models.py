@@ -152,6 +152,12 @@ class Correction(models.Model):
             models.Index(fields=["state", "pending_until"]),
             models.Index(fields=["state", "expires_at"]),
             models.Index(fields=["break_glass", "ratified_at"]),
+            # The metrics page's correction phases (corrections/metrics.py): index-only by request time.
+            models.Index(
+                fields=["requested_at"],
+                include=["incident", "approved_at", "activated_at", "lifted_at"],
+                name="correction_metrics",
+            ),
         ]
 
     def __str__(self) -> str:

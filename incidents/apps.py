@@ -8,9 +8,11 @@ class IncidentsConfig(AppConfig):
     def ready(self):
         from config import converters
         from incidents import events  # noqa: F401 - registers the incidents' ledger verbs
+        from incidents.metrics import definitions
 
         # Here, not in config/urls.py: a URL module may be imported on its own (tests do).
         converters.register()
+        definitions.register()
 
         from incidents.reviews import events as review_events
 

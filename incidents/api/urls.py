@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from incidents.api import views
 from incidents.api.audit import IncidentBundleView
+from incidents.metrics.api import MetricsView
 
 urlpatterns = [
     path("incidents/", views.IncidentListView.as_view(), name="api-incident-list"),
@@ -9,6 +10,7 @@ urlpatterns = [
     path("incidents/<ref:ref>/escalate/", views.IncidentEscalateView.as_view(), name="api-incident-escalate"),
     path("incidents/<ref:ref>/bundle/", IncidentBundleView.as_view(), name="api-incident-bundle"),
     path("incidents/<ref:ref>/timeline/", views.IncidentTimelineView.as_view(), name="api-incident-timeline"),
+    path("metrics/", MetricsView.as_view(), name="api-metrics"),
     path("deployments/", views.DeploymentListView.as_view(), name="api-deployment-list"),
     path("signals/", views.SignalListView.as_view(), name="api-signal-list"),
     path("signals/<int:signal_id>/promote/", views.SignalPromoteView.as_view(), name="api-signal-promote"),

@@ -113,6 +113,8 @@ def nav_current(context) -> str:
         return "signals"
     if name and name.startswith("audit"):
         return "audit"
+    if name and name.startswith("metrics"):
+        return "metrics"
     return ""
 
 

@@ -6,8 +6,12 @@ migrates it, seeds it with server-side SQL (INSERT … SELECT generate_series: a
 in a few minutes on two cores), measures, and drops it unless --keep. With --keep a later run at
 the same --n reuses the seeded data (and applies any new migrations to it).
 
-The mix: SEV1–SEV4 at 2/10/38/50 %, mostly closed with ~4 % open, five categories, 3–5 timeline
-entries and one ledger event each, 2 % restricted with view grants for their reporter and
+The mix: SEV1–SEV4 at 2/10/38/50 %, mostly closed with ~4 % open, five categories, milestones
+spread as responses really go (acknowledged in minutes with a long tail, contained in hours to
+days, some never contained, 40 % without an occurred time), 3–5 timeline entries and one ledger
+event each, a correction for about one incident in three (seeded by corrections/metrics.py
+through the metrics registry; most approved and enforced within minutes, some pending, some
+still in force), 2 % restricted with view grants for their reporter and
 commander (the bench responder reports some of them), a signal for one incident in ten, and
 summaries built from a small vocabulary in which the search term (SEARCH_TERM) is in ~0.5 %.
 The seeded ledger events are not hash-chained (the chain is not what is measured here).
@@ -33,6 +37,7 @@ from django.urls import reverse
 
 from accounts.models import LedgerEvent, LedgerHead, User
 from accounts.roles import Role
+from incidents import metrics
 from incidents.models import (
     AIModel,
     Deployment,
@@ -182,16 +187,19 @@ class Command(BaseCommand):
                        g % 50 = 0,
                        ({staff_arr})[1 + g % {nstaff}],
                        CASE WHEN r8 < 0.01 THEN NULL ELSE ({staff_arr})[1 + (g / 3) % {nstaff}] END,
-                       at - interval '2 hours', at - interval '1 hour', at,
-                       CASE WHEN r8 >= 0.01 THEN at + interval '20 minutes' END,
-                       CASE WHEN r8 >= 0.03 AND r8 < 0.9 THEN at + interval '5 hours' END,
-                       CASE WHEN r8 >= 0.04 AND r8 < 0.9 THEN at + interval '2 days' END,
-                       CASE WHEN r8 >= 0.07 THEN at + interval '9 days' END,
+                       CASE WHEN r9 < 0.6 THEN at - (10 + r9 * r9 * 4000) * interval '1 minute' END,
+                       at - r10 * r10 * interval '6 hours', at,
+                       CASE WHEN r8 >= 0.01 THEN at + (2 + r9 * r9 * 240) * interval '1 minute' END,
+                       CASE WHEN r8 >= 0.03 AND r8 < 0.9 AND r10 < 0.8
+                            THEN at + (20 + r11 * r11 * 2880) * interval '1 minute' END,
+                       CASE WHEN r8 >= 0.04 AND r8 < 0.9
+                            THEN at + (1 + r11 * 4 + r10 * r10 * 10) * interval '1 day' END,
+                       CASE WHEN r8 >= 0.07 THEN at + (6 + r11 * 4 + r10 * r10 * 30) * interval '1 day' END,
                        at + interval '9 days'
                 FROM (SELECT *, row_number() OVER (PARTITION BY extract(year FROM at) ORDER BY g) AS rn
                       FROM (SELECT g, now() - ({n} - g) * (interval '1825 days' / {n}) - interval '1 minute' AS at,
                                    random() r1, random() r2, random() r3, random() r4, random() r5, random() r6,
-                                   random() r7, random() r8
+                                   random() r7, random() r8, random() r9, random() r10, random() r11
                             FROM generate_series(1, {n}) g) s0) s
                 """  # noqa: S608 (table names and constants from code)
             )
@@ -255,6 +263,11 @@ class Command(BaseCommand):
                            1, reported_at, reported_at, NULL
                     FROM {t["Incident"]} WHERE id % 10 = 0"""  # noqa: S608 (table names and constants from code)
             )
+            # Other apps' rows the measured pages read (corrections, for the metrics page).
+            for group in metrics.registered_groups():
+                if group.bench_seed is not None:
+                    self.stdout.write(f"  {group.key}…")
+                    group.bench_seed(cur)
         with connection.cursor() as cur:
             self.stdout.write("  analyze…")
             cur.execute("ANALYZE")
@@ -287,6 +300,9 @@ class Command(BaseCommand):
                 ("API list", lambda c=client: c.get("/api/v1/incidents/")),
                 ("API create", lambda c=client: c.post("/api/v1/incidents/", self._new_incident(), "application/json")),
                 ("dashboard", lambda c=client: c.get(reverse("dashboard"))),
+                ("metrics", lambda c=client: c.get(reverse("metrics"))),
+                ("metrics CSV", lambda c=client: c.get(reverse("metrics-csv"))),
+                ("API metrics", lambda c=client: c.get(reverse("api-metrics"))),
             ]
             for name, call in endpoints:
                 with CaptureQueriesContext(connection) as queries:
