@@ -168,3 +168,29 @@ def test_prefetched_verification_names_a_break_in_a_later_chunk_and_leaves_the_c
         cursor.execute("SELECT count(*) FROM pg_cursors")
         assert cursor.fetchone()[0] == 0
     assert LedgerEvent.objects.count() == total
+
+
+TRICKY = [
+    'quote " backslash \\ slash /',
+    "controls \b\f\n\r\t \x01\x1f \x7f",
+    "unicode é ü 漢字 emoji 🚨 line-sep \u2028 para-sep \u2029",
+    "",
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("text", TRICKY)
+def test_postgresql_writes_the_same_canonical_bytes_as_python(make_user, actor_for, text):
+    with transaction.atomic():
+        event = ledger.record(
+            actor=actor_for(make_user(username="ann")), verb="incident.created", object_type="x", object_id=text[:60],
+            incident_ref="INC-1", before={"b": text, "n": 1.5, "z": [1, None, True]}, after={text or "k": {"é": text}},
+            reason=text,
+        )  # fmt: skip
+    fields = {name: getattr(event, name) for name in ledger.HASHED_FIELDS}
+    (row,) = ledger.canonical_parts(LedgerEvent.objects.filter(pk=event.pk))
+    check = ledger.ChainCheck()
+    seq, prev, digest, s0, roles, s1, after, s2, before, s3 = row
+    built = (s0 + check._json(roles) + s1 + check._json(after) + s2 + check._json(before) + s3).encode()
+    assert built == ledger.canonical(fields)
+    assert ledger.verify().ok
