@@ -5,6 +5,7 @@ A transaction that needs several takes them in this order, so two never wait on 
     1. the incident            lock_incident
     2. signals                 lock_signal, lock_open_signal
     3. the year's ref counter  lock_incident_counter (creating an incident)
+       or a review's rows       lock_review, lock_review_draft, lock_live_review_approvals, lock_follow_up
     4. the ledger head         (accounts.ledger.record, always last)
 
 Other apps that lock an incident with their own rows (corrections: incident, then correction,
@@ -13,9 +14,9 @@ then approvals) take the incident first, through lock_incident.
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
-from incidents.models import Incident, IncidentCounter, Signal
+from incidents.models import FollowUpAction, Incident, IncidentCounter, Review, ReviewApproval, ReviewVersion, Signal
 
 
 def lock_incident(pk: int) -> Incident:
@@ -43,3 +44,22 @@ def lock_open_signal(*, dedup_key: str, still_open: Q) -> Signal | None:
 def lock_incident_counter(year: int) -> IncidentCounter:
     counter, _ = IncidentCounter.objects.select_for_update().get_or_create(year=year)
     return counter
+
+
+# A post-incident review's rows come after its incident: review, then its draft, then approvals.
+
+
+def lock_review(incident: Incident) -> Review | None:
+    return Review.objects.select_for_update().filter(incident=incident).first()
+
+
+def lock_review_draft(review: Review) -> ReviewVersion | None:
+    return ReviewVersion.objects.select_for_update().filter(review=review, published_at__isnull=True).first()
+
+
+def lock_live_review_approvals(version: ReviewVersion) -> QuerySet[ReviewApproval]:
+    return ReviewApproval.objects.select_for_update().filter(version=version, voided_at__isnull=True)
+
+
+def lock_follow_up(pk: int) -> FollowUpAction:
+    return FollowUpAction.objects.select_for_update().select_related("owner").get(pk=pk)

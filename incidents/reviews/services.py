@@ -21,6 +21,7 @@ from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import Role
 from config.errors import DomainError
+from incidents import locks
 from incidents.models import Incident, Status
 from incidents.models.reviews import (
     SECTION_FIELDS,
@@ -57,7 +58,7 @@ def _user(actor: Actor) -> User:
 
 
 def _lock_incident(actor: Actor, incident: Incident) -> Incident:
-    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    locked = locks.lock_incident(incident.pk)
     if not can_view_incident(_user(actor), locked):
         raise DomainError("No such incident.", code="not_found")
     return locked
@@ -89,14 +90,14 @@ def _require_reviewable(incident: Incident) -> None:
 
 
 def _review_of(incident: Incident) -> Review:
-    review = Review.objects.select_for_update().filter(incident=incident).first()
+    review = locks.lock_review(incident)
     if review is None:
         raise DomainError(f"{incident.ref} has no review yet: start one first.", code="not_found")
     return review
 
 
 def _draft_of(review: Review) -> ReviewVersion:
-    draft = ReviewVersion.objects.select_for_update().filter(review=review, published_at__isnull=True).first()
+    draft = locks.lock_review_draft(review)
     if draft is None:
         latest = review.versions.order_by("-number").values_list("number", flat=True).first()
         raise DomainError(
@@ -176,7 +177,7 @@ def _clean_sections(changes: dict[str, Any]) -> dict[str, str]:
 
 
 def _record(actor: Actor, event: ReviewEvent, obj: Any, incident: Incident, **kwargs) -> None:
-    ledger.record(actor=actor, verb=event.value, obj=obj, incident_ref=incident.ref, **kwargs)
+    ledger.record(actor=actor, verb=event, obj=obj, incident_ref=incident.ref, **kwargs)
 
 
 # --- the document ----------------------------------------------------------------------------------
@@ -228,7 +229,7 @@ def review_save_draft(
     draft.content_hash = new_hash
     draft.save()
     draft.editors.add(user)
-    live = ReviewApproval.objects.select_for_update().filter(version=draft, voided_at__isnull=True)
+    live = locks.lock_live_review_approvals(draft)
     voided = sorted(live.values_list("approver__username", flat=True))
     live.update(voided_at=timezone.now())
     old = {k: v for k, v in before.items() if after[k] != v}
@@ -394,7 +395,7 @@ def follow_up_add(*, actor: Actor, incident: Incident, title: str, owner: User, 
 
 def _lock_action(actor: Actor, action: FollowUpAction) -> tuple[Incident, FollowUpAction]:
     incident = _lock_incident(actor, action.review.incident)
-    locked = FollowUpAction.objects.select_for_update().select_related("owner").get(pk=action.pk)
+    locked = locks.lock_follow_up(action.pk)
     return incident, locked
 
 
