@@ -375,6 +375,11 @@ for _verb, _phrase in {
     "incident.status_changed": lambda e: (
         f"moved the incident from {_status(_b(e, 'status'))} to {_status(_a(e, 'status'))}"
     ),
+    "incident.reopened": lambda e: f"reopened the incident ({_status(_b(e, 'status'))} → {_status(_a(e, 'status'))})",
+    "incident.closing_exception_recorded": lambda e: (
+        f"recorded an exception to make the incident {_status(_a(e, 'status'))} despite: "
+        + "; ".join(str(o.get("title", "")) for o in _a(e, "overrode", []) if isinstance(o, dict))
+    ),
     "incident.escalated": _escalated,
     "incident.assigned": _assigned,
     "incident.access_granted": lambda e: f"granted {_a(e, 'user')} access to this restricted incident",
@@ -506,6 +511,16 @@ def _incident_data(incident: Incident) -> dict[str, Any]:
             name: _time(getattr(incident, f"{name}_at"))
             for name in ("occurred", "detected", "reported", "acknowledged", "contained", "resolved", "closed")
         },
+        "closing_exceptions": [
+            {
+                "status": e.status,
+                "reason": e.reason,
+                "overrode": e.overrode,
+                "recorded_by": e.recorded_by.username,
+                "recorded_at": _time(e.recorded_at),
+            }
+            for e in incident.closing_exceptions.select_related("recorded_by")
+        ],
     }
 
 
