@@ -6,6 +6,7 @@ class CorrectionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from corrections import audit
+        from corrections import audit, closing
 
         audit.register()
+        closing.register()
