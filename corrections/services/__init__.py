@@ -14,7 +14,8 @@ incident, then correction, then approvals — and the ledger head last (inside l
 refused here and only here. Callers use `from corrections import services; services.<name>(...)`.
 """
 
-from corrections.services.common import CLOSED_INCIDENT, COMMANDER_ROLES, content_hash, current_policy
+from corrections.models import CLOSED_INCIDENT
+from corrections.services.common import COMMANDER_ROLES, content_hash, current_policy
 from corrections.services.configuration import (
     POLICY_FIELDS,
     actuator_configure,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 from accounts.actor import Actor
 from accounts.models import User
@@ -108,7 +109,9 @@ def write_outbox(correction: Correction, action: str) -> OutboxEntry | None:
     return entry
 
 
-def start_lift(actor: Actor, correction: Correction, *, verb: CorrectionEvent, reason: str, after=None) -> None:
+def start_lift(
+    actor: Actor, correction: Correction, *, verb: CorrectionEvent, reason: str, after: dict[str, Any] | None = None
+) -> None:
     """active → lifting, with the outbox entry that has the worker remove it at the edge."""
     before = transition(correction, State.LIFTING)
     entry = write_outbox(correction, OutboxEntry.Action.LIFT)
