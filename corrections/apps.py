@@ -6,7 +6,8 @@ class CorrectionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from corrections import audit, metrics
+        from corrections import audit, closing, metrics
 
         audit.register()
+        closing.register()
         metrics.register()

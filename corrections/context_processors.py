@@ -24,8 +24,11 @@ class ApprovalInbox:
 
     @cached_property
     def items(self) -> list[Correction]:
-        """Corrections waiting for a decision this user could give (auditors decide nothing)."""
-        return selectors.approvals_pending_for(user=self.user) if self.user.can_write else []
+        """Corrections waiting for a decision this user could give (auditors decide nothing): requests
+        to approve or ratify, then early lifts to approve."""
+        if not self.user.can_write:
+            return []
+        return [*selectors.approvals_pending_for(user=self.user), *selectors.lifts_pending_for(user=self.user)]
 
     def matching(self, among: QuerySet[Correction]) -> list[Correction]:
         """The inbox narrowed by a filter over selectors.approval_candidates_for (the header still

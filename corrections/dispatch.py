@@ -154,6 +154,12 @@ def _claim(entry_id: int, now: datetime) -> tuple[OutboxEntry, Correction] | Out
             return Outcome("skipped")
         if correction.state == State.APPROVED and decisions.lapse_if_due(WORKER, correction, now):
             return Outcome("skipped")
+        # Nothing is applied on a closed incident: one approved before the close (the commander
+        # recorded an exception over it) lapses instead. One already applying may have reached the
+        # edge before a lost lease, so it finishes; it can be lifted.
+        not_yet_sent = entry.action == OutboxEntry.Action.APPLY and correction.state in (State.APPROVED, State.QUEUED)
+        if not_yet_sent and worker.apply_refused_if_closed(WORKER, correction, now):
+            return Outcome("skipped")
         if entry.action == OutboxEntry.Action.APPLY and correction.state != State.APPLYING:
             worker.dispatch_transition(WORKER, correction, State.APPLYING, via=State.QUEUED)
         lease = _setting("FAILSAFE_DISPATCH_LEASE_SECONDS", 30)

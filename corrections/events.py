@@ -65,6 +65,23 @@ class CorrectionEvent(StrEnum):
     FAILED = "correction.failed", lambda e: f"— correction {e.object_id} FAILED: {_a(e, 'error')}"
     RETRIED = "correction.retried", lambda e: f"retried correction {e.object_id}"
     LIFT_REQUESTED = "correction.lift_requested", lambda e: f"asked to lift correction {e.object_id}"
+    LIFT_SIGNOFF_REQUESTED = (
+        "correction.lift_signoff_requested",
+        lambda e: f"asked to lift correction {e.object_id} early; one leadership approval is needed",
+    )
+    LIFT_APPROVED = (
+        "correction.lift_approved",
+        lambda e: f"approved lifting correction {e.object_id}; it is being lifted",
+    )
+    LIFT_REJECTED = "correction.lift_rejected", lambda e: f"refused to lift correction {e.object_id}"
+    LIFT_LAPSED = (
+        "correction.lift_lapsed",
+        lambda e: f"— the request to lift correction {e.object_id} lapsed ({_a(e, 'why')})",
+    )
+    APPLY_REFUSED = (
+        "correction.apply_refused",
+        lambda e: f"— correction {e.object_id} was not applied: the incident is {_a(e, 'incident_status')}; it lapsed",
+    )
     EXPIRED = "correction.expired", lambda e: f"— correction {e.object_id} expired and is being lifted"
     LIFTED = "correction.lifted", lambda e: f"lifted correction {e.object_id} at the edge"
     CONFIRMED_MANUALLY = (

@@ -209,6 +209,30 @@ class ApproveForm(_PrefixedForm):
         return "" if name == "content_hash" else name
 
 
+class LiftApproveForm(_PrefixedForm):
+    """Approve an early lift: bound to the hash of the lift the page showed."""
+
+    id_prefix = "approve-lift"
+
+    comment = _text("Comment", required=False, rows=2)
+    content_hash = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("content_hash"):
+            self.add_error(None, "This form does not say what you reviewed: reload the page and review it again.")
+        return data
+
+    def field_for_error(self, name: str) -> str:
+        return "" if name == "content_hash" else name
+
+
+class LiftRejectForm(_PrefixedForm):
+    id_prefix = "reject-lift"
+
+    comment = _text("Why it must stay in force", rows=2, error="Say why it must stay in force.")
+
+
 class RejectForm(_PrefixedForm):
     id_prefix = "reject"
 

@@ -1,6 +1,6 @@
 """Row locks of the corrections app, taken in one fixed order (as Saleor's order/lock_objects.py):
 
-    incident → correction → its approvals → its outbox entry
+    incident → correction → its approvals, its lift request → its outbox entry
 
 and the ledger head last (inside ledger.record). A transaction may skip a step but never goes
 back to an earlier one, so two transactions wanting the same rows queue instead of deadlocking.
@@ -10,7 +10,7 @@ Configuration rows (actuators, policies) are locked on their own, never with the
 
 from __future__ import annotations
 
-from corrections.models import Actuator, Approval, ApprovalPolicy, Correction, OutboxEntry
+from corrections.models import Actuator, Approval, ApprovalPolicy, Correction, LiftRequest, OutboxEntry
 from incidents.models import Deployment, Incident
 
 
@@ -36,6 +36,16 @@ def live_approvals(correction: Correction) -> list[Approval]:
         .select_related("approver")
         .prefetch_related("approver__groups")
         .filter(correction=correction, voided_at__isnull=True, decision=Approval.Decision.APPROVE)
+    )
+
+
+def pending_lift(correction: Correction) -> LiftRequest | None:
+    """The correction's lift request awaiting approval, if any; lock the correction first."""
+    return (
+        LiftRequest.objects.select_for_update(of=("self",))
+        .select_related("requested_by")
+        .filter(correction=correction, state=LiftRequest.State.PENDING)
+        .first()
     )
 
 

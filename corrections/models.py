@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from corrections.policy import PolicySnapshot
-from incidents.models import AIModel, Deployment, Incident
+from incidents.models import AIModel, Deployment, Incident, Status
 
 
 class ApprovalPolicy(models.Model):
@@ -81,7 +81,8 @@ TRANSITIONS: dict[str, set[str]] = {
     State.DRAFT: {State.PENDING_APPROVAL, State.APPROVED, State.CANCELLED},
     State.PENDING_APPROVAL: {State.APPROVED, State.REJECTED, State.CANCELLED, State.LAPSED},
     State.APPROVED: {State.QUEUED, State.ACTIVE, State.CANCELLED, State.LAPSED},
-    State.QUEUED: {State.APPLYING, State.FAILED},
+    # queued → lapsed: the worker refuses to apply a correction whose incident has closed.
+    State.QUEUED: {State.APPLYING, State.FAILED, State.LAPSED},
     State.APPLYING: {State.ACTIVE, State.FAILED, State.QUEUED},
     State.ACTIVE: {State.LIFTING, State.EXPIRED},
     State.LIFTING: {State.LIFTED, State.FAILED},
@@ -93,6 +94,8 @@ TRANSITIONS: dict[str, set[str]] = {
     State.LAPSED: set(),
 }
 PENDING_STATES = (State.DRAFT, State.PENDING_APPROVAL)
+# Nothing is requested, approved or applied on an incident in these statuses (DESIGN §4, "Closing").
+CLOSED_INCIDENT = (Status.CLOSED, Status.DISMISSED)
 LIVE_STATES = (State.APPROVED, State.QUEUED, State.APPLYING, State.ACTIVE, State.LIFTING, State.EXPIRED)
 TERMINAL_STATES = (State.LIFTED, State.REJECTED, State.CANCELLED, State.LAPSED)
 # A break-glass correction can be ratified once it ran, whatever happened since.
@@ -224,6 +227,47 @@ class Approval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} by {self.approver_id} on {self.correction_id}"
+
+
+class LiftRequest(models.Model):
+    """Asking to lift a tier 3–4 correction before it expires: lifting restores exposure, so one
+    leadership approval, from someone other than who asked, is needed (DESIGN §4).
+
+    Bound to a hash of the lift (which correction, which content, which generation, why); lapses
+    after the correction's time to live like a request. Its approval starts the lift through the outbox.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Awaiting approval"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        LAPSED = "lapsed"
+        SUPERSEDED = "superseded", "Superseded (the correction ended first)"
+
+    correction = models.ForeignKey(Correction, on_delete=models.PROTECT, related_name="lift_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(max_length=20000)
+    content_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    pending_until = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(max_length=20000, blank=True)
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["correction"], condition=Q(state="pending"), name="one_pending_lift_each"),
+            # As for approvals: the database itself refuses a lift decided by whoever asked for it.
+            models.CheckConstraint(condition=~Q(decided_by=F("requested_by")), name="no_self_decided_lift"),
+        ]
+        indexes = [models.Index(fields=["state", "pending_until"])]
+
+    def __str__(self) -> str:
+        return f"lift of {self.correction_id} ({self.state})"
 
 
 class OutboxEntry(models.Model):

@@ -140,6 +140,13 @@ class Decision:
     editor_ids: frozenset[int]  # whoever changed what will run (DESIGN §3: they count as requesters)
     requirements: Sequence[Requirement]
     approvals: Sequence[tuple[int, Iterable[str]]]  # (approver id, roles) of each live approval
+    closed_incident: str = ""  # e.g. "INC-2026-0005 is closed", when nothing may be approved on it
+
+
+def _closed_refusal(closed_incident: str) -> Refusal | None:
+    if closed_incident:
+        return Refusal("conflict", f"{closed_incident}: nothing can be approved on it until a commander reopens it.")
+    return None
 
 
 def _authors_refusal(facts: Decision, user_id: int, *, instead: str) -> Refusal | None:
@@ -155,6 +162,9 @@ def approval_refusal(facts: Decision, user_id: int, roles: Iterable[str]) -> Ref
     roles = frozenset(roles)
     if not facts.open_for_approval:
         return Refusal("conflict", f"This correction is {facts.state_label}; it can no longer be approved.")
+    closed = _closed_refusal(facts.closed_incident)
+    if closed:
+        return closed
     authored = _authors_refusal(facts, user_id, instead="someone else must approve it")
     if authored:
         return authored
@@ -178,4 +188,40 @@ def rejection_refusal(facts: Decision, user_id: int, roles: Iterable[str]) -> Re
         return authored
     if not frozenset(roles) & eligible_roles(facts.requirements):
         return Refusal("forbidden", f"Your role cannot decide a tier {facts.tier} correction.")
+    return None
+
+
+# --- lifting early: one leadership approval, not the person who asked (DESIGN §4) -----------------
+
+LIFT_REQUIREMENTS: tuple[Requirement, ...] = ({"roles": ["leadership"], "count": 1},)
+LIFT_SIGNOFF_FROM_TIER = 3  # lifting a tier 3–4 correction restores the most exposure
+
+
+def lift_needs_signoff(tier: int) -> bool:
+    return tier >= LIFT_SIGNOFF_FROM_TIER
+
+
+@dataclass(frozen=True)
+class LiftDecision:
+    """Plain facts about a request to lift a correction early."""
+
+    tier: int
+    pending: bool
+    state_label: str  # of the lift request, e.g. "rejected"
+    requester_id: int
+    closed_incident: str = ""
+
+
+def lift_decision_refusal(facts: LiftDecision, user_id: int, roles: Iterable[str], *, verb: str) -> Refusal | None:
+    """None if this person may approve (verb="approve") or reject the lift now, else why not."""
+    if not facts.pending:
+        return Refusal("conflict", f"This lift is {facts.state_label}; it can no longer be decided.")
+    if verb == "approve":
+        closed = _closed_refusal(facts.closed_incident)
+        if closed:
+            return closed
+    if user_id == facts.requester_id:
+        return Refusal("conflict", "You asked to lift this correction; someone else in leadership must decide.")
+    if not evaluate(LIFT_REQUIREMENTS, [(user_id, roles)]).satisfied:
+        return Refusal("forbidden", f"Only leadership may decide on lifting a tier {facts.tier} correction early.")
     return None

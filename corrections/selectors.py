@@ -14,11 +14,13 @@ from accounts.models import User
 from corrections import policy
 from corrections.catalogue import get_type
 from corrections.models import (
+    CLOSED_INCIDENT,
     RATIFIABLE_STATES,
     Approval,
     ApprovalPolicy,
     Correction,
     CorrectionEditor,
+    LiftRequest,
     OutboxEntry,
     State,
     needs_ratification,
@@ -39,6 +41,11 @@ def corrections_visible_to(user: User) -> QuerySet[Correction]:
                 .order_by("created_at"),
             ),
             Prefetch("editors", queryset=CorrectionEditor.objects.select_related("editor")),
+            Prefetch(
+                "lift_requests",
+                queryset=LiftRequest.objects.filter(state=LiftRequest.State.PENDING).select_related("requested_by"),
+                to_attr="pending_lifts",
+            ),
         )
     )
 
@@ -114,7 +121,59 @@ def decision_facts(
         editor_ids=frozenset(editor_ids),
         requirements=correction.policy_at_request.requirements,
         approvals=[(a.approver_id, a.approver.roles) for a in approvals],
+        closed_incident=closed_incident(correction.incident),
     )
+
+
+def closed_incident(incident: Incident) -> str:
+    """ "INC-2026-0005 is closed" when nothing may be approved on the incident, else ""."""
+    return f"{incident.ref} is {incident.status}" if incident.status in CLOSED_INCIDENT else ""
+
+
+def pending_lift_of(correction: Correction) -> LiftRequest | None:
+    """The correction's lift awaiting approval (prefetched by corrections_visible_to, else one query)."""
+    prefetched = getattr(correction, "pending_lifts", None)
+    if prefetched is not None:
+        return prefetched[0] if prefetched else None
+    return (
+        LiftRequest.objects.select_related("requested_by")
+        .filter(correction=correction, state=LiftRequest.State.PENDING)
+        .first()
+    )
+
+
+def lift_facts(correction: Correction, lift: LiftRequest) -> policy.LiftDecision:
+    return policy.LiftDecision(
+        tier=correction.tier,
+        pending=lift.state == LiftRequest.State.PENDING,
+        state_label=lift.get_state_display().lower(),
+        requester_id=lift.requested_by_id,
+        closed_incident=closed_incident(correction.incident),
+    )
+
+
+def can_decide_lift(user: User, correction: Correction, *, verb: str = "approve") -> bool:
+    lift = pending_lift_of(correction)
+    if lift is None or correction.state != State.ACTIVE:
+        return False
+    return policy.lift_decision_refusal(lift_facts(correction, lift), user.pk, user.roles, verb=verb) is None
+
+
+def lifts_pending_for(*, user: User) -> list[Correction]:
+    """Corrections whose early lift waits for a decision this user could give (the inbox lists them)."""
+    if not user.is_authenticated or not user.roles & policy.eligible_roles(policy.LIFT_REQUIREMENTS):
+        return []
+    candidates = (
+        corrections_visible_to(user)
+        .filter(
+            state=State.ACTIVE,
+            lift_requests__state=LiftRequest.State.PENDING,
+            lift_requests__pending_until__gt=timezone.now(),
+        )
+        .order_by("id")
+        .distinct()
+    )
+    return [c for c in candidates if can_decide_lift(user, c)]
 
 
 def can_decide(user: User, correction: Correction) -> bool:

@@ -47,6 +47,8 @@ from corrections.forms import (
     ApproveForm,
     ConfirmManualForm,
     CorrectionRequestForm,
+    LiftApproveForm,
+    LiftRejectForm,
     ReasonForm,
     RejectForm,
     describe_minutes,
@@ -301,7 +303,8 @@ def _confirm_request(request, incident, ctype, form, kwargs) -> HttpResponse:
 
 def _available_forms(user: User, correction: Correction) -> dict[str, Form | None]:
     """The forms this person could use now; the service still decides when they post."""
-    forms: dict[str, Form | None] = dict.fromkeys(("approve", "reject", "cancel", "lift", "retry", "confirm"))
+    names = ("approve", "reject", "cancel", "lift", "retry", "confirm", "approve_lift", "reject_lift")
+    forms: dict[str, Form | None] = dict.fromkeys(names)
     actions = services.correction_actions_for(user=user, correction=correction)
     snapshot = correction.policy_at_request
     if "approve" in actions:
@@ -320,6 +323,10 @@ def _available_forms(user: User, correction: Correction) -> dict[str, Form | Non
         forms["retry"] = ReasonForm(action="retry", help_text="What was fixed before trying again.")
     if "confirm" in actions:
         forms["confirm"] = ConfirmManualForm(target_name=correction.target_name)
+    if "approve_lift" in actions:
+        forms["approve_lift"] = LiftApproveForm()
+    if "reject_lift" in actions:
+        forms["reject_lift"] = LiftRejectForm()
     return forms
 
 
@@ -389,6 +396,7 @@ def _render_detail(
         if correction.state == State.PENDING_APPROVAL or needs_ratification(correction)
         else "",
         "failed": failed,
+        "pending_lift": selectors.pending_lift_of(correction),
         # An active correction's likely next step is lifting it: its panel starts open.
         "lift_first": correction.state == State.ACTIVE,
         "policy_facts": _policy_facts(correction.policy_at_request),
@@ -504,7 +512,9 @@ def correction_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @page_access
 def correction_lift(request: HttpRequest, pk: int) -> HttpResponse:
     def perform(actor, correction, form):
-        services.correction_lift(actor=actor, correction=correction, reason=form.cleaned_data["reason"])
+        updated = services.correction_lift(actor=actor, correction=correction, reason=form.cleaned_data["reason"])
+        if updated.state == State.ACTIVE:
+            return f"Lift of correction #{correction.pk} requested: it needs one leadership approval first."
         return f"Lifting correction #{correction.pk}: access is being restored."
 
     def confirm(correction, form):
@@ -551,6 +561,31 @@ def correction_confirm(request: HttpRequest, pk: int) -> HttpResponse:
         name="confirm",
         make_form=lambda data, c: ConfirmManualForm(data, target_name=c.target_name),
         perform=perform,
+    )
+
+
+@page_access
+def correction_lift_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(actor, correction, form):
+        data = form.cleaned_data
+        services.correction_lift_approve(
+            actor=actor, correction=correction, content_hash=data["content_hash"], comment=data.get("comment", "")
+        )
+        return f"Lift of correction #{correction.pk} approved: access is being restored."
+
+    return _correction_action(
+        request, pk, name="approve_lift", make_form=lambda data, _: LiftApproveForm(data), perform=perform
+    )
+
+
+@page_access
+def correction_lift_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(actor, correction, form):
+        services.correction_lift_reject(actor=actor, correction=correction, comment=form.cleaned_data["comment"])
+        return f"Lift of correction #{correction.pk} refused: it stays in force."
+
+    return _correction_action(
+        request, pk, name="reject_lift", make_form=lambda data, _: LiftRejectForm(data), perform=perform
     )
 
 

@@ -14,6 +14,8 @@ class IncidentsConfig(AppConfig):
         converters.register()
         definitions.register()
 
+        from incidents.reviews import closing as review_closing
         from incidents.reviews import events as review_events
 
         review_events.register()
+        review_closing.register()

@@ -59,6 +59,17 @@ class IncidentEvent(LedgerVerb):
         "incident.status_changed",
         lambda e: f"moved the incident from {_status(_b(e, 'status'))} to {_status(_a(e, 'status'))}",
     )
+    REOPENED = (
+        "incident.reopened",
+        lambda e: f"reopened the incident ({_status(_b(e, 'status'))} → {_status(_a(e, 'status'))})",
+    )
+    CLOSING_EXCEPTION_RECORDED = (
+        "incident.closing_exception_recorded",
+        lambda e: (
+            f"recorded an exception to make the incident {_status(_a(e, 'status'))} despite: "
+            + "; ".join(str(o.get("title", "")) for o in _a(e, "overrode", []) if isinstance(o, dict))
+        ),
+    )
     ESCALATED = "incident.escalated", _escalated
     ASSIGNED = "incident.assigned", _assigned
     ACCESS_GRANTED = (

@@ -192,11 +192,21 @@ class StatusForm(_DetailPageForm):
 
     status = forms.ChoiceField(choices=Status.choices, label="New status")
     reason = _reason_field("Why the status changes.")
+    closing_exception = forms.CharField(
+        required=False,
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Exception (commander)",
+        help_text="Only to close despite what the Closing card lists as open to an exception: say why. "
+        "It is recorded on the incident, in the ledger and in the audit bundle.",
+    )
 
-    def __init__(self, *args, statuses: list[str], **kwargs):
+    def __init__(self, *args, statuses: list[str], exception: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         labels = dict(Status.choices)
         self.fields["status"].widget.choices = [(s, labels[s]) for s in statuses]
+        if not exception:
+            del self.fields["closing_exception"]
 
 
 class EscalateForm(_DetailPageForm):

@@ -20,7 +20,7 @@ from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import ESCALATION_LADDER, Role
 from config.errors import DomainError
-from incidents import locks
+from incidents import closing, locks
 from incidents.events import IncidentEvent
 from incidents.models import (
     OPEN_STATUSES,
@@ -28,6 +28,7 @@ from incidents.models import (
     STATUS_MILESTONES,
     STATUS_TRANSITIONS,
     Category,
+    ClosingException,
     Deployment,
     Incident,
     RiskDomain,
@@ -51,7 +52,14 @@ def next_statuses_for(*, user: User, incident: Incident) -> list[str]:
     statuses = incident.allowed_next_statuses
     if user.has_role(*COMMANDER_ROLES):
         return statuses
+    if incident.status == Status.CLOSED:  # reopening is a commander's too
+        return []
     return [s for s in statuses if s not in COMMANDER_STATUSES]
+
+
+def closing_blockers_for(*, incident: Incident, statuses: Sequence[str]) -> list[tuple[str, list[closing.Found]]]:
+    """For each of these next statuses that something stands in the way of: what (the page shows it)."""
+    return [(s, found) for s in statuses if (found := closing.blockers_for(incident, s))]
 
 
 # --- guards ------------------------------------------------------------------------------------
@@ -201,10 +209,13 @@ def incident_edit(
     incident: Incident,
     changes: dict[str, Any],
     reason: str = "",
+    closing_exception: str = "",
 ) -> Incident:
     """Apply any mix of field, deployment, severity and status changes as one change.
 
-    A change of severity or status needs a reason; each is its own ledger event.
+    A change of severity or status needs a reason; each is its own ledger event. Resolving,
+    closing and dismissing are refused while incidents.closing finds something in the way; a
+    commander may close over what its checks allow with `closing_exception`, a reason.
     """
     _require_writer(actor)
     incident = _lock(incident, actor)
@@ -218,7 +229,9 @@ def incident_edit(
     if severity is not None and severity != incident.severity:
         _change_severity(actor, incident, severity, _require_reason(reason), record=True)
     if status is not None and status != incident.status:
-        _change_status(actor, incident, status, _require_reason(reason))
+        _change_status(actor, incident, status, _require_reason(reason), closing_exception=closing_exception)
+    elif (closing_exception or "").strip():
+        raise DomainError.invalid_field("closing_exception", "An exception is recorded only with a change of status.")
     _not_in_future(changes.get("occurred_at"), "occurred_at")
     _not_in_future(changes.get("detected_at"), "detected_at")
     before = _snapshot(incident)
@@ -257,7 +270,7 @@ def _change_severity(actor: Actor, incident: Incident, severity: str, reason: st
     return paged
 
 
-def _change_status(actor: Actor, incident: Incident, status: str, reason: str) -> None:
+def _change_status(actor: Actor, incident: Incident, status: str, reason: str, *, closing_exception: str) -> None:
     if status not in Status.values:
         raise DomainError.invalid_field("status", f"Unknown status {status!r}.")
     allowed = STATUS_TRANSITIONS[Status(incident.status)]
@@ -270,16 +283,70 @@ def _change_status(actor: Actor, incident: Incident, status: str, reason: str) -
         )
     if status in COMMANDER_STATUSES:
         _require_commander(actor, f"mark an incident {status}")
+    reopening = incident.status == Status.CLOSED
+    if reopening:
+        _require_commander(actor, "reopen a closed incident")
+    exception = _clear_the_way(actor, incident, status, (closing_exception or "").strip())
     before = incident.status
     incident.status = status
+    cleared: dict[str, Any] = {}
+    if reopening:  # resolving and closing are earned again, and stamped again when they are
+        cleared = {"resolved_at": incident.resolved_at, "closed_at": incident.closed_at}
+        incident.resolved_at = incident.closed_at = None
     milestone = STATUS_MILESTONES.get(Status(status))
     if milestone and getattr(incident, milestone) is None:
         setattr(incident, milestone, timezone.now())
     incident.save()
+    if exception is not None:
+        ledger.record(
+            actor=actor, verb=IncidentEvent.CLOSING_EXCEPTION_RECORDED, obj=exception, incident_ref=incident.ref,
+            after={"status": status, "overrode": exception.overrode}, reason=exception.reason,
+        )  # fmt: skip
     ledger.record(
-        actor=actor, verb=IncidentEvent.STATUS_CHANGED, obj=incident, incident_ref=incident.ref,
-        before={"status": before}, after={"status": status}, reason=reason,
+        actor=actor, verb=IncidentEvent.REOPENED if reopening else IncidentEvent.STATUS_CHANGED, obj=incident,
+        incident_ref=incident.ref, before={"status": before, **cleared}, after={"status": status}, reason=reason,
     )  # fmt: skip
+
+
+def _blocked_message(incident: Incident, status: str, found: list[closing.Found]) -> str:
+    lines = [f"{incident.ref} cannot become {status} yet:"]
+    for item in found:
+        lines += [f"{item.check.title}: " + "; ".join(b.text.rstrip(".") for b in item.blockers) + "."]
+    return " ".join(lines)
+
+
+def _clear_the_way(actor: Actor, incident: Incident, status: str, exception: str) -> ClosingException | None:
+    """Refuse the status while something blocks it, unless a commander's exception may override all of it.
+
+    Runs under the incident's lock: a request made or approved meanwhile waits for this transaction.
+    """
+    found = closing.blockers_for(incident, status)
+    if not found:
+        if exception:
+            raise DomainError.invalid_field("closing_exception", "Nothing stands in the way: no exception is needed.")
+        return None
+    firm = [item for item in found if not item.check.overridable]
+    if firm or not exception:
+        hint = (
+            " These must be decided or cancelled first."
+            if firm
+            else " A commander may record a reasoned exception to go ahead anyway."
+        )
+        raise DomainError(
+            _blocked_message(incident, status, firm or found) + hint,
+            code="conflict",
+            fields={"status": [f"{item.check.title}." for item in firm or found]},
+        )
+    _require_commander(actor, "record an exception to close an incident")
+    if actor.user is None:
+        raise DomainError("Only a person may record an exception.", code="forbidden")
+    return ClosingException.objects.create(
+        incident=incident,
+        status=status,
+        reason=exception,
+        overrode=[item.as_dict() for item in found],
+        recorded_by=actor.user,
+    )
 
 
 @transaction.atomic

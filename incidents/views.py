@@ -159,10 +159,11 @@ def _render_detail(
     """The detail page; `failed` names the form that was refused, rendered bound with its errors."""
     user = request.user
     statuses = services.next_statuses_for(user=user, incident=incident)
+    blockers = services.closing_blockers_for(incident=incident, statuses=statuses)
     forms: dict[str, Form | None] = {
         "entry": TimelineEntryForm(),
         "severity": SeverityForm(incident=incident),
-        "status": StatusForm(statuses=statuses) if statuses else None,
+        "status": StatusForm(statuses=statuses, exception=_may_except(user, statuses)) if statuses else None,
         "escalate": EscalateForm(incident=incident),
         "assign": AssignCommanderForm(incident=incident) if user.has_role(*services.COMMANDER_ROLES) else None,
         "details": IncidentDetailsForm(incident=incident),
@@ -175,6 +176,8 @@ def _render_detail(
         "forms": forms,
         "failed": failed,
         "severity_definitions": _severity_definitions(),
+        "closing_blockers": [(Status(s).label.lower(), found) for s, found in blockers],
+        "closing_exceptions": list(incident.closing_exceptions.select_related("recorded_by")),
         "milestones": [
             ("Occurred", incident.occurred_at),
             ("Detected", incident.detected_at),
@@ -186,6 +189,11 @@ def _render_detail(
         ],
     }
     return render(request, "incidents/incident_detail.html", context, status=status)
+
+
+def _may_except(user, statuses) -> bool:
+    """The status form offers an exception to a commander who could close or dismiss the incident next."""
+    return user.has_role(*services.COMMANDER_ROLES) and bool({Status.CLOSED, Status.DISMISSED} & set(statuses))
 
 
 @page_access
@@ -256,18 +264,30 @@ def incident_change_severity(request: HttpRequest, ref: str) -> HttpResponse:
 def incident_change_status(request: HttpRequest, ref: str) -> HttpResponse:
     def perform(actor, incident, form):
         data = form.cleaned_data
+        before = incident.status
         updated = services.incident_edit(
-            actor=actor, incident=incident, changes={"status": data["status"]}, reason=data["reason"]
+            actor=actor,
+            incident=incident,
+            changes={"status": data["status"]},
+            reason=data["reason"],
+            closing_exception=data.get("closing_exception", ""),
         )
+        if before == Status.CLOSED:
+            return f"{incident.ref} is reopened: it is {Status(updated.status).label.lower()} again."
         return f"{incident.ref} is now {Status(updated.status).label.lower()}."
 
     return _incident_action(
         request,
         ref,
         name="status",
-        make_form=lambda data, i: StatusForm(data, statuses=services.next_statuses_for(user=request.user, incident=i)),
+        make_form=lambda data, i: _status_form(data, request.user, i),
         perform=perform,
     )
+
+
+def _status_form(data, user, incident: Incident) -> StatusForm:
+    statuses = services.next_statuses_for(user=user, incident=incident)
+    return StatusForm(data, statuses=statuses, exception=_may_except(user, statuses))
 
 
 @page_access

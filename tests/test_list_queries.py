@@ -86,15 +86,16 @@ def _api(user):
 INCIDENT_FILTERS = {"q": "bulk", "severity": "SEV2", "category": "misuse", "deployment": "atlas-api"}
 CORRECTION_FILTERS = {"type": "rollback_model", "tier": "3", "incident": "{ref}"}
 
-# (client, url, query, ceiling): {ref} is the incident the corrections are on.
+# (client, url, query, ceiling): {ref} is the incident the corrections are on. Every page's header
+# counts the inbox: its requests and, since lifts need sign-off, the early lifts awaiting a decision.
 LISTS = {
-    "incident page": (_page, "/incidents/", {}, 11),
-    "incident page, filtered": (_page, "/incidents/", {**INCIDENT_FILTERS, "status": "open", "page": "1"}, 12),
-    "signal page": (_page, "/signals/", {}, 9),
-    "signal page, every state": (_page, "/signals/", {"state": "all"}, 9),
+    "incident page": (_page, "/incidents/", {}, 12),
+    "incident page, filtered": (_page, "/incidents/", {**INCIDENT_FILTERS, "status": "open", "page": "1"}, 13),
+    "signal page": (_page, "/signals/", {}, 10),
+    "signal page, every state": (_page, "/signals/", {"state": "all"}, 10),
     "approval inbox": (_page, "/approvals/", {}, 9),
-    "approval inbox, filtered": (_page, "/approvals/", CORRECTION_FILTERS, 12),
-    "dashboard": (_page, "/", {}, 14),
+    "approval inbox, filtered": (_page, "/approvals/", CORRECTION_FILTERS, 14),
+    "dashboard": (_page, "/", {}, 15),
     "API incidents": (_api, f"{API}/incidents/", {}, 5),
     "API incidents, filtered": (_api, f"{API}/incidents/", {**INCIDENT_FILTERS, "status": "reported"}, 6),
     "API signals": (_api, f"{API}/signals/", {}, 4),
@@ -103,12 +104,12 @@ LISTS = {
     "API correction types": (_api, f"{API}/correction-types/", {}, 1),
     "API approvals": (_api, f"{API}/approvals/pending/", {}, 6),
     "API approvals, filtered": (_api, f"{API}/approvals/pending/", CORRECTION_FILTERS, 6),
-    "API incident corrections": (_api, f"{API}/incidents/{{ref}}/corrections/", {}, 8),
+    "API incident corrections": (_api, f"{API}/incidents/{{ref}}/corrections/", {}, 9),
     "API incident corrections, filtered": (
         _api,
         f"{API}/incidents/{{ref}}/corrections/",
         {"state": "pending_approval", "type": "rollback_model"},
-        8,
+        9,
     ),  # fmt: skip
     "API incident timeline": (_api, f"{API}/incidents/{{ref}}/timeline/", {}, 5),
 }

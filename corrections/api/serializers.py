@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.strict import StrictBooleanField, StrictSerializer, TextField
-from corrections import selectors
+from corrections import policy, selectors
 from corrections.catalogue import TYPES
 from corrections.models import Approval, Correction, DispatchAttempt
 
@@ -39,6 +40,28 @@ class ApproveSerializer(StrictSerializer):
     comment = TextField(max_length=20000, required=False, default="", allow_blank=True)
     otp = TextField(max_length=12, required=False, default="", allow_blank=True)
     confirm_target = TextField(max_length=64, required=False, default="", allow_blank=True)
+
+
+class LiftApproveSerializer(StrictSerializer):
+    content_hash = TextField(
+        min_length=64,
+        max_length=64,
+        validators=[RegexValidator(r"^[0-9a-f]{64}\Z", "Give the 64 lowercase hex digits of content_hash.")],
+        help_text="The `lift_awaiting_approval.content_hash` you reviewed; a different lift is refused with 409.",
+    )
+    comment = TextField(max_length=20000, required=False, default="", allow_blank=True)
+
+
+class LiftAwaitingApprovalSerializer(serializers.Serializer):
+    requested_by = serializers.CharField(source="requested_by.username")
+    reason = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    pending_until = serializers.DateTimeField()
+    content_hash = serializers.CharField()
+    still_needed = serializers.SerializerMethodField()
+
+    def get_still_needed(self, lift) -> list[dict]:
+        return [dict(r) for r in policy.LIFT_REQUIREMENTS]
 
 
 class RejectSerializer(StrictSerializer):
@@ -89,6 +112,9 @@ class CorrectionSerializer(serializers.ModelSerializer):
     still_needed = serializers.SerializerMethodField()
     seconds_left = serializers.SerializerMethodField()
     ratification_overdue = serializers.SerializerMethodField()
+    lift_awaiting_approval = serializers.SerializerMethodField(
+        help_text="An early lift of this tier 3–4 correction asked for and waiting for one leadership approval."
+    )
 
     class Meta:
         model = Correction
@@ -97,7 +123,7 @@ class CorrectionSerializer(serializers.ModelSerializer):
             "tier", "policy", "content_hash", "requested_by", "edited_by", "requested_at", "pending_until",
             "approved_at", "execute_by", "activated_at", "verified_at", "expires_at", "lifted_at", "failure",
             "break_glass", "break_glass_justification", "ratification_due_at", "ratified_at", "ratification_overdue",
-            "approvals", "still_needed", "seconds_left",
+            "approvals", "still_needed", "seconds_left", "lift_awaiting_approval",
         ]  # fmt: skip
 
     def _status(self, correction):
@@ -117,6 +143,11 @@ class CorrectionSerializer(serializers.ModelSerializer):
 
     def get_ratification_overdue(self, correction) -> bool:
         return self._status(correction).ratification_overdue
+
+    @extend_schema_field(LiftAwaitingApprovalSerializer(allow_null=True))
+    def get_lift_awaiting_approval(self, correction) -> dict | None:
+        lift = selectors.pending_lift_of(correction)
+        return LiftAwaitingApprovalSerializer(lift).data if lift else None
 
 
 class CorrectionDetailSerializer(CorrectionSerializer):

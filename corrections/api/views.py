@@ -24,6 +24,7 @@ from corrections.api.serializers import (
     CorrectionRequestSerializer,
     CorrectionSerializer,
     CorrectionTypeSerializer,
+    LiftApproveSerializer,
     ReasonSerializer,
     RejectSerializer,
 )
@@ -137,7 +138,12 @@ CorrectionApproveView = _action(services.correction_approve, ApproveSerializer,
                                 "Approve (or ratify a break-glass correction)")  # fmt: skip
 CorrectionRejectView = _action(services.correction_reject, RejectSerializer, "Reject: one rejection ends it")
 CorrectionCancelView = _action(services.correction_cancel, ReasonSerializer, "Cancel before it runs")
-CorrectionLiftView = _action(services.correction_lift, ReasonSerializer, "Lift an active correction")
+CorrectionLiftView = _action(services.correction_lift, ReasonSerializer,
+                             "Lift an active correction (tier 3–4: asks for one leadership approval)")  # fmt: skip
+CorrectionLiftApproveView = _action(services.correction_lift_approve, LiftApproveSerializer,
+                                    "Approve an early lift (leadership, not who asked)")  # fmt: skip
+CorrectionLiftRejectView = _action(services.correction_lift_reject, RejectSerializer,
+                                   "Refuse an early lift: the correction stays in force")  # fmt: skip
 CorrectionRetryView = _action(services.correction_retry, ReasonSerializer, "Retry a failed correction")
 CorrectionConfirmView = _action(services.correction_confirm_manual, ConfirmSerializer,
                                 "Confirm a manual correction (destroy_weights) was carried out")  # fmt: skip
@@ -155,7 +161,11 @@ class PendingApprovalListView(ApiListView):
 
     @extend_schema(responses={200: CorrectionSerializer(many=True), **error_responses(400)}, tags=["corrections"])
     def get(self, request):
-        """Corrections waiting for a decision you could give."""
+        """Corrections waiting for a decision you could give: requests, then early lifts
+        (those with `lift_awaiting_approval`)."""
         among = self.filter_queryset(self.get_queryset())
-        pending = selectors.approvals_pending_for(user=request.user, among=among)
-        return Response(CorrectionSerializer(pending, many=True).data)
+        waiting = [
+            *selectors.approvals_pending_for(user=request.user, among=among),
+            *selectors.lifts_pending_for(user=request.user),
+        ]
+        return Response(CorrectionSerializer(waiting, many=True).data)

@@ -3,6 +3,7 @@
 - requests: asking for a correction, editing the request
 - decisions: approve (and ratify break glass), reject, cancel, lapse
 - execution: lift, retry, confirm by hand
+- lifts: the sign-off of an early lift of a tier 3–4 correction (approve, reject, lapse)
 - worker: the dispatch worker's transitions, expiry
 - configuration: actuators, approval policies
 - permissions: who may do what to a correction, and when (services and pages ask the same)
@@ -13,7 +14,8 @@ incident, then correction, then approvals — and the ledger head last (inside l
 refused here and only here. Callers use `from corrections import services; services.<name>(...)`.
 """
 
-from corrections.services.common import CLOSED_INCIDENT, COMMANDER_ROLES, content_hash, current_policy
+from corrections.models import CLOSED_INCIDENT
+from corrections.services.common import COMMANDER_ROLES, content_hash, current_policy
 from corrections.services.configuration import (
     POLICY_FIELDS,
     actuator_configure,
@@ -30,6 +32,7 @@ from corrections.services.decisions import (
     lapse_if_due,
 )
 from corrections.services.execution import correction_confirm_manual, correction_lift, correction_retry
+from corrections.services.lifts import STALE_LIFT, correction_lift_approve, correction_lift_reject
 from corrections.services.permissions import CANCELLABLE_STATES, correction_actions_for
 from corrections.services.requests import (
     MAX_DURATION_MINUTES,
@@ -52,6 +55,7 @@ __all__ = [
     "MAX_DURATION_MINUTES",
     "POLICY_FIELDS",
     "STALE_CONTENT",
+    "STALE_LIFT",
     "actuator_configure",
     "actuator_record_readiness",
     "break_glass_hours_for",
@@ -63,6 +67,8 @@ __all__ = [
     "correction_edit",
     "correction_expire",
     "correction_lift",
+    "correction_lift_approve",
+    "correction_lift_reject",
     "correction_reject",
     "correction_request",
     "correction_retry",

@@ -19,11 +19,10 @@ from config.errors import DomainError
 from corrections import locks, outbox
 from corrections.catalogue import get_type
 from corrections.events import CorrectionEvent
-from corrections.models import TRANSITIONS, ApprovalPolicy, Correction, OutboxEntry, State
-from incidents.models import Incident, Status
+from corrections.models import CLOSED_INCIDENT, TRANSITIONS, ApprovalPolicy, Correction, OutboxEntry, State
+from incidents.models import Incident
 from incidents.selectors import can_view_incident
 
-CLOSED_INCIDENT = (Status.CLOSED, Status.DISMISSED)
 COMMANDER_ROLES = (Role.INCIDENT_COMMANDER, Role.LEADERSHIP, Role.ADMIN)
 
 
@@ -48,7 +47,15 @@ def lock_incident(actor: Actor, incident: Incident) -> Incident:
 
 def lock(actor: Actor, correction: Correction) -> tuple[Incident, Correction]:
     incident = lock_incident(actor, correction.incident)
-    return incident, locks.correction(correction.pk, related=("deployment", "model", "requested_by"))
+    locked = locks.correction(correction.pk, related=("deployment", "model", "requested_by"))
+    locked.incident = incident  # the rules below read the incident as locked, never a stale copy
+    return incident, locked
+
+
+def refuse_if_closed(incident: Incident, what: str) -> None:
+    """Nothing is requested, approved or applied on a closed incident (DESIGN §4)."""
+    if incident.status in CLOSED_INCIDENT:
+        raise DomainError(f"{incident.ref} is {incident.status}; {what} — a commander may reopen it.", code="conflict")
 
 
 def transition(correction: Correction, to: str) -> str:
@@ -108,6 +115,18 @@ def write_outbox(correction: Correction, action: str) -> OutboxEntry | None:
     )
     outbox.send_on_commit(entry)
     return entry
+
+
+def start_lift(
+    actor: Actor, correction: Correction, *, verb: CorrectionEvent, reason: str, after: dict[str, Any] | None = None
+) -> None:
+    """active → lifting, with the outbox entry that has the worker remove it at the edge."""
+    before = transition(correction, State.LIFTING)
+    entry = write_outbox(correction, OutboxEntry.Action.LIFT)
+    correction.save()
+    record(actor, verb, correction, before={"state": before},
+           after={"state": State.LIFTING, "outbox": entry.idempotency_key if entry else None, **(after or {})},
+           reason=reason)  # fmt: skip
 
 
 def approve(actor: Actor, correction: Correction, now: datetime) -> None:

@@ -19,6 +19,7 @@ from corrections.events import CorrectionEvent
 from corrections.models import Approval, Correction, CorrectionEditor, State, needs_ratification
 from corrections.selectors import decision_facts
 from corrections.services.common import approve, end, lock, person, record, required_text
+from corrections.services.lifts import lifts_sweep_deadlines
 from corrections.services.permissions import CANCELLABLE_STATES, may_cancel
 from incidents.selectors import can_view_incident
 
@@ -221,4 +222,4 @@ def corrections_sweep_deadlines(*, actor: Actor, now: datetime | None = None) ->
             correction = Correction.objects.select_related("incident").get(pk=pk)
             _, correction = lock(actor, correction)
             lapsed += lapse_if_due(actor, correction, now)
-    return lapsed
+    return lapsed + lifts_sweep_deadlines(actor=actor, now=now)

@@ -9,19 +9,34 @@ from django.utils import timezone
 from accounts.actor import Actor
 from accounts.roles import Role
 from config.errors import DomainError
+from corrections import policy
 from corrections.catalogue import get_type
 from corrections.events import CorrectionEvent
 from corrections.models import Correction, OutboxEntry, State
-from corrections.services.common import lock, person, record, required_text, transition, write_outbox
+from corrections.services.common import (
+    lock,
+    person,
+    record,
+    refuse_if_closed,
+    required_text,
+    start_lift,
+    transition,
+    write_outbox,
+)
+from corrections.services.lifts import lift_request_record
 from corrections.services.permissions import awaits_manual_confirmation, liftable, may_operate
 
 
 @transaction.atomic
 def correction_lift(*, actor: Actor, correction: Correction, reason: str) -> Correction:
-    """Start lifting an active correction; the worker removes it at the edge."""
+    """Start lifting an active correction; the worker removes it at the edge.
+
+    Lifting a tier 3–4 correction before it expires only asks: one leadership approval starts it
+    (corrections.services.lifts). A failed lift is retried as it was decided, without a new one.
+    """
     user = person(actor)
     reason = required_text(reason, "reason", "Say why it can be lifted.")
-    _, correction = lock(actor, correction)
+    incident, correction = lock(actor, correction)
     if not get_type(correction.type).reversible:
         raise DomainError(f"{correction.type} is irreversible and cannot be lifted.", code="conflict")
     if not may_operate(user, correction):
@@ -31,12 +46,11 @@ def correction_lift(*, actor: Actor, correction: Correction, reason: str) -> Cor
             f"Only an active correction can be lifted; this one is {correction.get_state_display().lower()}.",
             code="conflict",
         )
-    before = transition(correction, State.LIFTING)
-    entry = write_outbox(correction, OutboxEntry.Action.LIFT)
-    correction.save()
-    record(actor, CorrectionEvent.LIFT_REQUESTED, correction, before={"state": before},
-            after={"state": State.LIFTING, "outbox": entry.idempotency_key if entry else None},
-            reason=reason)  # fmt: skip
+    if correction.state == State.ACTIVE and policy.lift_needs_signoff(correction.tier):
+        refuse_if_closed(incident, "a lift that needs approval cannot be asked for on it")
+        lift_request_record(actor, correction, user=user, reason=reason)
+        return correction
+    start_lift(actor, correction, verb=CorrectionEvent.LIFT_REQUESTED, reason=reason)
     return correction
 
 
@@ -45,12 +59,14 @@ def correction_retry(*, actor: Actor, correction: Correction, reason: str) -> Co
     """A person sends a failed correction back to the worker (an audited action)."""
     user = person(actor)
     reason = required_text(reason, "reason", "Say what was fixed before retrying.")
-    _, correction = lock(actor, correction)
+    incident, correction = lock(actor, correction)
     if not may_operate(user, correction):
         raise DomainError(f"Your role may not retry a tier {correction.tier} correction.", code="forbidden")
     if correction.state != State.FAILED:
         raise DomainError("Only a failed correction can be retried.", code="conflict")
     lifting = correction.failed_action == OutboxEntry.Action.LIFT
+    if not lifting:  # lifting again restores access, and may go on; applying may not
+        refuse_if_closed(incident, "nothing can be applied on it")
     before = transition(correction, State.LIFTING if lifting else State.QUEUED)
     correction.failure = ""
     if not lifting:  # its duration runs from when it takes effect, not from the attempt that failed

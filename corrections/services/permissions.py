@@ -6,7 +6,7 @@ from accounts.models import User
 from accounts.roles import Role
 from corrections.catalogue import get_type
 from corrections.models import Correction, OutboxEntry, State
-from corrections.selectors import can_decide
+from corrections.selectors import can_decide, can_decide_lift, pending_lift_of
 from corrections.services.common import COMMANDER_ROLES
 
 CANCELLABLE_STATES = (State.DRAFT, State.PENDING_APPROVAL, State.APPROVED)
@@ -42,8 +42,11 @@ def correction_actions_for(*, user: User, correction: Correction) -> frozenset[s
             actions.add("reject")
     if correction.state in CANCELLABLE_STATES and may_cancel(user, correction):
         actions.add("cancel")
-    if ctype.reversible and may_operate(user, correction) and liftable(correction):
+    lift_waiting = pending_lift_of(correction) is not None
+    if ctype.reversible and may_operate(user, correction) and liftable(correction) and not lift_waiting:
         actions.add("lift")
+    if lift_waiting and can_decide_lift(user, correction):
+        actions.update({"approve_lift", "reject_lift"})
     if correction.state == State.FAILED and may_operate(user, correction):
         actions.add("retry")
     if awaits_manual_confirmation(correction) and user.has_role(Role.LEADERSHIP):

@@ -18,7 +18,6 @@ from corrections.events import CorrectionEvent
 from corrections.models import Approval, Correction, CorrectionEditor, State
 from corrections.policy import PolicySnapshot
 from corrections.services.common import (
-    CLOSED_INCIDENT,
     COMMANDER_ROLES,
     approve,
     content_hash,
@@ -27,6 +26,7 @@ from corrections.services.common import (
     lock_incident,
     person,
     record,
+    refuse_if_closed,
 )
 from incidents.models import Incident, Severity
 from incidents.notifications import Need, incident_url, members_of, notify
@@ -112,8 +112,7 @@ def correction_request(
             code="forbidden",
         )
     incident = lock_incident(actor, incident)
-    if incident.status in CLOSED_INCIDENT:
-        raise DomainError(f"{incident.ref} is {incident.status}; reopen it first.", code="conflict")
+    refuse_if_closed(incident, "nothing can be requested on it")
     if break_glass:
         justification = (justification or rationale).strip()
         if not _break_glass_applies(ctype, tier):
@@ -185,7 +184,8 @@ def correction_edit(
 ) -> Correction:
     """Change a pending request. If what would run changes, every earlier approval is void."""
     user = person(actor)
-    _, correction = lock(actor, correction)
+    incident, correction = lock(actor, correction)
+    refuse_if_closed(incident, "its requests cannot be changed")
     if correction.state != State.PENDING_APPROVAL:
         raise DomainError("Only a request still pending approval can be edited.", code="conflict")
     if user.pk != correction.requested_by_id and not user.has_role(*COMMANDER_ROLES):

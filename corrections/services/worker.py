@@ -13,8 +13,9 @@ from accounts.actor import Actor
 from corrections import locks
 from corrections.connectors.base import CallResult
 from corrections.events import CorrectionEvent
-from corrections.models import TRANSITIONS, Correction, OutboxEntry, State
-from corrections.services.common import record, transition, write_outbox
+from corrections.models import CLOSED_INCIDENT, TRANSITIONS, Correction, OutboxEntry, State
+from corrections.services.common import end, record, transition, write_outbox
+from corrections.services.lifts import lift_supersede
 from incidents.models import Incident
 
 
@@ -29,6 +30,17 @@ def dispatch_transition(actor: Actor, correction: Correction, to: str, *, via: s
     correction.save()
     record(actor, CorrectionEvent.DISPATCHING, correction, before={"state": before},
             after={"state": to, "generation": correction.generation, "expires_at": correction.expires_at})  # fmt: skip
+
+
+def apply_refused_if_closed(actor: Actor, correction: Correction, now: datetime) -> bool:
+    """An approved correction whose incident has closed is not applied: it lapses, and says why."""
+    incident = correction.incident
+    if incident.status not in CLOSED_INCIDENT:
+        return False
+    before = end(correction, State.LAPSED, now)
+    record(actor, CorrectionEvent.APPLY_REFUSED, correction, before={"state": before},
+           after={"state": State.LAPSED, "incident_status": incident.status})  # fmt: skip
+    return True
 
 
 def dispatch_succeeded(
@@ -79,6 +91,7 @@ def correction_expire(*, actor: Actor, correction_id: int, now: datetime) -> boo
     before = transition(correction, State.EXPIRED)
     entry = write_outbox(correction, OutboxEntry.Action.LIFT)
     correction.save()
+    lift_supersede(actor, correction, now)  # expiry lifts without sign-off: a lift still asked for is moot
     record(actor, CorrectionEvent.EXPIRED, correction, before={"state": before},
             after={"state": State.EXPIRED, "expires_at": correction.expires_at,
                    "outbox": entry.idempotency_key if entry else None})  # fmt: skip

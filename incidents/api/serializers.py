@@ -66,6 +66,14 @@ class IncidentUpdateSerializer(StrictSerializer):
     severity = serializers.ChoiceField(choices=Severity.choices, required=False)
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     reason = TextField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
+    closing_exception = TextField(
+        max_length=TEXT_MAX,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A commander's reason to close (or dismiss) despite what is open to an exception "
+        "(corrections in force, the review unpublished); recorded on the incident and in the ledger.",
+    )
 
 
 class IncidentEscalateSerializer(StrictSerializer):

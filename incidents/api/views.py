@@ -101,7 +101,10 @@ class IncidentDetailView(ApiView):
         params.is_valid(raise_exception=True)
         changes = dict(params.validated_data)
         reason = changes.pop("reason")
-        incident = services.incident_edit(actor=actor_of(request), incident=incident, changes=changes, reason=reason)
+        exception = changes.pop("closing_exception")
+        incident = services.incident_edit(
+            actor=actor_of(request), incident=incident, changes=changes, reason=reason, closing_exception=exception
+        )
         return Response(IncidentSerializer(incident).data)
 
 

@@ -72,6 +72,16 @@ def _incident_data(incident: Incident) -> dict[str, Any]:
             name: _time(getattr(incident, f"{name}_at"))
             for name in ("occurred", "detected", "reported", "acknowledged", "contained", "resolved", "closed")
         },
+        "closing_exceptions": [
+            {
+                "status": e.status,
+                "reason": e.reason,
+                "overrode": e.overrode,
+                "recorded_by": e.recorded_by.username,
+                "recorded_at": _time(e.recorded_at),
+            }
+            for e in incident.closing_exceptions.select_related("recorded_by")
+        ],
     }
 
 

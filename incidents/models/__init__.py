@@ -118,7 +118,9 @@ STATUS_TRANSITIONS = {
     Status.CONTAINED: {Status.RESPONDING, Status.RESOLVED},
     Status.RESOLVED: {Status.RESPONDING, Status.IN_REVIEW, Status.CLOSED},
     Status.IN_REVIEW: {Status.RESOLVED, Status.CLOSED},
-    Status.CLOSED: set(),
+    # Reopening: the response resumes (new evidence, a recurrence), so it goes back to responding,
+    # where corrections can be requested and decided again; resolving and closing are then re-earned.
+    Status.CLOSED: {Status.RESPONDING},
     Status.DISMISSED: {Status.TRIAGED},
 }
 
@@ -267,6 +269,26 @@ class IncidentUserObjectPermission(UserObjectPermissionBase):
     """Direct foreign key for guardian grants, so visibility filters with a join, not a cast."""
 
     content_object = models.ForeignKey(Incident, on_delete=models.CASCADE)
+
+
+class ClosingException(models.Model):
+    """A commander's reasoned decision to close (or dismiss) an incident despite what stood in the way.
+
+    `overrode` keeps what the checks of incidents.closing found at that moment, as the ledger does.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="closing_exceptions")
+    status = models.CharField(max_length=16, choices=Status.choices, help_text="The status it allowed.")
+    reason = models.TextField(max_length=20000)
+    overrode = models.JSONField(default=list)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"exception to close {self.incident_id}"
 
 
 class TimelineEntry(models.Model):

@@ -195,7 +195,13 @@ class World:
                                                                        "content_hash": reviewed})  # fmt: skip
 
     def lift(self, cid: int) -> dict:
-        return self.api("responder", "POST", f"/corrections/{cid}/lift/", {"reason": "contained; restoring access"})
+        """Lift; a tier 3–4 lift only asks, and leader1 (who did not ask) approves the lift reviewed."""
+        answer = self.api("responder", "POST", f"/corrections/{cid}/lift/", {"reason": "contained; restoring access"})
+        waiting = answer["lift_awaiting_approval"]
+        if waiting is None:
+            return answer
+        return self.api("leader1", "POST", f"/corrections/{cid}/lift/approve/",
+                        {"content_hash": waiting["content_hash"]})  # fmt: skip
 
     def retry(self, cid: int, reason: str) -> dict:
         return self.api("responder", "POST", f"/corrections/{cid}/retry/", {"reason": reason})
