@@ -17,9 +17,17 @@ from config.errors import DomainError
 from corrections import locks, outbox
 from corrections.catalogue import get_type
 from corrections.events import CorrectionEvent
-from corrections.models import TRANSITIONS, ApprovalPolicy, Correction, OutboxEntry, State
+from corrections.models import (
+    TRANSITIONS,
+    ApprovalPolicy,
+    Correction,
+    CorrectionTarget,
+    OutboxEntry,
+    State,
+    TargetState,
+)
 from incidents import ledger
-from incidents.models import Incident, Status
+from incidents.models import Deployment, Incident, Status
 from incidents.selectors import can_view_incident
 
 CLOSED_INCIDENT = (Status.CLOSED, Status.DISMISSED)
@@ -80,6 +88,38 @@ def end(correction: Correction, state: str, now: datetime) -> str:
     correction.save()
     OutboxEntry.objects.filter(correction=correction, done_at__isnull=True).update(done_at=now)
     return before
+
+
+def target_deployments(correction: Correction) -> list[Deployment]:
+    """What a correction acts on: its deployment, or every active deployment of its model now."""
+    if correction.deployment_id:
+        return [correction.deployment]
+    return list(Deployment.objects.filter(model_id=correction.model_id, active=True).order_by("slug"))
+
+
+def create_targets(correction: Correction) -> list[CorrectionTarget]:
+    """One target per deployment, fixed when the correction is requested (DESIGN §4).
+
+    Corrections never dispatched (destroy_weights) have none: they are confirmed as a whole.
+    """
+    if not get_type(correction.type).dispatchable:
+        return []
+    return CorrectionTarget.objects.bulk_create(
+        [CorrectionTarget(correction=correction, deployment=d) for d in target_deployments(correction)]
+    )
+
+
+def start_lifting_targets(targets: list[CorrectionTarget]) -> None:
+    """Each target in force starts lifting (a manual one becomes a manual lift step); a manual step
+    nobody confirmed had nothing done to undo, and a target never applied has nothing at the edge."""
+    for target in targets:
+        if target.state in (TargetState.ACTIVE, TargetState.MANUAL_DONE, TargetState.FAILED, TargetState.APPLYING):
+            target.state = TargetState.LIFTING
+        elif target.state in (TargetState.MANUAL_PENDING, TargetState.PENDING):
+            target.state = TargetState.LIFTED
+        else:
+            continue
+        target.save(update_fields=["state", "updated_at"])
 
 
 def current_policy(tier: int) -> ApprovalPolicy:
