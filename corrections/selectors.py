@@ -19,6 +19,7 @@ from corrections.models import (
     ApprovalPolicy,
     Correction,
     CorrectionEditor,
+    CorrectionTarget,
     OutboxEntry,
     State,
     needs_ratification,
@@ -39,6 +40,12 @@ def corrections_visible_to(user: User) -> QuerySet[Correction]:
                 .order_by("created_at"),
             ),
             Prefetch("editors", queryset=CorrectionEditor.objects.select_related("editor")),
+            Prefetch(
+                "targets",
+                queryset=CorrectionTarget.objects.select_related(
+                    "deployment", "deployment__actuator", "confirmed_by"
+                ).order_by("id"),
+            ),
         )
     )
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.forms.models import BaseInlineFormSet
 
 from accounts.actor import Actor
+from corrections.targets import IN_FORCE
 from incidents import ledger, selectors
 from incidents.models import (
     AIModel,
@@ -96,10 +97,18 @@ class AIModelAdmin(RegistryAdmin):
 
 @admin.register(Deployment)
 class DeploymentAdmin(RegistryAdmin):
-    list_display = ("slug", "name", "model", "surface", "region", "active")
+    list_display = ("slug", "name", "model", "surface", "region", "active", "in_force")
     list_filter = ("active", "model", "surface")
     search_fields = ("slug", "name")
     list_select_related = ("model",)
+
+    def get_queryset(self, request):
+        in_force = Count("correction_targets", filter=Q(correction_targets__state__in=IN_FORCE))
+        return super().get_queryset(request).annotate(in_force_count=in_force)
+
+    @admin.display(description="corrections in force", ordering="in_force_count")
+    def in_force(self, obj) -> int:
+        return obj.in_force_count
 
 
 @admin.register(CustomerAccount)

@@ -112,6 +112,8 @@ def nav_current(context) -> str:
         return "signals"
     if name and name.startswith("audit"):
         return "audit"
+    if name == "in-force":
+        return "in-force"
     return ""
 
 
