@@ -252,3 +252,8 @@ class TargetConfirmForm(_PrefixedForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["confirm_target"].widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})
+
+
+class InForceFilterForm(forms.Form):
+    model = forms.CharField(required=False, max_length=200)
+    deployment = forms.CharField(required=False, max_length=64)

@@ -46,6 +46,7 @@ from corrections.forms import (
     ApproveForm,
     ConfirmManualForm,
     CorrectionRequestForm,
+    InForceFilterForm,
     ReasonForm,
     RejectForm,
     TargetConfirmForm,
@@ -602,10 +603,13 @@ def correction_target_confirm(request: HttpRequest, pk: int) -> HttpResponse:
 @page_access
 def in_force(request: HttpRequest) -> HttpResponse:
     """Every correction in force (or on its way, or failed) per model and deployment (DESIGN §8a)."""
-    model = request.GET.get("model", "")[:200]
-    deployment = request.GET.get("deployment", "")[:64]
+    form = InForceFilterForm(request.GET)
+    if not form.is_valid():
+        context = {"groups": [], "form": form, "total": 0}
+        return render(request, "corrections/in_force.html", context, status=400)
+    model, deployment = form.cleaned_data["model"], form.cleaned_data["deployment"]
     entries = in_force_for(user=request.user, model=model or None, deployment=deployment or None)
-    context = {"groups": grouped(entries), "model": model, "deployment": deployment, "total": len(entries)}
+    context = {"groups": grouped(entries), "form": form, "total": len(entries), "filtered": bool(model or deployment)}
     return render(request, "corrections/in_force.html", context)
 
 

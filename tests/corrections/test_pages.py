@@ -564,7 +564,9 @@ def test_pages_cost_the_same_queries_for_3_and_30_corrections(
     assert Correction.objects.count() == 30
     large = _queries(client, url)
     assert small == large, (small, large)
-    ceiling = {"approval-inbox": 8, "incident-detail": 19, "correction-panel-fragment": 10, "dashboard": 13}[page]
+    # Each list of corrections reads its targets (one query); the incident page and the dashboard also
+    # show deployments' in-force badges (one query), and the dashboard its in-force counts (one).
+    ceiling = {"approval-inbox": 9, "incident-detail": 22, "correction-panel-fragment": 11, "dashboard": 16}[page]
     assert large <= ceiling, large  # session, user, roles, the header count, then the page itself
     if page == "approval-inbox":
         assert len(client.get(url).context["rows"]) == 30
