@@ -7,11 +7,15 @@ restricted incident's corrections stay out of the changelist, change, history an
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Count, Q
 
 from accounts.actor import Actor
 from config.errors import DomainError
 from corrections import dispatch, selectors, services
 from corrections.models import Actuator, ApprovalPolicy, Correction, DispatchAttempt, OutboxEntry
+from corrections.targets import IN_FORCE
+from incidents.admin import DeploymentAdmin as RegistryDeploymentAdmin
+from incidents.models import Deployment
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -138,3 +142,21 @@ class DispatchAttemptAdmin(VisibleCorrectionsAdmin):
     list_display = ("correction", "action", "number", "response_status", "outcome", "latency_ms", "started_at")
     list_select_related = ("correction",)
     search_fields = ("correction__incident__ref",)
+
+
+# The registry's deployment list, with how many corrections are in force on each: incidents may not
+# know corrections, so the column is added here, over the registry's admin.
+admin.site.unregister(Deployment)
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(RegistryDeploymentAdmin):
+    list_display = (*RegistryDeploymentAdmin.list_display, "in_force")
+
+    def get_queryset(self, request):
+        in_force = Count("correction_targets", filter=Q(correction_targets__state__in=IN_FORCE))
+        return super().get_queryset(request).annotate(in_force_count=in_force)
+
+    @admin.display(description="corrections in force", ordering="in_force_count")
+    def in_force(self, obj) -> int:
+        return obj.in_force_count

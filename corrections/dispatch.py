@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -22,13 +21,25 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.actor import Actor
+from accounts.models import User
 from accounts.roles import Role
 from corrections import locks
 from corrections.connectors import CallResult, connector_for
-from corrections.models import Actuator, Correction, DispatchAttempt, OutboxEntry, State
+from corrections.models import (
+    IN_FORCE_STATES,
+    Actuator,
+    Approval,
+    Correction,
+    CorrectionTarget,
+    DispatchAttempt,
+    OutboxEntry,
+    State,
+    TargetState,
+)
 from corrections.outbox import send
 from corrections.services import configuration, decisions, worker
-from incidents.models import Deployment, Incident
+from corrections.targets import TO_APPLY, Rollup, after_apply, after_lift, rollup
+from incidents.models import Incident
 from incidents.notifications import Need, incident_url, members_of, notify
 
 log = logging.getLogger(__name__)
@@ -99,27 +110,29 @@ APPLY_FROM = (State.APPROVED, State.QUEUED, State.APPLYING)
 LIFT_FROM = (State.LIFTING, State.EXPIRED)
 
 
-def _targets(correction: Correction) -> list[tuple[Deployment, Actuator]]:
-    """The actuators to call: the deployment's, or (model-wide) one per distinct actuator of the model."""
-    if correction.deployment is not None:  # no query when deployment_id is None
-        deployments = [correction.deployment]
+@dataclass(frozen=True)
+class Call:
+    """One target to reach, and the actuator that reaches it (None: nobody configured one)."""
+
+    target: CorrectionTarget
+    actuator: Actuator | None
+
+
+def _calls(correction: Correction, action: str) -> tuple[list[Call], int]:
+    """The targets this dispatch still has to reach, and how many targets the correction has."""
+    targets = list(CorrectionTarget.objects.filter(correction=correction).select_related("deployment").order_by("id"))
+    actuators = {
+        a.deployment_id: a for a in Actuator.objects.filter(deployment_id__in=[t.deployment_id for t in targets])
+    }
+    if action == OutboxEntry.Action.APPLY:
+        wanted = [t for t in targets if not t.manual and t.state in TO_APPLY]
     else:
-        deployments = list(Deployment.objects.filter(model=correction.model, active=True).order_by("slug"))
-    actuators = {a.deployment_id: a for a in Actuator.objects.filter(deployment__in=deployments)}
-    targets: list[tuple[Deployment, Actuator]] = []
-    seen: set[str] = set()
-    for deployment in deployments:
-        actuator = actuators.get(deployment.pk)
-        if actuator is None:
-            raise _NoActuator(deployment.slug)
-        if actuator.base_url not in seen:
-            seen.add(actuator.base_url)
-            targets.append((deployment, actuator))
-    return targets
+        wanted = [t for t in targets if not t.manual and t.state not in NOTHING_TO_LIFT]
+    return [Call(t, actuators.get(t.deployment_id)) for t in wanted], len(targets)
 
 
-class _NoActuator(Exception):
-    pass
+# A target never applied (or only waiting for a person) has nothing at the edge to lift.
+NOTHING_TO_LIFT = frozenset({TargetState.LIFTED, TargetState.PENDING, TargetState.MANUAL_PENDING})
 
 
 def payload_for(correction: Correction) -> dict[str, Any]:
@@ -138,8 +151,9 @@ def _claim(entry_id: int, now: datetime) -> tuple[OutboxEntry, Correction] | Out
     correction_id = OutboxEntry.objects.filter(pk=entry_id).values_list("correction_id", flat=True).first()
     if correction_id is None:
         return Outcome("skipped")
-    with transaction.atomic():  # nothing here writes the incident: the correction, then its entry
+    with transaction.atomic():  # nothing here writes the incident: the correction, its targets, then its entry
         correction = locks.correction(correction_id, related=("incident", "deployment", "model"))
+        targets = locks.targets(correction)
         entry = locks.outbox_entry(entry_id)
         if entry.done_at is not None:
             return Outcome("skipped")
@@ -160,6 +174,8 @@ def _claim(entry_id: int, now: datetime) -> tuple[OutboxEntry, Correction] | Out
         not_yet_sent = entry.action == OutboxEntry.Action.APPLY and correction.state in (State.APPROVED, State.QUEUED)
         if not_yet_sent and worker.apply_refused_if_closed(WORKER, correction, now):
             return Outcome("skipped")
+        if not targets:  # requested before targets existed: fixed now, from the registry as it is
+            worker.targets_backfill(correction)
         if entry.action == OutboxEntry.Action.APPLY and correction.state != State.APPLYING:
             worker.dispatch_transition(WORKER, correction, State.APPLYING, via=State.QUEUED)
         lease = _setting("FAILSAFE_DISPATCH_LEASE_SECONDS", 30)
@@ -172,83 +188,159 @@ def _claim(entry_id: int, now: datetime) -> tuple[OutboxEntry, Correction] | Out
         return entry, correction
 
 
+def idempotency_key_for(entry: OutboxEntry, target: CorrectionTarget, *, single: bool) -> str:
+    """Unique to (correction, action, generation, deployment); a one-target correction keeps the bare key."""
+    return entry.idempotency_key if single else f"{entry.idempotency_key}@{target.deployment.slug}"
+
+
 def dispatch_entry(*, entry_id: int) -> Outcome:
-    """Claim, call the actuator(s), record every attempt, and move the correction on."""
+    """Claim, call each target's actuator, record every attempt, and move the targets and the correction on."""
     now = timezone.now()
     claimed = _claim(entry_id, now)
     if isinstance(claimed, Outcome):
         return claimed
     entry, correction = claimed
-    try:
-        targets = _targets(correction)
-    except _NoActuator as missing:
-        return _finish(entry, correction, [], permanent_error=f"No actuator is configured for {missing}.")
+    calls, total = _calls(correction, entry.action)
+    single = total == 1
+    if single and calls and calls[0].actuator is None:  # one deployment, unreachable: nothing to apply anywhere
+        slug = calls[0].target.deployment.slug
+        return _finish(entry, correction, [], permanent_error=f"No actuator is configured for {slug}.")
     payload = payload_for(correction)
-    results: list[tuple[Deployment, CallResult]] = []
-    for deployment, actuator in targets:
-        key = entry.idempotency_key if len(targets) == 1 else f"{entry.idempotency_key}@{deployment.slug}"
-        connector = connector_for(actuator)
+    results: list[tuple[CorrectionTarget, CallResult | None]] = []
+    for call in calls:
+        if call.actuator is None:
+            results.append((call.target, None))  # becomes a manual step
+            continue
+        key = idempotency_key_for(entry, call.target, single=single)
+        connector = connector_for(call.actuator)
         if entry.action == OutboxEntry.Action.APPLY:
             result = connector.apply(correction_id=str(correction.pk), payload=payload, idempotency_key=key)
         else:
             result = connector.lift(
                 correction_id=str(correction.pk), idempotency_key=key, generation=correction.generation
             )
-        results.append((deployment, result))
+        results.append((call.target, result))
     outcome = _finish(entry, correction, results)
     if outcome.result == "done" and entry.action == OutboxEntry.Action.APPLY:
-        verify(correction_id=correction.pk, entry=entry, targets=targets)
+        verify(correction_id=correction.pk, entry=entry)
     return outcome
+
+
+def _record_results(
+    entry: OutboxEntry,
+    targets: dict[int, CorrectionTarget],
+    results: list[tuple[CorrectionTarget, CallResult | None]],
+    now: datetime,
+) -> list[tuple[CorrectionTarget, CallResult]]:
+    """Move each target on by its own answer; returns the targets whose error may pass if retried."""
+    applying = entry.action == OutboxEntry.Action.APPLY
+    transient = []
+    for called, result in results:
+        target = targets[called.pk]
+        if result is None:
+            target.manual = True
+            target.manual_reason = f"No actuator is configured for {target.deployment.slug}."
+            target.state = TargetState.MANUAL_PENDING if applying else TargetState.LIFTING
+        elif result.ok:
+            target.state, target.failure = (TargetState.ACTIVE if applying else TargetState.LIFTED), ""
+            if applying:
+                target.activated_at = now
+            else:
+                target.lifted_at = now
+        elif result.transient:
+            target.state = TargetState.APPLYING if applying else TargetState.LIFTING
+            target.failure = result.error[:1000]
+            transient.append((target, result))
+        else:
+            target.state, target.failure = TargetState.FAILED, result.error[:1000]
+        target.save()
+    return transient
 
 
 def _finish(
     entry: OutboxEntry,
     correction: Correction,
-    results: Sequence[tuple[Deployment, CallResult]],
+    results: list[tuple[CorrectionTarget, CallResult | None]],
     *,
     permanent_error: str = "",
 ) -> Outcome:
     now = timezone.now()
     with transaction.atomic():  # success may stamp the incident as contained: it is locked first
-        _, correction = locks.incident_and_correction(correction.pk, related=("incident",))
+        _, correction = locks.incident_and_correction(correction.pk, related=("incident", "model", "requested_by"))
+        targets = {t.pk: t for t in locks.targets(correction)}
         current = locks.outbox_entry(entry.pk)
-        for deployment, result in results:  # numbered by our claim, even if a newer claim fenced us out
-            _store_attempt(correction, entry, deployment, entry.action, result, now)
+        for target, result in results:  # numbered by our claim, even if a newer claim fenced us out
+            if result is not None:
+                _store_attempt(correction, entry, target, entry.action, result, now)
         if current.claim_token != entry.claim_token or current.done_at is not None:
             return Outcome("busy")  # fenced out: our lease ran out and someone else owns the entry now
-        failures = [r for _, r in results if not r.ok]
-        if not failures and not permanent_error:
-            current.done_at = now
-            current.save(update_fields=["done_at"])
-            worker.dispatch_succeeded(WORKER, correction, entry.action, results=[r for _, r in results], now=now)
-            return Outcome("done")
-        error = permanent_error or "; ".join(r.error for r in failures)
-        transient = not permanent_error and all(r.transient for r in failures)
-        first_failure = current.failing_since is None
-        current.failing_since = current.failing_since or now
-        current.last_error = error[:1000]
-        failing_for = (now - current.failing_since).total_seconds()
-        if transient and failing_for < retry_seconds() and current.attempt_count < attempt_cap():
-            retry_in = backoff_seconds(current.attempt_count)
-            current.claimed_until = None
-            current.next_attempt_at = now + timedelta(seconds=retry_in)
-            current.save(update_fields=["claimed_until", "failing_since", "last_error", "next_attempt_at"])
-            if first_failure:  # once per entry: the commander hears it is struggling, not every retry
-                _alert_retrying(correction, entry.action, error)
-            return Outcome("retry", retry_in=retry_in)
+        transient = _record_results(entry, targets, results, now)
+        if permanent_error:
+            for target in targets.values():
+                if target.state in TO_APPLY:
+                    target.state, target.failure = TargetState.FAILED, permanent_error[:1000]
+                    target.save()
         if transient:
-            error = f"{error} (gave up after {current.attempt_count} attempts over {failing_for:.0f} s)"
+            named = len(targets) > 1  # which deployment said it, when there is more than one
+            error = "; ".join(f"{t.deployment.slug}: {r.error}" if named else r.error for t, r in transient)
+            first_failure = current.failing_since is None
+            current.failing_since = current.failing_since or now
+            current.last_error = error[:1000]
+            failing_for = (now - current.failing_since).total_seconds()
+            if failing_for < retry_seconds() and current.attempt_count < attempt_cap():
+                retry_in = backoff_seconds(current.attempt_count)
+                current.claimed_until = None
+                current.next_attempt_at = now + timedelta(seconds=retry_in)
+                current.save(update_fields=["claimed_until", "failing_since", "last_error", "next_attempt_at"])
+                if first_failure:  # once per entry: the commander hears it is struggling, not every retry
+                    _alert_retrying(correction, entry.action, error)
+                return Outcome("retry", retry_in=retry_in)
+            gave_up = f" (gave up after {current.attempt_count} attempts over {failing_for:.0f} s)"
+            for target, result in transient:
+                target.state, target.failure = TargetState.FAILED, (result.error + gave_up)[:1000]
+                target.save()
         current.done_at = now
         current.save(update_fields=["done_at", "failing_since", "last_error"])
-        worker.dispatch_failed(WORKER, correction, entry.action, error=error, attempts=current.attempt_count)
-        _alert_failure(correction, error)
+        latency = max((r.latency_ms for _, r in results if r is not None), default=0)
+        return _conclude(correction, entry.action, list(targets.values()), current, now, latency_ms=latency)
+
+
+def _conclude(
+    correction: Correction,
+    action: str,
+    targets: list[CorrectionTarget],
+    entry: OutboxEntry,
+    now: datetime,
+    *,
+    latency_ms: int,
+) -> Outcome:
+    """Every target this dispatch could reach has answered for good: the correction follows its targets."""
+    states = [t.state for t in targets]
+    outcome = after_apply(states) if action == OutboxEntry.Action.APPLY else after_lift(states)
+    if outcome == State.FAILED:
+        failed = [t for t in targets if t.state == TargetState.FAILED]
+        error = (
+            "; ".join(f"{t.deployment.slug}: {t.failure}" for t in failed) if len(targets) > 1 else failed[0].failure
+        )
+        entry.last_error = error[:1000]
+        entry.save(update_fields=["last_error"])
+        worker.dispatch_failed(WORKER, correction, action, error=error, attempts=entry.attempt_count)
+        _alert_failure(correction, error, summary=rollup(states))
         return Outcome("failed")
+    if outcome in (State.ACTIVE, State.LIFTED):
+        worker.dispatch_succeeded(WORKER, correction, action, latency_ms=latency_ms, now=now)
+        return Outcome("done")
+    # Some targets wait for a person: applied (or lifted) everywhere else.
+    manual = [t for t in targets if t.manual and t.state in (TargetState.MANUAL_PENDING, TargetState.LIFTING)]
+    worker.dispatch_partly_done(WORKER, correction, action, manual=[t.deployment.slug for t in manual], now=now)
+    _alert_manual_steps(correction, action, manual)
+    return Outcome("done")
 
 
 def _store_attempt(
     correction: Correction,
     entry: OutboxEntry,
-    deployment: Deployment,
+    target: CorrectionTarget,
     action: str,
     result: CallResult,
     now: datetime,
@@ -256,7 +348,8 @@ def _store_attempt(
     DispatchAttempt.objects.create(
         correction=correction,
         outbox_entry=entry,
-        deployment=deployment,
+        target=target,
+        deployment_id=target.deployment_id,
         action=action,
         number=entry.attempt_count,
         method=result.method,
@@ -271,23 +364,41 @@ def _store_attempt(
     )
 
 
+def _commanders(incident: Incident) -> list[User]:
+    commander = Incident.objects.select_related("commander").get(pk=incident.pk).commander
+    return [commander] if commander else members_of(Role.INCIDENT_COMMANDER)
+
+
 def _alert_commander(correction: Correction, *, subject: str, body: str) -> None:
     incident = correction.incident
-    commander = Incident.objects.select_related("commander").get(pk=incident.pk).commander
     notify(
         incident=incident,
-        users=[commander] if commander else members_of(Role.INCIDENT_COMMANDER),
+        users=_commanders(incident),
         needs=Need.INCIDENT_COMMANDER,
         subject=f"{subject}: {correction.type} on {correction.target_name} ({incident.ref})",
         body=f"{body}\n{incident_url(incident.ref)}",
     )
 
 
-def _alert_failure(correction: Correction, error: str) -> None:
-    _alert_commander(
-        correction,
-        subject="Correction FAILED",
-        body=f"Correction #{correction.pk} failed: {error}\nRetry it from the incident page:",
+def _alert_failure(correction: Correction, error: str, *, summary: Rollup) -> None:
+    """A failure (or a partial one) is news to everyone who put the correction in motion."""
+    incident = correction.incident
+    approvers = [
+        a.approver
+        for a in Approval.objects.select_related("approver").filter(
+            correction=correction, decision=Approval.Decision.APPROVE, voided_at__isnull=True
+        )
+    ]
+    partly = summary.in_force > 0
+    what = "PARTLY FAILED" if partly else "FAILED"
+    where = f"\nIt is {summary.label()}; the rest did not take effect." if partly else ""
+    notify(
+        incident=incident,
+        users=[correction.requested_by, *approvers, *_commanders(incident)],
+        needs=Need.ATTENTION,
+        subject=f"Correction {what}: {correction.type} on {correction.target_name} ({incident.ref})",
+        body=f"Correction #{correction.pk} failed: {error}{where}\nRetry it from the incident page:\n"
+        f"{incident_url(incident.ref)}",
     )
 
 
@@ -300,21 +411,42 @@ def _alert_retrying(correction: Correction, action: str, error: str) -> None:
     )
 
 
-def verify(*, correction_id: int, entry: OutboxEntry, targets: Sequence[tuple[Deployment, Actuator]]) -> bool:
-    """Ask the actuator(s) whether the correction is in force; record it as verified if so."""
-    results: list[tuple[Deployment, CallResult]] = []
-    for deployment, actuator in targets:
-        result = connector_for(actuator).status(correction_id=str(correction_id))
-        results.append((deployment, result))
-    verified = all(
+def _alert_manual_steps(correction: Correction, action: str, manual: list[CorrectionTarget]) -> None:
+    verb = "taken down" if action == OutboxEntry.Action.APPLY else "restored"
+    steps = "\n".join(f"- confirm that {t.deployment.slug} was {verb} (no actuator)" for t in manual)
+    _alert_commander(
+        correction,
+        subject="Manual step needed",
+        body=f"Correction #{correction.pk} could not reach every deployment automatically. "
+        f"Carry out and confirm on the correction page:\n{steps}",
+    )
+
+
+def verify(*, correction_id: int, entry: OutboxEntry) -> bool:
+    """Ask each automated target's actuator whether the correction is in force; record it as verified if so."""
+    reached = [
+        t
+        for t in CorrectionTarget.objects.filter(correction_id=correction_id, manual=False, state=TargetState.ACTIVE)
+        .select_related("deployment")
+        .order_by("id")
+    ]
+    actuators = {
+        a.deployment_id: a for a in Actuator.objects.filter(deployment_id__in=[t.deployment_id for t in reached])
+    }
+    results = []
+    for target in reached:
+        actuator = actuators.get(target.deployment_id)
+        if actuator is not None:
+            results.append((target, connector_for(actuator).status(correction_id=str(correction_id))))
+    verified = bool(results) and all(
         r.ok and isinstance(r.body, dict) and r.body.get("state") == "active" and r.body.get("enforced", True)
         for _, r in results
     )
     now = timezone.now()
     with transaction.atomic():
         correction = locks.correction(correction_id, related=("incident",))
-        for deployment, result in results:
-            _store_attempt(correction, entry, deployment, "status", result, now)
+        for target, result in results:
+            _store_attempt(correction, entry, target, "status", result, now)
         if verified:
             worker.dispatch_verified(WORKER, correction, now=now)
     return verified
@@ -326,7 +458,9 @@ def verify(*, correction_id: int, entry: OutboxEntry, targets: Sequence[tuple[De
 def corrections_expire(*, now: datetime | None = None) -> int:
     """Active corrections past expires_at become expired and are lifted (swept by beat)."""
     now = now or timezone.now()
-    due = list(Correction.objects.filter(state=State.ACTIVE, expires_at__lte=now).values_list("pk", flat=True)[:500])
+    due = list(
+        Correction.objects.filter(state__in=IN_FORCE_STATES, expires_at__lte=now).values_list("pk", flat=True)[:500]
+    )
     for pk in due:
         worker.correction_expire(actor=WORKER, correction_id=pk, now=now)
     return len(due)

@@ -61,6 +61,22 @@ class CorrectionEvent(StrEnum):
         "correction.applied",
         lambda e: (f"applied correction {e.object_id} at the edge ({_a(e, 'latency_ms')} ms)"),
     )
+    PARTLY_APPLIED = (
+        "correction.partly_applied",
+        lambda e: (
+            f"— correction {e.object_id} is partly in force; manual steps for {', '.join(_a(e, 'manual_steps'))}"
+        ),
+    )
+    PARTLY_LIFTED = (
+        "correction.partly_lifted",
+        lambda e: (
+            f"— correction {e.object_id} is lifted at the edge; manual steps for {', '.join(_a(e, 'manual_steps'))}"
+        ),
+    )
+    TARGET_CONFIRMED = (
+        "correction.target_confirmed",
+        lambda e: (f"confirmed by hand that {_a(e, 'deployment')} was {_a(e, 'done')} for correction {e.object_id}"),
+    )
     VERIFIED = "correction.verified", lambda e: f"verified correction {e.object_id} is in force"
     FAILED = "correction.failed", lambda e: f"— correction {e.object_id} FAILED: {_a(e, 'error')}"
     RETRIED = "correction.retried", lambda e: f"retried correction {e.object_id}"

@@ -262,3 +262,22 @@ class ConfirmManualForm(_PrefixedForm):
         super().__init__(*args, **kwargs)
         self.fields["confirm_target"].help_text = f"Type {target_name} exactly."
         self.fields["confirm_target"].widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})
+
+
+class TargetConfirmForm(_PrefixedForm):
+    """A target with no actuator: the commander confirms its manual step was carried out."""
+
+    id_prefix = "confirm-target"
+
+    deployment = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    confirm_target = forms.CharField(label="Type the deployment's name to confirm", max_length=64)
+    note = _text("Who carried it out, and how it was verified", rows=3, error="Say who carried it out and how.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["confirm_target"].widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})
+
+
+class InForceFilterForm(forms.Form):
+    model = forms.CharField(required=False, max_length=200)
+    deployment = forms.CharField(required=False, max_length=64)

@@ -1,6 +1,6 @@
 """Row locks of the corrections app, taken in one fixed order (as Saleor's order/lock_objects.py):
 
-    incident → correction → its approvals, its lift request → its outbox entry
+    incident → correction → its targets → its approvals, its lift request → its outbox entry
 
 and the ledger head last (inside ledger.record). A transaction may skip a step but never goes
 back to an earlier one, so two transactions wanting the same rows queue instead of deadlocking.
@@ -10,7 +10,15 @@ Configuration rows (actuators, policies) are locked on their own, never with the
 
 from __future__ import annotations
 
-from corrections.models import Actuator, Approval, ApprovalPolicy, Correction, LiftRequest, OutboxEntry
+from corrections.models import (
+    Actuator,
+    Approval,
+    ApprovalPolicy,
+    Correction,
+    CorrectionTarget,
+    LiftRequest,
+    OutboxEntry,
+)
 from incidents.models import Deployment, Incident
 
 
@@ -27,6 +35,16 @@ def incident_and_correction(correction_id: int, *, related: tuple[str, ...] = ()
     """For a change that may write both: the incident first, as every other writer takes them."""
     incident_id = Correction.objects.filter(pk=correction_id).values_list("incident_id", flat=True).get()
     return incident(incident_id), correction(correction_id, related=related)
+
+
+def targets(correction: Correction) -> list[CorrectionTarget]:
+    """The correction's targets, in a fixed order; lock the correction first."""
+    return list(
+        CorrectionTarget.objects.select_for_update(of=("self",))
+        .select_related("deployment")
+        .filter(correction=correction)
+        .order_by("id")
+    )
 
 
 def live_approvals(correction: Correction) -> list[Approval]:

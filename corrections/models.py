@@ -67,6 +67,7 @@ class State(models.TextChoices):
     QUEUED = "queued"
     APPLYING = "applying"
     ACTIVE = "active"
+    PARTLY_ACTIVE = "partly_active", "Partly in force"
     LIFTING = "lifting"
     LIFTED = "lifted"
     EXPIRED = "expired"
@@ -83,10 +84,12 @@ TRANSITIONS: dict[str, set[str]] = {
     State.APPROVED: {State.QUEUED, State.ACTIVE, State.CANCELLED, State.LAPSED},
     # queued → lapsed: the worker refuses to apply a correction whose incident has closed.
     State.QUEUED: {State.APPLYING, State.FAILED, State.LAPSED},
-    State.APPLYING: {State.ACTIVE, State.FAILED, State.QUEUED},
+    State.APPLYING: {State.ACTIVE, State.PARTLY_ACTIVE, State.FAILED, State.QUEUED},
     State.ACTIVE: {State.LIFTING, State.EXPIRED},
+    # Applied wherever it could be; the rest waits for people to confirm manual steps.
+    State.PARTLY_ACTIVE: {State.ACTIVE, State.LIFTING, State.EXPIRED},
     State.LIFTING: {State.LIFTED, State.FAILED},
-    State.EXPIRED: {State.LIFTED, State.FAILED},
+    State.EXPIRED: {State.LIFTED, State.LIFTING, State.FAILED},
     State.FAILED: {State.QUEUED, State.LIFTING},
     State.LIFTED: set(),
     State.REJECTED: set(),
@@ -96,7 +99,10 @@ TRANSITIONS: dict[str, set[str]] = {
 PENDING_STATES = (State.DRAFT, State.PENDING_APPROVAL)
 # Nothing is requested, approved or applied on an incident in these statuses (DESIGN §4, "Closing").
 CLOSED_INCIDENT = (Status.CLOSED, Status.DISMISSED)
-LIVE_STATES = (State.APPROVED, State.QUEUED, State.APPLYING, State.ACTIVE, State.LIFTING, State.EXPIRED)
+LIVE_STATES = (
+    State.APPROVED, State.QUEUED, State.APPLYING, State.ACTIVE, State.PARTLY_ACTIVE, State.LIFTING, State.EXPIRED
+)  # fmt: skip
+IN_FORCE_STATES = (State.ACTIVE, State.PARTLY_ACTIVE)
 TERMINAL_STATES = (State.LIFTED, State.REJECTED, State.CANCELLED, State.LAPSED)
 # A break-glass correction can be ratified once it ran, whatever happened since.
 RATIFIABLE_STATES = tuple(
@@ -174,6 +180,53 @@ class Correction(models.Model):
     def policy_at_request(self) -> PolicySnapshot:
         """The policy this request is held to: the version in force when it was made."""
         return PolicySnapshot.from_dict(self.policy_snapshot)
+
+
+class TargetState(models.TextChoices):
+    """One deployment's part of a correction (DESIGN §4: each target is tracked on its own)."""
+
+    PENDING = "pending"
+    APPLYING = "applying"
+    ACTIVE = "active"
+    FAILED = "failed"
+    MANUAL_PENDING = "manual_pending", "Manual step pending"
+    MANUAL_DONE = "manual_done", "Confirmed by hand"
+    LIFTING = "lifting"
+    LIFTED = "lifted"
+
+
+class CorrectionTarget(models.Model):
+    """One deployment a correction acts on, with its own progress.
+
+    Written when the correction is requested: its deployment, or (model-wide types) every active
+    deployment of the model at that time. `manual` marks a target that has no actuator: a person
+    carries it out (and lifts it) and confirms it here.
+    """
+
+    correction = models.ForeignKey(Correction, on_delete=models.PROTECT, related_name="targets")
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="correction_targets")
+    state = models.CharField(max_length=16, choices=TargetState.choices, default=TargetState.PENDING)
+    manual = models.BooleanField(default=False)
+    manual_reason = models.CharField(max_length=300, blank=True)
+    failure = models.CharField(max_length=1000, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    confirm_note = models.TextField(max_length=20000, blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["correction", "deployment"], name="one_target_per_deployment"),
+        ]
+        indexes = [models.Index(fields=["state"])]
+
+    def __str__(self) -> str:
+        return f"{self.correction_id}@{self.deployment_id} ({self.state})"
 
 
 class CorrectionEditor(models.Model):
@@ -339,6 +392,9 @@ class DispatchAttempt(models.Model):
 
     correction = models.ForeignKey(Correction, on_delete=models.PROTECT, related_name="attempts")
     outbox_entry = models.ForeignKey(OutboxEntry, on_delete=models.PROTECT, related_name="attempts")
+    target = models.ForeignKey(
+        CorrectionTarget, on_delete=models.PROTECT, null=True, blank=True, related_name="attempts"
+    )
     deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=8)  # apply, lift, status
     number = models.PositiveIntegerField(help_text="1 for the first attempt of this outbox entry")

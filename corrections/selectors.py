@@ -20,6 +20,7 @@ from corrections.models import (
     ApprovalPolicy,
     Correction,
     CorrectionEditor,
+    CorrectionTarget,
     LiftRequest,
     OutboxEntry,
     State,
@@ -45,6 +46,12 @@ def corrections_visible_to(user: User) -> QuerySet[Correction]:
                 "lift_requests",
                 queryset=LiftRequest.objects.filter(state=LiftRequest.State.PENDING).select_related("requested_by"),
                 to_attr="pending_lifts",
+            ),
+            Prefetch(
+                "targets",
+                queryset=CorrectionTarget.objects.select_related(
+                    "deployment", "deployment__actuator", "confirmed_by"
+                ).order_by("id"),
             ),
         )
     )

@@ -16,5 +16,8 @@ urlpatterns = [
     path("corrections/<int:pk>/lift/reject/", views.correction_lift_reject, name="correction-lift-reject"),
     path("corrections/<int:pk>/retry/", views.correction_retry, name="correction-retry"),
     path("corrections/<int:pk>/confirm/", views.correction_confirm, name="correction-confirm"),
+    path("corrections/<int:pk>/targets/confirm/", views.correction_target_confirm,
+         name="correction-target-confirm"),
+    path("in-force/", views.in_force, name="in-force"),
     path("approvals/", views.approval_inbox, name="approval-inbox"),
 ]  # fmt: skip

@@ -47,15 +47,19 @@ from corrections.forms import (
     ApproveForm,
     ConfirmManualForm,
     CorrectionRequestForm,
+    InForceFilterForm,
     LiftApproveForm,
     LiftRejectForm,
     ReasonForm,
     RejectForm,
+    TargetConfirmForm,
     describe_minutes,
     types_by_family,
 )
+from corrections.in_force import automation_for_correction, automation_of, grouped, in_force_for
 from corrections.models import Correction, DispatchAttempt, State, needs_ratification
 from corrections.policy import PolicySnapshot
+from corrections.targets import rollup
 from incidents.models import Incident
 from incidents.selectors import deployment_list, incident_get_for
 from incidents.views import attempt, submit_once
@@ -206,8 +210,21 @@ def _consequence(ctype: CorrectionType, target: str, params: dict) -> str:
     return f"This will apply “{ctype.label}” to {target}."
 
 
+def _cannot_automate(ctype: CorrectionType, target) -> list:
+    """The deployments this request would reach that cannot be automated, said before anyone approves."""
+    if not ctype.dispatchable:
+        return []
+    deployments = [target.deployment] if target.deployment else list(target.model.deployments.filter(active=True))
+    return [a for a in automation_of(sorted(deployments, key=lambda d: d.slug)) if not a.automatable]
+
+
 def _render_request(request, incident, ctype, form, *, status: int = 200) -> HttpResponse:
-    context = {"incident": incident, "ctype": ctype, "form": form, "param_prefix": PARAM_PREFIX}
+    # Which deployments cannot be automated, before the person picks one (and before anyone approves).
+    unreachable = [a for a in automation_of(list(deployment_list())) if not a.automatable] if ctype.dispatchable else []
+    context = {
+        "incident": incident, "ctype": ctype, "form": form, "param_prefix": PARAM_PREFIX,
+        "cannot_automate": unreachable,
+    }  # fmt: skip
     return render(request, "corrections/correction_new.html", context, status=status)
 
 
@@ -292,6 +309,7 @@ def _confirm_request(request, incident, ctype, form, kwargs) -> HttpResponse:
         "duration": describe_minutes(kwargs["duration_minutes"] or ctype.default_duration_minutes),
         "break_glass": kwargs["break_glass"],
         "needed": needed,
+        "cannot_automate": _cannot_automate(ctype, target),
         "hidden": hidden,
         "tier": rule.tier,
     }
@@ -303,7 +321,7 @@ def _confirm_request(request, incident, ctype, form, kwargs) -> HttpResponse:
 
 def _available_forms(user: User, correction: Correction) -> dict[str, Form | None]:
     """The forms this person could use now; the service still decides when they post."""
-    names = ("approve", "reject", "cancel", "lift", "retry", "confirm", "approve_lift", "reject_lift")
+    names = ("approve", "reject", "cancel", "lift", "retry", "confirm", "confirm_target", "approve_lift", "reject_lift")
     forms: dict[str, Form | None] = dict.fromkeys(names)
     actions = services.correction_actions_for(user=user, correction=correction)
     snapshot = correction.policy_at_request
@@ -327,6 +345,8 @@ def _available_forms(user: User, correction: Correction) -> dict[str, Form | Non
         forms["approve_lift"] = LiftApproveForm()
     if "reject_lift" in actions:
         forms["reject_lift"] = LiftRejectForm()
+    if "confirm_target" in actions:
+        forms["confirm_target"] = TargetConfirmForm()
     return forms
 
 
@@ -367,6 +387,8 @@ def _progress_context(correction: Correction, *, shown_state: str) -> dict[str, 
         "dispatchable": get_type(correction.type).dispatchable,
         "shown_state": shown_state,
         "state_changed": shown_state != correction.state,
+        "targets": list(correction.targets.all()),
+        "progress": rollup(t.state for t in correction.targets.all()).label(),
     }
 
 
@@ -400,6 +422,7 @@ def _render_detail(
         # An active correction's likely next step is lifting it: its panel starts open.
         "lift_first": correction.state == State.ACTIVE,
         "policy_facts": _policy_facts(correction.policy_at_request),
+        "cannot_automate": [a for a in automation_for_correction(correction) if not a.automatable],
         "duration": describe_minutes(correction.duration_minutes) if correction.duration_minutes else "",
     }
     return render(request, "corrections/correction_detail.html", context, status=status)
@@ -587,6 +610,41 @@ def correction_lift_reject(request: HttpRequest, pk: int) -> HttpResponse:
     return _correction_action(
         request, pk, name="reject_lift", make_form=lambda data, _: LiftRejectForm(data), perform=perform
     )
+
+
+@page_access
+def correction_target_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(actor, correction, form):
+        data = form.cleaned_data
+        target = services.correction_target_confirm(
+            actor=actor, correction=correction, deployment=data["deployment"],
+            confirm_target=data["confirm_target"], note=data["note"],
+        )  # fmt: skip
+        return f"Recorded: the manual step on {target.deployment.slug} was carried out."
+
+    return _correction_action(
+        request,
+        pk,
+        name="confirm_target",
+        make_form=lambda data, _: TargetConfirmForm(data),
+        perform=perform,
+    )
+
+
+# --- what is in force ----------------------------------------------------------------------------
+
+
+@page_access
+def in_force(request: HttpRequest) -> HttpResponse:
+    """Every correction in force (or on its way, or failed) per model and deployment (DESIGN §8a)."""
+    form = InForceFilterForm(request.GET)
+    if not form.is_valid():
+        context = {"groups": [], "form": form, "total": 0}
+        return render(request, "corrections/in_force.html", context, status=400)
+    model, deployment = form.cleaned_data["model"], form.cleaned_data["deployment"]
+    entries = in_force_for(user=request.user, model=model or None, deployment=deployment or None)
+    context = {"groups": grouped(entries), "form": form, "total": len(entries), "filtered": bool(model or deployment)}
+    return render(request, "corrections/in_force.html", context)
 
 
 # --- the approval inbox --------------------------------------------------------------------------

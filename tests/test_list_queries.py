@@ -87,15 +87,16 @@ INCIDENT_FILTERS = {"q": "bulk", "severity": "SEV2", "category": "misuse", "depl
 CORRECTION_FILTERS = {"type": "rollback_model", "tier": "3", "incident": "{ref}"}
 
 # (client, url, query, ceiling): {ref} is the incident the corrections are on. Every page's header
-# counts the inbox: its requests and, since lifts need sign-off, the early lifts awaiting a decision.
+# counts the inbox: its requests (with their targets) and, since lifts need sign-off, the early lifts
+# awaiting a decision; the incident rows carry each deployment's in-force badge.
 LISTS = {
-    "incident page": (_page, "/incidents/", {}, 12),
-    "incident page, filtered": (_page, "/incidents/", {**INCIDENT_FILTERS, "status": "open", "page": "1"}, 13),
-    "signal page": (_page, "/signals/", {}, 10),
-    "signal page, every state": (_page, "/signals/", {"state": "all"}, 10),
-    "approval inbox": (_page, "/approvals/", {}, 9),
-    "approval inbox, filtered": (_page, "/approvals/", CORRECTION_FILTERS, 14),
-    "dashboard": (_page, "/", {}, 15),
+    "incident page": (_page, "/incidents/", {}, 14),
+    "incident page, filtered": (_page, "/incidents/", {**INCIDENT_FILTERS, "status": "open", "page": "1"}, 15),
+    "signal page": (_page, "/signals/", {}, 11),
+    "signal page, every state": (_page, "/signals/", {"state": "all"}, 11),
+    "approval inbox": (_page, "/approvals/", {}, 10),
+    "approval inbox, filtered": (_page, "/approvals/", CORRECTION_FILTERS, 16),
+    "dashboard": (_page, "/", {}, 18),
     "API incidents": (_api, f"{API}/incidents/", {}, 5),
     "API incidents, filtered": (_api, f"{API}/incidents/", {**INCIDENT_FILTERS, "status": "reported"}, 6),
     "API signals": (_api, f"{API}/signals/", {}, 4),
@@ -104,12 +105,12 @@ LISTS = {
     "API correction types": (_api, f"{API}/correction-types/", {}, 1),
     "API approvals": (_api, f"{API}/approvals/pending/", {}, 6),
     "API approvals, filtered": (_api, f"{API}/approvals/pending/", CORRECTION_FILTERS, 6),
-    "API incident corrections": (_api, f"{API}/incidents/{{ref}}/corrections/", {}, 9),
+    "API incident corrections": (_api, f"{API}/incidents/{{ref}}/corrections/", {}, 10),
     "API incident corrections, filtered": (
         _api,
         f"{API}/incidents/{{ref}}/corrections/",
         {"state": "pending_approval", "type": "rollback_model"},
-        9,
+        10,
     ),  # fmt: skip
     "API incident timeline": (_api, f"{API}/incidents/{{ref}}/timeline/", {}, 5),
 }
@@ -120,6 +121,7 @@ COUNTED_ELSEWHERE = {
     "/api/v1/follow-ups/": "tests/incidents/reviews/test_api.py",
     "/api/v1/incidents/{ref}/review/follow-ups/": "tests/incidents/reviews/test_api.py",
     "/api/v1/reviews/": "tests/incidents/reviews/test_api.py",
+    "/api/v1/in-force/": "tests/corrections/test_in_force.py",
 }
 
 

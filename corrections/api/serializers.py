@@ -9,7 +9,9 @@ from rest_framework import serializers
 from config.strict import StrictBooleanField, StrictSerializer, TextField
 from corrections import policy, selectors
 from corrections.catalogue import TYPES
-from corrections.models import Approval, Correction, DispatchAttempt
+from corrections.in_force import automation_for_correction
+from corrections.models import Approval, Correction, CorrectionTarget, DispatchAttempt
+from corrections.targets import rollup
 
 
 class CorrectionRequestSerializer(StrictSerializer):
@@ -77,6 +79,28 @@ class ConfirmSerializer(StrictSerializer):
     note = TextField(max_length=20000)
 
 
+class TargetConfirmSerializer(StrictSerializer):
+    deployment = TextField(max_length=64, help_text="The target whose manual step was carried out.")
+    confirm_target = TextField(max_length=64, help_text="The deployment's name typed again, to confirm.")
+    note = TextField(max_length=20000, help_text="Who carried it out and how it was verified.")
+
+
+class TargetSerializer(serializers.ModelSerializer):
+    deployment = serializers.CharField(source="deployment.slug")
+    confirmed_by = serializers.CharField(source="confirmed_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = CorrectionTarget
+        fields = ["deployment", "state", "manual", "manual_reason", "failure", "activated_at", "confirmed_by",
+                  "confirmed_at", "confirm_note", "lifted_at"]  # fmt: skip
+
+
+class AutomationSerializer(serializers.Serializer):
+    deployment = serializers.CharField()
+    automatable = serializers.BooleanField()
+    problem = serializers.CharField(help_text="Why it cannot be automated; empty when it can.")
+
+
 class ApprovalSerializer(serializers.ModelSerializer):
     approver = serializers.CharField(source="approver.username")
     voided = serializers.SerializerMethodField()
@@ -115,6 +139,12 @@ class CorrectionSerializer(serializers.ModelSerializer):
     lift_awaiting_approval = serializers.SerializerMethodField(
         help_text="An early lift of this tier 3–4 correction asked for and waiting for one leadership approval."
     )
+    targets = TargetSerializer(many=True, help_text="One per deployment it acts on, each with its own progress.")
+    progress = serializers.SerializerMethodField(help_text='e.g. "partly in force (2 of 3)"; empty if nowhere yet.')
+    cannot_automate = serializers.SerializerMethodField(
+        help_text="Targets that cannot be reached automatically (no actuator, or its readiness check failed): "
+        "shown before anyone approves."
+    )
 
     class Meta:
         model = Correction
@@ -123,7 +153,8 @@ class CorrectionSerializer(serializers.ModelSerializer):
             "tier", "policy", "content_hash", "requested_by", "edited_by", "requested_at", "pending_until",
             "approved_at", "execute_by", "activated_at", "verified_at", "expires_at", "lifted_at", "failure",
             "break_glass", "break_glass_justification", "ratification_due_at", "ratified_at", "ratification_overdue",
-            "approvals", "still_needed", "seconds_left", "lift_awaiting_approval",
+            "approvals", "still_needed", "seconds_left", "lift_awaiting_approval", "targets", "progress",
+            "cannot_automate",
         ]  # fmt: skip
 
     def _status(self, correction):
@@ -131,6 +162,13 @@ class CorrectionSerializer(serializers.ModelSerializer):
         if correction.pk not in cache:
             cache[correction.pk] = selectors.signoff_status(correction)
         return cache[correction.pk]
+
+    def get_progress(self, correction) -> str:
+        return rollup(t.state for t in correction.targets.all()).label()
+
+    @extend_schema_field(AutomationSerializer(many=True))
+    def get_cannot_automate(self, correction) -> list[dict]:
+        return [AutomationSerializer(a).data for a in automation_for_correction(correction) if not a.automatable]
 
     def get_edited_by(self, correction) -> list[str]:
         return [e.editor.username for e in correction.editors.all()]
@@ -168,3 +206,51 @@ class CorrectionTypeSerializer(serializers.Serializer):
     default_duration_minutes = serializers.IntegerField(allow_null=True)
     dispatchable = serializers.BooleanField()
     params = serializers.ListField(child=serializers.DictField())
+
+
+class InForceFilterSerializer(StrictSerializer):
+    model = TextField(max_length=200, required=False, default="", allow_blank=True)
+    deployment = TextField(max_length=64, required=False, default="", allow_blank=True)
+
+
+class InForceSerializer(serializers.Serializer):
+    """One correction on one deployment. `incident`, `rationale`, `requested_by` and `approved_by` are null
+    when its incident is restricted and you may not see it: you learn only that it is in force."""
+
+    model = serializers.CharField()
+    deployment = serializers.CharField(allow_null=True, help_text="null: the whole model (no deployment target)")
+    correction = serializers.SerializerMethodField()
+    type = serializers.CharField()
+    tier = serializers.IntegerField()
+    state = serializers.CharField()
+    target_state = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    progress = serializers.CharField()
+    expiring = serializers.BooleanField()
+    awaiting_ratification = serializers.BooleanField()
+    since = serializers.DateTimeField(allow_null=True)
+    until = serializers.DateTimeField(allow_null=True)
+    restricted = serializers.BooleanField()
+    incident = serializers.SerializerMethodField()
+    incident_title = serializers.SerializerMethodField()
+    rationale = serializers.SerializerMethodField()
+    requested_by = serializers.SerializerMethodField()
+    approved_by = serializers.SerializerMethodField()
+
+    def get_correction(self, entry) -> int | None:
+        return None if entry.why is None else entry.correction.pk
+
+    def get_incident(self, entry) -> str | None:
+        return None if entry.why is None else entry.why.incident.ref
+
+    def get_incident_title(self, entry) -> str | None:
+        return None if entry.why is None else entry.why.incident.title
+
+    def get_rationale(self, entry) -> str | None:
+        return None if entry.why is None else entry.why.rationale
+
+    def get_requested_by(self, entry) -> str | None:
+        return None if entry.why is None else entry.why.requested_by
+
+    def get_approved_by(self, entry) -> list[str] | None:
+        return None if entry.why is None else entry.why.approved_by

@@ -17,5 +17,8 @@ urlpatterns = [
          name="api-correction-lift-reject"),
     path("corrections/<int:pk>/retry/", views.CorrectionRetryView.as_view(), name="api-correction-retry"),
     path("corrections/<int:pk>/confirm/", views.CorrectionConfirmView.as_view(), name="api-correction-confirm"),
+    path("corrections/<int:pk>/targets/confirm/", views.CorrectionTargetConfirmView.as_view(),
+         name="api-correction-target-confirm"),
+    path("in-force/", views.InForceListView.as_view(), name="api-in-force"),
     path("approvals/pending/", views.PendingApprovalListView.as_view(), name="api-approvals-pending"),
 ]  # fmt: skip

@@ -24,12 +24,16 @@ from corrections.api.serializers import (
     CorrectionRequestSerializer,
     CorrectionSerializer,
     CorrectionTypeSerializer,
+    InForceFilterSerializer,
+    InForceSerializer,
     LiftApproveSerializer,
     ReasonSerializer,
     RejectSerializer,
+    TargetConfirmSerializer,
 )
 from corrections.catalogue import TYPES
 from corrections.filters import CorrectionFilter
+from corrections.in_force import in_force_for
 from corrections.models import Correction, DispatchAttempt
 from incidents.api.views import incident_or_404
 
@@ -145,6 +149,8 @@ CorrectionLiftApproveView = _action(services.correction_lift_approve, LiftApprov
 CorrectionLiftRejectView = _action(services.correction_lift_reject, RejectSerializer,
                                    "Refuse an early lift: the correction stays in force")  # fmt: skip
 CorrectionRetryView = _action(services.correction_retry, ReasonSerializer, "Retry a failed correction")
+CorrectionTargetConfirmView = _action(services.correction_target_confirm, TargetConfirmSerializer,
+                                      "Confirm a target's manual step (no actuator) was carried out")  # fmt: skip
 CorrectionConfirmView = _action(services.correction_confirm_manual, ConfirmSerializer,
                                 "Confirm a manual correction (destroy_weights) was carried out")  # fmt: skip
 
@@ -169,3 +175,25 @@ class PendingApprovalListView(ApiListView):
             *selectors.lifts_pending_for(user=request.user),
         ]
         return Response(CorrectionSerializer(waiting, many=True).data)
+
+
+class InForceListView(ApiView):
+    permission_classes = [HasAnyRole]
+
+    @extend_schema(
+        parameters=[InForceFilterSerializer],
+        responses={200: InForceSerializer(many=True), **error_responses(400)},
+        tags=["corrections"],
+    )
+    def get(self, request):
+        """What is in force: every correction active, partly active, applying, lifting, expiring, awaiting
+        ratification or failed, per model and deployment. Restricted incidents' corrections appear without
+        why (no incident, rationale, requester or approvers) unless you may see the incident."""
+        params = InForceFilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        entries = in_force_for(
+            user=request.user,
+            model=params.validated_data["model"] or None,
+            deployment=params.validated_data["deployment"] or None,
+        )
+        return Response(InForceSerializer(entries, many=True).data)

@@ -2,7 +2,7 @@
 
 - requests: asking for a correction, editing the request
 - decisions: approve (and ratify break glass), reject, cancel, lapse
-- execution: lift, retry, confirm by hand
+- execution: lift, retry, confirm by hand (a whole correction, or one target's manual step)
 - lifts: the sign-off of an early lift of a tier 3–4 correction (approve, reject, lapse)
 - worker: the dispatch worker's transitions, expiry
 - configuration: actuators, approval policies
@@ -10,8 +10,9 @@
 - common: what they share (locks, the state machine, the ledger entry, the outbox row)
 
 Each function is one transaction. Locks are taken through corrections.locks in a fixed order —
-incident, then correction, then approvals — and the ledger head last (inside ledger.record). Illegal transitions are
-refused here and only here. Callers use `from corrections import services; services.<name>(...)`.
+incident, then correction, then its targets, then approvals — and the ledger head last (inside
+ledger.record). Illegal transitions are refused here and only here. Callers use
+`from corrections import services; services.<name>(...)`.
 """
 
 from corrections.models import CLOSED_INCIDENT
@@ -31,7 +32,12 @@ from corrections.services.decisions import (
     corrections_sweep_deadlines,
     lapse_if_due,
 )
-from corrections.services.execution import correction_confirm_manual, correction_lift, correction_retry
+from corrections.services.execution import (
+    correction_confirm_manual,
+    correction_lift,
+    correction_retry,
+    correction_target_confirm,
+)
 from corrections.services.lifts import STALE_LIFT, correction_lift_approve, correction_lift_reject
 from corrections.services.permissions import CANCELLABLE_STATES, correction_actions_for
 from corrections.services.requests import (
@@ -72,6 +78,7 @@ __all__ = [
     "correction_reject",
     "correction_request",
     "correction_retry",
+    "correction_target_confirm",
     "corrections_sweep_deadlines",
     "current_policy",
     "dispatch_failed",

@@ -19,8 +19,17 @@ from config.errors import DomainError
 from corrections import locks, outbox
 from corrections.catalogue import get_type
 from corrections.events import CorrectionEvent
-from corrections.models import CLOSED_INCIDENT, TRANSITIONS, ApprovalPolicy, Correction, OutboxEntry, State
-from incidents.models import Incident
+from corrections.models import (
+    CLOSED_INCIDENT,
+    TRANSITIONS,
+    ApprovalPolicy,
+    Correction,
+    CorrectionTarget,
+    OutboxEntry,
+    State,
+    TargetState,
+)
+from incidents.models import Deployment, Incident
 from incidents.selectors import can_view_incident
 
 COMMANDER_ROLES = (Role.INCIDENT_COMMANDER, Role.LEADERSHIP, Role.ADMIN)
@@ -98,6 +107,38 @@ def end(correction: Correction, state: str, now: datetime) -> str:
     return before
 
 
+def target_deployments(correction: Correction) -> list[Deployment]:
+    """What a correction acts on: its deployment, or every active deployment of its model now."""
+    if correction.deployment is not None:  # no query when deployment_id is None
+        return [correction.deployment]
+    return list(Deployment.objects.filter(model_id=correction.model_id, active=True).order_by("slug"))
+
+
+def create_targets(correction: Correction) -> list[CorrectionTarget]:
+    """One target per deployment, fixed when the correction is requested (DESIGN §4).
+
+    Corrections never dispatched (destroy_weights) have none: they are confirmed as a whole.
+    """
+    if not get_type(correction.type).dispatchable:
+        return []
+    return CorrectionTarget.objects.bulk_create(
+        [CorrectionTarget(correction=correction, deployment=d) for d in target_deployments(correction)]
+    )
+
+
+def start_lifting_targets(targets: list[CorrectionTarget]) -> None:
+    """Each target in force starts lifting (a manual one becomes a manual lift step); a manual step
+    nobody confirmed had nothing done to undo, and a target never applied has nothing at the edge."""
+    for target in targets:
+        if target.state in (TargetState.ACTIVE, TargetState.MANUAL_DONE, TargetState.FAILED, TargetState.APPLYING):
+            target.state = TargetState.LIFTING
+        elif target.state in (TargetState.MANUAL_PENDING, TargetState.PENDING):
+            target.state = TargetState.LIFTED
+        else:
+            continue
+        target.save(update_fields=["state", "updated_at"])
+
+
 def current_policy(tier: int) -> ApprovalPolicy:
     return ApprovalPolicy.objects.get(tier=tier, is_current=True)
 
@@ -122,6 +163,7 @@ def start_lift(
 ) -> None:
     """active → lifting, with the outbox entry that has the worker remove it at the edge."""
     before = transition(correction, State.LIFTING)
+    start_lifting_targets(locks.targets(correction))
     entry = write_outbox(correction, OutboxEntry.Action.LIFT)
     correction.save()
     record(actor, verb, correction, before={"state": before},

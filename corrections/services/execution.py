@@ -9,10 +9,10 @@ from django.utils import timezone
 from accounts.actor import Actor
 from accounts.roles import Role
 from config.errors import DomainError
-from corrections import policy
+from corrections import locks, policy
 from corrections.catalogue import get_type
 from corrections.events import CorrectionEvent
-from corrections.models import Correction, OutboxEntry, State
+from corrections.models import IN_FORCE_STATES, Correction, CorrectionTarget, OutboxEntry, State, TargetState
 from corrections.services.common import (
     lock,
     person,
@@ -24,7 +24,13 @@ from corrections.services.common import (
     write_outbox,
 )
 from corrections.services.lifts import lift_request_record
-from corrections.services.permissions import awaits_manual_confirmation, liftable, may_operate
+from corrections.services.permissions import (
+    awaits_manual_confirmation,
+    liftable,
+    may_confirm_target,
+    may_operate,
+)
+from corrections.targets import after_apply, after_lift
 
 
 @transaction.atomic
@@ -46,7 +52,7 @@ def correction_lift(*, actor: Actor, correction: Correction, reason: str) -> Cor
             f"Only an active correction can be lifted; this one is {correction.get_state_display().lower()}.",
             code="conflict",
         )
-    if correction.state == State.ACTIVE and policy.lift_needs_signoff(correction.tier):
+    if correction.state in IN_FORCE_STATES and policy.lift_needs_signoff(correction.tier):
         refuse_if_closed(incident, "a lift that needs approval cannot be asked for on it")
         lift_request_record(actor, correction, user=user, reason=reason)
         return correction
@@ -102,3 +108,49 @@ def correction_confirm_manual(*, actor: Actor, correction: Correction, confirm_t
     record(actor, CorrectionEvent.CONFIRMED_MANUALLY, correction, before={"state": before},
             after={"state": State.ACTIVE}, reason=note.strip())  # fmt: skip
     return correction
+
+
+# A manual step per state of its target: what the person confirms was done.
+MANUAL_STEPS = {TargetState.MANUAL_PENDING: "taken down", TargetState.LIFTING: "restored"}
+
+
+@transaction.atomic
+def correction_target_confirm(
+    *, actor: Actor, correction: Correction, deployment: str, confirm_target: str, note: str
+) -> CorrectionTarget:
+    """A person confirms a manual step on one target: the correction carried out (or lifted) by hand
+    where no actuator reaches. The incident's commander does it (a commander, if it has none)."""
+    user = person(actor)
+    incident, correction = lock(actor, correction)
+    targets = locks.targets(correction)
+    target = next((t for t in targets if t.deployment.slug == deployment), None)
+    if target is None:
+        raise DomainError.invalid_field("deployment", f"{deployment!r} is not a target of this correction.")
+    if not may_confirm_target(user, incident):
+        raise DomainError("Only the incident's commander may confirm a manual step.", code="forbidden")
+    if not (target.manual and target.state in MANUAL_STEPS):
+        raise DomainError(f"{target.deployment.slug} has no manual step waiting.", code="conflict")
+    if (confirm_target or "").strip() != target.deployment.slug:
+        raise DomainError.invalid_field("confirm_target", f"Type {target.deployment.slug} to confirm.")
+    note = required_text(note, "note", "Say who carried it out and how it was verified.")
+    done = MANUAL_STEPS[TargetState(target.state)]
+    now = timezone.now()
+    before = {"target_state": target.state, "state": correction.state}
+    if target.state == TargetState.MANUAL_PENDING:
+        target.state, target.activated_at = TargetState.MANUAL_DONE, now
+    else:
+        target.state, target.lifted_at = TargetState.LIFTED, now
+    target.confirmed_at, target.confirmed_by, target.confirm_note = now, user, note
+    target.save()
+    states = [t.state for t in targets]
+    if correction.state == State.PARTLY_ACTIVE and after_apply(states) == State.ACTIVE:
+        transition(correction, State.ACTIVE)
+        correction.save()
+    elif correction.state == State.LIFTING and after_lift(states) == State.LIFTED:
+        transition(correction, State.LIFTED)
+        correction.lifted_at = correction.ended_at = now
+        correction.save()
+    record(actor, CorrectionEvent.TARGET_CONFIRMED, correction, before=before,
+            after={"deployment": target.deployment.slug, "done": done, "target_state": target.state,
+                   "state": correction.state}, reason=note)  # fmt: skip
+    return target

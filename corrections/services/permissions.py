@@ -5,11 +5,14 @@ from __future__ import annotations
 from accounts.models import User
 from accounts.roles import Role
 from corrections.catalogue import get_type
-from corrections.models import Correction, OutboxEntry, State
+from corrections.models import IN_FORCE_STATES, Correction, CorrectionTarget, OutboxEntry, State, TargetState
 from corrections.selectors import can_decide, can_decide_lift, pending_lift_of
 from corrections.services.common import COMMANDER_ROLES
+from corrections.targets import IN_FORCE
+from incidents.models import Incident
 
 CANCELLABLE_STATES = (State.DRAFT, State.PENDING_APPROVAL, State.APPROVED)
+MANUAL_STEP_STATES = (TargetState.MANUAL_PENDING, TargetState.LIFTING)
 
 
 def may_cancel(user: User, correction: Correction) -> bool:
@@ -22,8 +25,22 @@ def may_operate(user: User, correction: Correction) -> bool:
 
 
 def liftable(correction: Correction) -> bool:
+    """In force (even partly), or failed with something at the edge to undo."""
     failed_lift = correction.state == State.FAILED and correction.failed_action == OutboxEntry.Action.LIFT
-    return correction.state == State.ACTIVE or failed_lift
+    partly_applied = correction.state == State.FAILED and any(t.state in IN_FORCE for t in correction.targets.all())
+    return correction.state in IN_FORCE_STATES or failed_lift or partly_applied
+
+
+def may_confirm_target(user: User, incident: Incident) -> bool:
+    """Manual steps are the incident commander's; with no commander named, any commander role."""
+    if incident.commander_id:
+        return user.pk == incident.commander_id
+    return user.has_role(*COMMANDER_ROLES)
+
+
+def manual_steps_waiting(correction: Correction) -> list[CorrectionTarget]:
+    """Targets waiting for a person to confirm a manual step (targets prefetched)."""
+    return [t for t in correction.targets.all() if t.manual and t.state in MANUAL_STEP_STATES]
 
 
 def awaits_manual_confirmation(correction: Correction) -> bool:
@@ -51,4 +68,6 @@ def correction_actions_for(*, user: User, correction: Correction) -> frozenset[s
         actions.add("retry")
     if awaits_manual_confirmation(correction) and user.has_role(Role.LEADERSHIP):
         actions.add("confirm")
+    if manual_steps_waiting(correction) and may_confirm_target(user, correction.incident):
+        actions.add("confirm_target")
     return frozenset(actions)

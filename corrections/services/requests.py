@@ -21,6 +21,7 @@ from corrections.services.common import (
     COMMANDER_ROLES,
     approve,
     content_hash,
+    create_targets,
     current_policy,
     lock,
     lock_incident,
@@ -140,11 +141,12 @@ def correction_request(
         break_glass=break_glass,
         break_glass_justification=justification if break_glass else "",
     )
+    targets = create_targets(correction)
     record(
         actor, CorrectionEvent.REQUESTED, correction,
         after={"type": ctype.key, "target": target.name, "params": params, "duration_minutes": duration,
                "tier": tier, "policy": f"tier {tier} v{rule.version}", "rationale": rationale,
-               "break_glass": break_glass},
+               "break_glass": break_glass, "targets": [t.deployment.slug for t in targets]},
     )  # fmt: skip
     signoff = policy.evaluate(snapshot.requirements, [])
     if break_glass:

@@ -3,7 +3,6 @@ expiry, swept by beat. Nothing here is a person's decision: the actor is a syste
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -11,10 +10,9 @@ from django.utils import timezone
 
 from accounts.actor import Actor
 from corrections import locks
-from corrections.connectors.base import CallResult
 from corrections.events import CorrectionEvent
-from corrections.models import CLOSED_INCIDENT, TRANSITIONS, Correction, OutboxEntry, State
-from corrections.services.common import end, record, transition, write_outbox
+from corrections.models import CLOSED_INCIDENT, IN_FORCE_STATES, TRANSITIONS, Correction, OutboxEntry, State
+from corrections.services.common import create_targets, end, record, start_lifting_targets, transition, write_outbox
 from corrections.services.lifts import lift_supersede
 from incidents.models import Incident
 
@@ -43,17 +41,25 @@ def apply_refused_if_closed(actor: Actor, correction: Correction, now: datetime)
     return True
 
 
-def dispatch_succeeded(
-    actor: Actor, correction: Correction, action: str, *, results: Sequence[CallResult], now: datetime
-) -> None:
-    latency = max((r.latency_ms for r in results), default=0)
+def targets_backfill(correction: Correction) -> None:
+    """A correction requested before targets existed gets them when it is first dispatched."""
+    create_targets(correction)
+
+
+def _contained(correction: Correction, now: datetime) -> None:
+    # The incident's "contained" milestone is its first correction in force, even partly.
+    Incident.objects.filter(pk=correction.incident_id, contained_at__isnull=True).update(contained_at=now)
+
+
+def dispatch_succeeded(actor: Actor, correction: Correction, action: str, *, latency_ms: int, now: datetime) -> None:
+    """Every target is in force (or, lifting, lifted)."""
+    latency = latency_ms
     if action == OutboxEntry.Action.APPLY:
         before = transition(correction, State.ACTIVE)
         correction.activated_at = now
         correction.failure = correction.failed_action = ""
         correction.save()
-        # The incident's "contained" milestone is its first correction in force.
-        Incident.objects.filter(pk=correction.incident_id, contained_at__isnull=True).update(contained_at=now)
+        _contained(correction, now)
         verb = CorrectionEvent.APPLIED
     else:
         before = transition(correction, State.LIFTED)
@@ -63,6 +69,28 @@ def dispatch_succeeded(
         verb = CorrectionEvent.LIFTED
     record(actor, verb, correction, before={"state": before},
             after={"state": correction.state, "latency_ms": latency, "expires_at": correction.expires_at})  # fmt: skip
+
+
+def dispatch_partly_done(
+    actor: Actor, correction: Correction, action: str, *, manual: list[str], now: datetime
+) -> None:
+    """Applied (or lifted) wherever an actuator reaches; the `manual` deployments wait for a person."""
+    if action == OutboxEntry.Action.APPLY:
+        before = transition(correction, State.PARTLY_ACTIVE)
+        correction.activated_at = correction.activated_at or now
+        correction.failure = correction.failed_action = ""
+        correction.save()
+        _contained(correction, now)
+        verb = CorrectionEvent.PARTLY_APPLIED
+    else:
+        before = correction.state
+        if correction.state != State.LIFTING:
+            transition(correction, State.LIFTING)
+        correction.failure = correction.failed_action = ""
+        correction.save()
+        verb = CorrectionEvent.PARTLY_LIFTED
+    record(actor, verb, correction, before={"state": before},
+            after={"state": correction.state, "manual_steps": manual})  # fmt: skip
 
 
 def dispatch_failed(actor: Actor, correction: Correction, action: str, *, error: str, attempts: int) -> None:
@@ -75,7 +103,7 @@ def dispatch_failed(actor: Actor, correction: Correction, action: str, *, error:
 
 
 def dispatch_verified(actor: Actor, correction: Correction, *, now: datetime) -> None:
-    if correction.state != State.ACTIVE or correction.verified_at:
+    if correction.state not in IN_FORCE_STATES or correction.verified_at:
         return
     correction.verified_at = now
     correction.save(update_fields=["verified_at", "updated_at"])
@@ -86,9 +114,10 @@ def dispatch_verified(actor: Actor, correction: Correction, *, now: datetime) ->
 def correction_expire(*, actor: Actor, correction_id: int, now: datetime) -> bool:
     """An active correction past its expiry becomes expired and is lifted at the edge."""
     correction = locks.correction(correction_id, related=("incident", "model"))
-    if correction.state != State.ACTIVE or not correction.expires_at or correction.expires_at > now:
+    if correction.state not in IN_FORCE_STATES or not correction.expires_at or correction.expires_at > now:
         return False
     before = transition(correction, State.EXPIRED)
+    start_lifting_targets(locks.targets(correction))
     entry = write_outbox(correction, OutboxEntry.Action.LIFT)
     correction.save()
     lift_supersede(actor, correction, now)  # expiry lifts without sign-off: a lift still asked for is moot

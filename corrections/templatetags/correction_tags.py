@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django import template
+from django.urls import reverse
 from django.utils.html import format_html
 
 from corrections.catalogue import TYPES
@@ -18,6 +20,7 @@ register = template.Library()
 STATE_LABELS = {
     State.PENDING_APPROVAL: "pending approval",
     State.ACTIVE: "active",
+    State.PARTLY_ACTIVE: "partly in force",
 }
 MOVING = {State.APPROVED, State.QUEUED, State.APPLYING, State.LIFTING, State.EXPIRED}
 TIER_TITLES = {
@@ -85,3 +88,48 @@ def type_label(key: str) -> str:
 @register.filter
 def minutes_label(minutes: int | None) -> str:
     return describe_minutes(minutes)
+
+
+_IN_FORCE_ATTR = "_failsafe_in_force_by_deployment"
+
+
+def _in_force_counts(request) -> dict[str, int]:
+    """Once per request, one query, however many deployments the page shows."""
+    from corrections.in_force import in_force_by_deployment
+
+    counts = getattr(request, _IN_FORCE_ATTR, None)
+    if counts is None:
+        counts = in_force_by_deployment()
+        setattr(request, _IN_FORCE_ATTR, counts)
+    return counts
+
+
+@register.simple_tag(takes_context=True)
+def in_force_badge(context, slug: str) -> str:
+    """Beside a deployment's name: how many corrections are in force on it, linking to what they are.
+
+    Counts only: safe for anyone, whatever the incidents behind them (DESIGN §7)."""
+    request = context.get("request")
+    if request is None or not getattr(request.user, "is_authenticated", False):
+        return ""
+    count = _in_force_counts(request).get(slug, 0)
+    if not count:
+        return ""
+    url = reverse("in-force") + "?" + urlencode({"deployment": slug})
+    return format_html(
+        '<a class="badge in-force-badge" href="{}" title="Corrections in force on {}">{} in force</a>',
+        url, slug, count,
+    )  # fmt: skip
+
+
+@register.inclusion_tag("corrections/_in_force_panel.html", takes_context=True)
+def in_force_panel(context) -> dict[str, Any]:
+    """The dashboard's panel: how many corrections are in force, and in what state."""
+    from corrections.in_force import dashboard_counts
+
+    return {"request": context["request"], "counts": dashboard_counts()}
+
+
+@register.filter
+def count_of(counts: dict[str, int], key: str) -> int:
+    return counts.get(key, 0)

@@ -15,7 +15,7 @@ from accounts.roles import Role
 from config.errors import DomainError
 from corrections import dispatch, locks, services
 from corrections.connectors import CallResult
-from corrections.models import Correction, OutboxEntry, State
+from corrections.models import Correction, CorrectionTarget, OutboxEntry, State
 from incidents.models import Incident
 
 APP = Path(corrections.__file__).parent
@@ -77,7 +77,8 @@ def test_a_worker_finishing_and_a_person_acting_on_the_same_correction_queue_ins
         try:
             person_has_incident.wait(10)
             worker_started.set()
-            results["worker"] = dispatch._finish(claimed_entry, claimed, [(registry["atlas-api"], ok)]).result
+            target = CorrectionTarget.objects.get(correction=correction)
+            results["worker"] = dispatch._finish(claimed_entry, claimed, [(target, ok)]).result
         except Exception as exc:  # noqa: BLE001
             results["worker"] = type(exc).__name__
         finally:

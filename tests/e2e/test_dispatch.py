@@ -753,3 +753,64 @@ def test_a_retry_long_after_a_failed_apply_still_runs_for_the_full_duration(worl
     world.lift(cid)
     world.wait_state(cid, State.LIFTED)
     assert_applied_exactly_once(world, cid)
+
+
+# --- 5. a withdrawal over deployments with and without an actuator (issue 10) ---------------------
+
+
+def _totp_code(device) -> str:
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    return f"{totp.token():0{device.digits}d}"
+
+
+def test_withdraw_model_applies_where_it_can_and_leaves_a_manual_step_for_atlas_eu(world, registry, make_user):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from corrections import dispatch
+    from corrections.models import Actuator
+    from incidents.models import Deployment
+
+    Deployment.objects.create(slug="atlas-eu", name="Atlas EU", model=registry["model"])  # no actuator
+    for actuator in Actuator.objects.all():  # both gateway actuators pass their readiness check
+        assert dispatch.actuator_check_readiness(actor=Actor.system("e2e_setup", source="command"),
+                                                 actuator=actuator).ready  # fmt: skip
+    Incident.objects.filter(pk=world.incident.pk).update(commander=world.users["commander"])
+    world.users["leader2"] = make_user(Role.LEADERSHIP, username="leader2")
+    world.sessions["leader2"] = requests.Session()
+    world.sessions["leader2"].headers["Authorization"] = f"Token {_token_for(world.users['leader2'])}"
+    devices = {who: TOTPDevice.objects.create(user=world.users[who], name="phone", confirmed=True)
+               for who in ("leader1", "leader2")}  # fmt: skip
+
+    body = {"type": "withdraw_model", "deployment": None, "params": {"model": "atlas"},
+            "rationale": "e2e: every surface leaks it"}  # fmt: skip
+    requested = world.api("commander", "POST", f"/incidents/{world.incident.ref}/corrections/", body, expect=201)
+    cid = requested["id"]
+    # Before anyone approves, the representation says atlas-eu cannot be automated (and nothing else).
+    seen = world.api("leader1", "GET", f"/corrections/{cid}/")
+    assert seen["state"] == "pending_approval"
+    assert [(a["deployment"], "no actuator" in a["problem"]) for a in seen["cannot_automate"]] == [("atlas-eu", True)]
+    assert world.generate("alice").status_code == 200
+
+    for who in ("leader1", "leader2"):
+        world.api(who, "POST", f"/corrections/{cid}/approve/", {
+            "content_hash": seen["content_hash"], "otp": _totp_code(devices[who]), "confirm_target": "atlas",
+            "comment": f"{who} approves",
+        })  # fmt: skip
+
+    withdrawn = world.wait_generate("alice", 503)
+    assert withdrawn.json() == {"error": "model_withdrawn", "model": "atlas"}
+    assert world.generate("alice", deployment="atlas-chat").status_code == 503
+    partly = world.wait_state(cid, State.PARTLY_ACTIVE)
+    assert partly["progress"] == "partly in force (2 of 3)"
+    assert {t["deployment"]: t["state"] for t in partly["targets"]} == {
+        "atlas-api": "active", "atlas-chat": "active", "atlas-eu": "manual_pending"
+    }  # fmt: skip
+    log = {e["idempotency_key"] for e in world.gateway.idempotency_log() if e["correction_id"] == str(cid)}
+    assert log == {f"corr-{cid}-apply-1@atlas-api", f"corr-{cid}-apply-1@atlas-chat"}
+    in_force = world.api("responder", "GET", "/in-force/?model=atlas")
+    assert {(e["deployment"], e["status"]) for e in in_force} == {
+        ("atlas-api", "partly active"), ("atlas-chat", "partly active"), ("atlas-eu", "partly active")
+    }  # fmt: skip
