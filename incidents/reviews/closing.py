@@ -3,6 +3,8 @@ commander records a reasoned exception: the review's blocker, registered with in
 
 from __future__ import annotations
 
+from django.urls import reverse
+
 from incidents.closing import Blocker, register_blocker
 from incidents.models import Incident, Status
 from incidents.reviews.selectors import review_published
@@ -11,7 +13,7 @@ from incidents.reviews.selectors import review_published
 def _unpublished(incident: Incident) -> list[Blocker]:
     if review_published(incident):
         return []
-    return [Blocker("No post-incident review has been published.")]
+    return [Blocker("No post-incident review has been published.", url=reverse("review-detail", args=[incident.ref]))]
 
 
 def register() -> None:

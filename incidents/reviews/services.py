@@ -380,12 +380,27 @@ def _action_data(action: FollowUpAction) -> dict[str, Any]:
 
 
 @transaction.atomic
+def _today() -> date:
+    return timezone.localdate()
+
+
+def _check_due(due_date: object) -> date:
+    """A follow-up is planned work: it falls due today or later (one already overdue may keep its date)."""
+    if not isinstance(due_date, date):
+        raise DomainError.invalid_field("due_date", "Give a date.")
+    if due_date < _today():
+        raise DomainError.invalid_field("due_date", "Choose today or a later day: this date has passed.")
+    return due_date
+
+
 def follow_up_add(*, actor: Actor, incident: Incident, title: str, owner: User, due_date: date) -> FollowUpAction:
     user = _user(actor)
     incident = _lock_incident(actor, incident)
     _require_drafter(user, incident)
     review = _review_of(incident)
-    action = FollowUpAction(review=review, title=_check_title(title), owner=owner, due_date=due_date, created_by=user)
+    action = FollowUpAction(
+        review=review, title=_check_title(title), owner=owner, due_date=_check_due(due_date), created_by=user
+    )
     _check_owner(incident, owner)
     action.save()
     told = _tell_owner(actor, incident, action)
@@ -416,10 +431,8 @@ def follow_up_update(*, actor: Actor, action: FollowUpAction, changes: dict[str,
         action.title = _check_title(changes["title"])
     if "status" in changes:
         action.status = _check_status(changes["status"])
-    if "due_date" in changes:
-        if not isinstance(changes["due_date"], date):
-            raise DomainError.invalid_field("due_date", "Give a date.")
-        action.due_date = changes["due_date"]
+    if "due_date" in changes and changes["due_date"] != action.due_date:
+        action.due_date = _check_due(changes["due_date"])
     new_owner = changes.get("owner")
     if new_owner is not None and new_owner.pk != action.owner_id:
         _check_owner(incident, new_owner)

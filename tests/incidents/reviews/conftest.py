@@ -78,3 +78,11 @@ def client_for(db):
 
 def days_ago(n: int):
     return timezone.localdate() - timedelta(days=n)
+
+
+@pytest.fixture(autouse=True)
+def follow_ups_planned_weeks_ago(request, monkeypatch):
+    """Most tests need overdue follow-ups: as if they were planned 60 days ago (a new one may not be due in
+    the past). Tests marked `real_today` see the real date."""
+    if request.node.get_closest_marker("real_today") is None:
+        monkeypatch.setattr(services, "_today", lambda: days_ago(60))

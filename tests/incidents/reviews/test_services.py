@@ -396,3 +396,19 @@ def test_the_owner_of_a_new_follow_up_is_told_by_email(
     assert "Rotate keys" in mailoutbox[0].body
     event = LedgerEvent.objects.get(verb=ReviewEvent.FOLLOW_UP_ADDED)
     assert event.after["notified"] == ["participant"]
+
+
+@pytest.mark.real_today
+def test_a_new_follow_up_cannot_fall_due_in_the_past(resolved_incident, draft_of, people, actor_for):
+    incident = resolved_incident()
+    draft_of(incident)
+    commander = actor_for(people["commander"])
+    with pytest.raises(DomainError) as err:
+        services.follow_up_add(
+            actor=commander, incident=incident, title="Late", owner=people["participant"], due_date=days_ago(1)
+        )
+    assert "due_date" in err.value.fields
+    action = services.follow_up_add(
+        actor=commander, incident=incident, title="Today", owner=people["participant"], due_date=days_ago(0)
+    )
+    assert action.due_date == days_ago(0)
