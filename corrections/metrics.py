@@ -78,7 +78,7 @@ def seed_for_benchmark(cursor) -> None:
                      random() r2, random() r3, random() r4
               FROM {incidents} WHERE id %% 3 = 0 AND status <> 'dismissed') s
         """,  # noqa: S608 (table names from code; values are parameters)
-        [deployment.pk if deployment else None, model.pk, policy.pk, json.dumps(policy.snapshot())],
+        [deployment.pk if deployment else None, model.pk, policy.pk, json.dumps(policy.snapshot().as_dict())],
     )
 
 
