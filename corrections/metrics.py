@@ -55,8 +55,8 @@ def corrections_counted_for(user: User) -> QuerySet[Correction]:
 
 def seed_for_benchmark(cursor) -> None:
     """bench_incidents: about one correction for every three seeded incidents, with phase times
-    spread as sign-off and dispatch really are (most within minutes, a long tail), some still
-    pending, some never lifted."""
+    spread as sign-off and dispatch really are (most within minutes, a long tail). As in a real
+    history, only open incidents still have corrections pending or in force; the rest were lifted."""
     table, incidents = Correction._meta.db_table, Incident._meta.db_table
     policy = ApprovalPolicy.objects.get(tier=2, is_current=True)
     model = AIModel.objects.order_by("id").first()
@@ -68,14 +68,17 @@ def seed_for_benchmark(cursor) -> None:
             approved_at, activated_at, lifted_at, failure, failed_action, break_glass,
             break_glass_justification, updated_at)
         SELECT id, 'restrict_use_case', %s, %s, '{{"use_cases": ["bio_research"]}}', 'Bench correction.', NULL,
-               CASE WHEN r2 < 0.05 THEN 'pending_approval' WHEN r2 < 0.3 THEN 'active' ELSE 'lifted' END,
+               CASE WHEN NOT open THEN 'lifted' WHEN r2 < 0.05 THEN 'pending_approval' WHEN r2 < 0.3 THEN 'active'
+                    ELSE 'lifted' END,
                2, %s, %s, md5(id::text), 1, reporter_id, requested,
-               CASE WHEN r2 >= 0.05 THEN requested + (30 + r3 * r3 * 7200) * interval '1 second' END,
-               CASE WHEN r2 >= 0.05 THEN requested + (60 + r3 * r3 * 7200 + r4 * 300) * interval '1 second' END,
-               CASE WHEN r2 >= 0.3 THEN requested + (1 + r4 * 10) * interval '1 day' END,
+               CASE WHEN r2 >= 0.05 OR NOT open THEN requested + (30 + r3 * r3 * 7200) * interval '1 second' END,
+               CASE WHEN r2 >= 0.05 OR NOT open THEN requested + (60 + r3 * r3 * 7200 + r4 * 300) * interval '1 second'
+                    END,
+               CASE WHEN r2 >= 0.3 OR NOT open THEN requested + (1 + r4 * 10) * interval '1 day' END,
                '', '', false, '', requested
         FROM (SELECT id, reporter_id, reported_at + (5 + random() * 120) * interval '1 minute' AS requested,
-                     random() r2, random() r3, random() r4
+                     random() r2, random() r3, random() r4,
+                     status IN ('reported', 'triaged', 'responding', 'contained') AS open
               FROM {incidents} WHERE id %% 3 = 0 AND status <> 'dismissed') s
         """,  # noqa: S608 (table names from code; values are parameters)
         [deployment.pk if deployment else None, model.pk, policy.pk, json.dumps(policy.snapshot().as_dict())],
