@@ -11,6 +11,8 @@ import os
 
 import pytest
 from django.contrib.auth.models import Group
+from django.test import Client
+from rest_framework.test import APIClient
 
 from accounts.actor import Actor
 from accounts.models import User
@@ -104,6 +106,30 @@ def make_user(db):
 def actor_for():
     def make(user: User, source: str = "web") -> Actor:
         return Actor(user=user, source=source)
+
+    return make
+
+
+@pytest.fixture
+def client_for(db):
+    """A fresh, signed-in browser per user, so several people can act in one test."""
+
+    def make(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_for(db):
+    """An API client authenticated as the user (tests that need other defaults define their own)."""
+
+    def make(user: User) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
 
     return make
 

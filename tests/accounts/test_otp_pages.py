@@ -5,7 +5,6 @@ import time
 from base64 import b32encode
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -17,16 +16,6 @@ from accounts.roles import Role
 @pytest.fixture
 def leader(make_user):
     return make_user(Role.LEADERSHIP)
-
-
-@pytest.fixture
-def client_for(db):
-    def make(user) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
 
 
 def code_for(device: TOTPDevice, *, steps_ahead: int = 0) -> str:

@@ -7,9 +7,7 @@ import threading
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from accounts import ledger
 from accounts.actor import Actor
@@ -22,26 +20,6 @@ from incidents.audit import incident_bundle
 from incidents.models import ClosingException, Incident, Status
 
 API = "/api/v1"
-
-
-@pytest.fixture
-def client_for(db):
-    def make(user) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
-
-
-@pytest.fixture
-def api_for():
-    def make(user) -> APIClient:
-        client = APIClient()
-        client.force_authenticate(user)
-        return client
-
-    return make
 
 
 @pytest.fixture

@@ -28,16 +28,6 @@ PAUSE = {"type": "pause_deployment", "deployment": "atlas-chat", "params": {}, "
 
 
 @pytest.fixture
-def api_for():
-    def make(user):
-        client = APIClient()
-        client.force_authenticate(user)
-        return client
-
-    return make
-
-
-@pytest.fixture
 def incident(make_incident, people):
     return make_incident(by=people["responder"], severity="SEV1")
 

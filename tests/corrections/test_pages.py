@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -15,18 +14,6 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import LedgerEvent
 from corrections import selectors, services
 from corrections.models import Approval, Correction, OutboxEntry, State
-
-
-@pytest.fixture
-def client_for(db):
-    """A fresh, signed-in browser per user, so several people can act in one test."""
-
-    def make(user) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
 
 
 @pytest.fixture

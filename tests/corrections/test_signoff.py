@@ -7,7 +7,6 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.test import APIClient
 
 from accounts.models import LedgerEvent
 from accounts.roles import Role
@@ -23,16 +22,6 @@ YEAR = 365 * 24 * 60
 @pytest.fixture
 def incident(make_incident, people):
     return make_incident(by=people["responder"], severity="SEV1")
-
-
-@pytest.fixture
-def api_for():
-    def make(user):
-        client = APIClient()
-        client.force_authenticate(user)
-        return client
-
-    return make
 
 
 @pytest.fixture

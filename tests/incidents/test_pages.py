@@ -16,18 +16,6 @@ from incidents.models import Incident, Signal, TimelineEntry
 
 
 @pytest.fixture
-def client_for(db):
-    """A fresh, signed-in browser per user, so several people can act in one test."""
-
-    def make(user) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
-
-
-@pytest.fixture
 def responder(make_user):
     return make_user(Role.RESPONDER)
 

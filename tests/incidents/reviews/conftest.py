@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from accounts.roles import Role
@@ -62,16 +61,6 @@ def draft_of(actor_for, people):
         return services.review_save_draft(
             actor=actor_for(by), incident=incident, sections={"summary": "What happened.", **sections}
         )
-
-    return make
-
-
-@pytest.fixture
-def client_for(db):
-    def make(user) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
 
     return make
 

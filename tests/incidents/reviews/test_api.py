@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.test import APIClient
 
 from accounts.models import LedgerEvent
 from incidents.models.reviews import ReviewApproval, ReviewVersion
 from incidents.reviews import services
 from tests.incidents.reviews.conftest import days_ago
-
-
-@pytest.fixture
-def api_for(db):
-    def make(user) -> APIClient:
-        client = APIClient()
-        client.force_authenticate(user)
-        return client
-
-    return make
 
 
 def test_a_sev2_review_goes_from_draft_to_approved_to_published(resolved_incident, people, api_for):
