@@ -137,16 +137,17 @@ class Gateway:
                 "idempotency_key": key,
                 "replayed": False,
             }
-            idempotency.log_key(
-                state,
-                key=key,
-                correction_id=correction_id,
-                action="apply",
-                generation=record["generation"],
-                response=body_out,
-                now=now,
-            )
-            self.store.save_state()
+            return self._done(state, key, correction_id, "apply", record["generation"], body_out, now)
+
+    def _done(
+        self, state: dict, key: str, correction_id: str, action: str, generation: int, body_out: dict, now: float
+    ) -> Response:
+        """Log the key with its answer (so a repeat replays it) and persist, still under the lock."""
+        idempotency.log_key(
+            state, key=key, correction_id=correction_id, action=action, generation=generation, response=body_out,
+            now=now,
+        )  # fmt: skip
+        self.store.save_state()
         return Response(200, body_out)
 
     def _lift(self, correction_id: str, key: str, body: bytes, now: float) -> Response:
@@ -193,17 +194,7 @@ class Gateway:
                 "idempotency_key": key,
                 "replayed": False,
             }
-            idempotency.log_key(
-                state,
-                key=key,
-                correction_id=correction_id,
-                action="lift",
-                generation=existing["generation"],
-                response=body_out,
-                now=now,
-            )
-            self.store.save_state()
-        return Response(200, body_out)
+            return self._done(state, key, correction_id, "lift", existing["generation"], body_out, now)
 
     def _status(self, correction_id: str, now: float) -> Response:
         with self.store.locked():
