@@ -379,7 +379,6 @@ def _action_data(action: FollowUpAction) -> dict[str, Any]:
             "status": action.status}  # fmt: skip
 
 
-@transaction.atomic
 def _today() -> date:
     return timezone.localdate()
 
@@ -393,6 +392,7 @@ def _check_due(due_date: object) -> date:
     return due_date
 
 
+@transaction.atomic
 def follow_up_add(*, actor: Actor, incident: Incident, title: str, owner: User, due_date: date) -> FollowUpAction:
     user = _user(actor)
     incident = _lock_incident(actor, incident)

@@ -101,7 +101,6 @@ def _render(
             "previous": previous,
             "diff": selectors.version_diff(previous, version),
             "draft": draft,
-            "needs_approval": policy.needs_approval(incident.severity),
             "live_approvals": [a for a in draft.approvals.all() if a.voided_at is None] if draft else [],
             "may_publish": facts is not None and policy.may_publish(facts, user.pk, user.roles),
             "may_approve": facts is not None and policy.approval_refusal(facts, user.pk, user.roles) is None,

@@ -46,6 +46,15 @@ def _detail(incident: Incident, *, status_code: int = 200) -> Response:
     return Response(ReviewDetailSerializer(_review_or_404(incident)).data, status=status_code)
 
 
+def _decide(request, ref: str, params_class, service, *, status_code: int = 200) -> Response:
+    """Approve, publish or amend: parse, call the one service with the acting user, show the review."""
+    incident = incident_or_404(request, ref)
+    params = params_class(data=request.data)
+    params.is_valid(raise_exception=True)
+    service(actor=actor_of(request), incident=incident, **params.validated_data)
+    return _detail(incident, status_code=status_code)
+
+
 def _follow_up_or_404(request, pk: int) -> FollowUpAction:
     action = selectors.follow_ups_for(user=request.user).filter(pk=pk).first() if pk <= MAX_ID else None
     if action is None:
@@ -114,11 +123,9 @@ class ReviewApproveView(ApiView):
     )
     def post(self, request, ref: str):
         """Approve the draft of a SEV1–2 review (leadership; not an editor of it, not its publisher)."""
-        incident = incident_or_404(request, ref)
-        params = ReviewApproveSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        services.review_approve(actor=actor_of(request), incident=incident, **params.validated_data)
-        return _detail(incident, status_code=status.HTTP_201_CREATED)
+        return _decide(
+            request, ref, ReviewApproveSerializer, services.review_approve, status_code=status.HTTP_201_CREATED
+        )
 
 
 class ReviewPublishView(ApiView):
@@ -131,11 +138,7 @@ class ReviewPublishView(ApiView):
     )
     def post(self, request, ref: str):
         """Publish the draft (the incident's commander); SEV1–2 need a leadership approval of it first."""
-        incident = incident_or_404(request, ref)
-        params = ReviewHashSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        services.review_publish(actor=actor_of(request), incident=incident, **params.validated_data)
-        return _detail(incident)
+        return _decide(request, ref, ReviewHashSerializer, services.review_publish)
 
 
 class ReviewAmendView(ApiView):
@@ -148,11 +151,7 @@ class ReviewAmendView(ApiView):
     )
     def post(self, request, ref: str):
         """Start version N+1 as a draft copied from the published version N."""
-        incident = incident_or_404(request, ref)
-        params = ReviewAmendSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        services.review_amend(actor=actor_of(request), incident=incident, **params.validated_data)
-        return _detail(incident, status_code=status.HTTP_201_CREATED)
+        return _decide(request, ref, ReviewAmendSerializer, services.review_amend, status_code=status.HTTP_201_CREATED)
 
 
 class ReviewMarkdownView(ApiView):

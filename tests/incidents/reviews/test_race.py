@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from accounts import ledger
 from config.errors import DomainError
-from incidents.models.reviews import ReviewVersion
+from incidents.models.reviews import FollowUpAction, ReviewVersion
 from incidents.reviews import services
 
 ROUNDS = 5
@@ -75,3 +77,21 @@ def test_two_amendments_at_once_start_one_new_version(transactional_db, resolved
 
     assert sorted(outcomes) == ["conflict", "ok"]
     assert list(ReviewVersion.objects.order_by("number").values_list("number", flat=True)) == [1, 2]
+
+
+@pytest.mark.postgres
+def test_adding_a_follow_up_outside_any_request_transaction_locks_and_writes(
+    transactional_db, resolved_incident, draft_of, people, actor_for
+):
+    """follow_up_add is its own transaction: its row locks need one on PostgreSQL (no 500), and the
+    action and its ledger event are written together."""
+    incident = resolved_incident()
+    draft_of(incident)
+
+    action = services.follow_up_add(
+        actor=actor_for(people["participant"]), incident=incident, title="Add a canary",
+        owner=people["participant"], due_date=timezone.localdate() + timedelta(days=7),
+    )  # fmt: skip
+
+    assert FollowUpAction.objects.filter(pk=action.pk).exists()
+    assert ledger.verify().ok
