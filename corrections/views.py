@@ -660,7 +660,7 @@ def _urgency(row: Row) -> tuple:
 def approval_inbox(request: HttpRequest) -> HttpResponse:
     user = request.user
     inbox = inbox_for(request)
-    filters = CorrectionFilter(request.GET or None, queryset=selectors.approval_candidates_for(user=user))
+    filters = CorrectionFilter(request.GET or None, queryset=selectors.inbox_candidates_for(user=user))
     # Bad values: a 400 with the form saying why; the filters that parsed still apply.
     status = 400 if filters.is_bound and not filters.is_valid() else 200
     filtered = filters.is_bound and any(filters.form.cleaned_data.values())
