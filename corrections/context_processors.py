@@ -31,9 +31,14 @@ class ApprovalInbox:
         return [*selectors.approvals_pending_for(user=self.user), *selectors.lifts_pending_for(user=self.user)]
 
     def matching(self, among: QuerySet[Correction]) -> list[Correction]:
-        """The inbox narrowed by a filter over selectors.approval_candidates_for (the header still
-        counts the whole inbox)."""
-        return selectors.approvals_pending_for(user=self.user, among=among) if self.user.can_write else []
+        """The inbox narrowed by a filter over selectors.inbox_candidates_for, requests and lifts alike
+        (the header still counts the whole inbox)."""
+        if not self.user.can_write:
+            return []
+        return [
+            *selectors.approvals_pending_for(user=self.user, among=among),
+            *selectors.lifts_pending_for(user=self.user, among=among),
+        ]
 
     @property
     def count(self) -> int:

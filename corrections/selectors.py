@@ -166,8 +166,11 @@ def can_decide_lift(user: User, correction: Correction, *, verb: str = "approve"
     return policy.lift_decision_refusal(lift_facts(correction, lift), user.pk, user.roles, verb=verb) is None
 
 
-def lifts_pending_for(*, user: User) -> list[Correction]:
-    """Corrections whose early lift waits for a decision this user could give (the inbox lists them)."""
+def lifts_pending_for(*, user: User, among: QuerySet[Correction] | None = None) -> list[Correction]:
+    """Corrections whose early lift waits for a decision this user could give (the inbox lists them).
+
+    `among` narrows it as it does approvals_pending_for: intersected, it can only remove.
+    """
     if not user.is_authenticated or not user.roles & policy.eligible_roles(policy.LIFT_REQUIREMENTS):
         return []
     candidates = (
@@ -180,12 +183,22 @@ def lifts_pending_for(*, user: User) -> list[Correction]:
         .order_by("id")
         .distinct()
     )
+    if among is not None:
+        candidates = candidates.filter(pk__in=among.values("pk"))
     return [c for c in candidates if can_decide_lift(user, c)]
 
 
 def can_decide(user: User, correction: Correction) -> bool:
     """Would this user's approval count now? (Drives the page's approve/reject and the inbox.)"""
     return policy.approval_refusal(decision_facts(correction), user.pk, user.roles) is None
+
+
+def inbox_candidates_for(*, user: User) -> QuerySet[Correction]:
+    """What the inbox's filters narrow: requests to decide and early lifts to approve alike. Only a
+    base for a FilterSet; approvals_pending_for and lifts_pending_for decide what is listed."""
+    if not user.is_authenticated or not user.roles:
+        return Correction.objects.none()
+    return corrections_visible_to(user)
 
 
 def approval_candidates_for(*, user: User) -> QuerySet[Correction]:
@@ -202,7 +215,7 @@ def approval_candidates_for(*, user: User) -> QuerySet[Correction]:
 def approvals_pending_for(*, user: User, among: QuerySet[Correction] | None = None) -> list[Correction]:
     """Corrections waiting for a decision this user could give: the approval inbox.
 
-    `among` narrows it (a FilterSet over approval_candidates_for); it is intersected with the
+    `among` narrows it (a FilterSet over inbox_candidates_for); it is intersected with the
     candidates, so it can never add a correction the user may not see or decide.
     """
     candidates = approval_candidates_for(user=user)

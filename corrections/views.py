@@ -214,8 +214,8 @@ def _cannot_automate(ctype: CorrectionType, target) -> list:
     """The deployments this request would reach that cannot be automated, said before anyone approves."""
     if not ctype.dispatchable:
         return []
-    deployments = [target.deployment] if target.deployment else list(target.model.deployments.filter(active=True))
-    return [a for a in automation_of(sorted(deployments, key=lambda d: d.slug)) if not a.automatable]
+    deployments = services.deployments_reached(model_id=target.model.pk, deployment=target.deployment)
+    return [a for a in automation_of(deployments) if not a.automatable]
 
 
 def _render_request(request, incident, ctype, form, *, status: int = 200) -> HttpResponse:
@@ -660,7 +660,7 @@ def _urgency(row: Row) -> tuple:
 def approval_inbox(request: HttpRequest) -> HttpResponse:
     user = request.user
     inbox = inbox_for(request)
-    filters = CorrectionFilter(request.GET or None, queryset=selectors.approval_candidates_for(user=user))
+    filters = CorrectionFilter(request.GET or None, queryset=selectors.inbox_candidates_for(user=user))
     # Bad values: a 400 with the form saying why; the filters that parsed still apply.
     status = 400 if filters.is_bound and not filters.is_valid() else 200
     filtered = filters.is_bound and any(filters.form.cleaned_data.values())

@@ -163,7 +163,7 @@ class PendingApprovalListView(ApiListView):
     queryset = Correction.objects.none()  # names the model for the schema; get_queryset() decides the rows
 
     def get_queryset(self):
-        return selectors.approval_candidates_for(user=self.request.user)
+        return selectors.inbox_candidates_for(user=self.request.user)
 
     @extend_schema(responses={200: CorrectionSerializer(many=True), **error_responses(400)}, tags=["corrections"])
     def get(self, request):
@@ -172,7 +172,7 @@ class PendingApprovalListView(ApiListView):
         among = self.filter_queryset(self.get_queryset())
         waiting = [
             *selectors.approvals_pending_for(user=request.user, among=among),
-            *selectors.lifts_pending_for(user=request.user),
+            *selectors.lifts_pending_for(user=request.user, among=among),
         ]
         return Response(CorrectionSerializer(waiting, many=True).data)
 

@@ -16,7 +16,7 @@ ledger.record). Illegal transitions are refused here and only here. Callers use
 """
 
 from corrections.models import CLOSED_INCIDENT
-from corrections.services.common import COMMANDER_ROLES, content_hash, current_policy
+from corrections.services.common import COMMANDER_ROLES, content_hash, current_policy, deployments_reached
 from corrections.services.configuration import (
     POLICY_FIELDS,
     actuator_configure,
@@ -81,6 +81,7 @@ __all__ = [
     "correction_target_confirm",
     "corrections_sweep_deadlines",
     "current_policy",
+    "deployments_reached",
     "dispatch_failed",
     "dispatch_succeeded",
     "dispatch_transition",

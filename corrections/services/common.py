@@ -107,11 +107,18 @@ def end(correction: Correction, state: str, now: datetime) -> str:
     return before
 
 
+def deployments_reached(*, model_id: int, deployment: Deployment | None) -> list[Deployment]:
+    """What a correction on this target acts on: the deployment, or every active deployment of the
+    model now. The confirm page asks it too, before the request exists."""
+    if deployment is not None:
+        return [deployment]
+    return list(Deployment.objects.filter(model_id=model_id, active=True).order_by("slug"))
+
+
 def target_deployments(correction: Correction) -> list[Deployment]:
     """What a correction acts on: its deployment, or every active deployment of its model now."""
-    if correction.deployment is not None:  # no query when deployment_id is None
-        return [correction.deployment]
-    return list(Deployment.objects.filter(model_id=correction.model_id, active=True).order_by("slug"))
+    # correction.deployment makes no query when deployment_id is None
+    return deployments_reached(model_id=correction.model_id, deployment=correction.deployment)
 
 
 def create_targets(correction: Correction) -> list[CorrectionTarget]:

@@ -176,3 +176,18 @@ def test_api_shows_the_lift_and_refuses_the_requesters_approval(api_for, actor_f
     )
     assert ok.status_code == 200
     assert ok.json()["state"] == "lifting"
+
+
+def test_inbox_filters_narrow_the_lifts_waiting_too_on_the_page_and_the_api(
+    client_for, api_for, actor_for, incident, people
+):
+    """A filter applies to the whole inbox: a tier-3 lift is not listed under tier 2 (API), nor
+    dropped under tier 3 (page), whichever channel asks."""
+    c = _pause(actor_for, incident, people)
+    services.correction_lift(actor=actor_for(people["responder"]), correction=c, reason="Fixed upstream.")
+    leader = people["leader2"]
+    for query, expected in (({"tier": "2"}, []), ({"tier": "3"}, [c.pk]), ({"incident": incident.ref}, [c.pk])):
+        page = client_for(leader).get(reverse("approval-inbox"), query)
+        assert [row.correction.pk for row in page.context["rows"]] == expected, query
+        api = api_for(leader).get(f"{API}/approvals/pending/", query).json()
+        assert [p["id"] for p in api] == expected, query
