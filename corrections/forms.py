@@ -168,7 +168,23 @@ class CorrectionRequestForm(OneShotForm):
         }
 
 
-class ApproveForm(_PrefixedForm):
+class _ReviewedForm(_PrefixedForm):
+    """A decision bound to what its person reviewed: the page puts that content's hash in `content_hash`."""
+
+    content_hash = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("content_hash"):  # a hidden field's own error would not be shown: say it on top
+            self.add_error(None, "This form does not say what you reviewed: reload the page and review it again.")
+        return data
+
+    def field_for_error(self, name: str) -> str:
+        """A stale hash is a message for the whole form, not for its hidden field."""
+        return "" if name == "content_hash" else name
+
+
+class ApproveForm(_ReviewedForm):
     """Approve or ratify. Tier 4 adds a fresh second factor and the target's name typed out."""
 
     id_prefix = "approve"
@@ -181,9 +197,6 @@ class ApproveForm(_PrefixedForm):
         required=False,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9]*"}),
     )
-
-    # The hash of the content the page showed; the template writes it from the correction it renders.
-    content_hash = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, target_name: str, typed: bool, second_factor: bool, **kwargs):
         super().__init__(*args, **kwargs)
@@ -198,33 +211,13 @@ class ApproveForm(_PrefixedForm):
         else:
             del self.fields["otp"]
 
-    def clean(self):
-        data = super().clean()
-        if not data.get("content_hash"):  # a hidden field's own error would not be shown: say it on top
-            self.add_error(None, "This form does not say what you reviewed: reload the page and review it again.")
-        return data
 
-    def field_for_error(self, name: str) -> str:
-        """A stale hash is a message for the whole form, not for its hidden field."""
-        return "" if name == "content_hash" else name
-
-
-class LiftApproveForm(_PrefixedForm):
+class LiftApproveForm(_ReviewedForm):
     """Approve an early lift: bound to the hash of the lift the page showed."""
 
     id_prefix = "approve-lift"
 
     comment = _text("Comment", required=False, rows=2)
-    content_hash = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
-
-    def clean(self):
-        data = super().clean()
-        if not data.get("content_hash"):
-            self.add_error(None, "This form does not say what you reviewed: reload the page and review it again.")
-        return data
-
-    def field_for_error(self, name: str) -> str:
-        return "" if name == "content_hash" else name
 
 
 class LiftRejectForm(_PrefixedForm):
