@@ -7,13 +7,13 @@ restricted incident's corrections stay out of the changelist, change, history an
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count
 
 from accounts.actor import Actor
 from config.errors import DomainError
 from corrections import dispatch, selectors, services
+from corrections.in_force import target_in_force_q
 from corrections.models import Actuator, ApprovalPolicy, Correction, DispatchAttempt, OutboxEntry
-from corrections.targets import IN_FORCE
 from incidents.admin import DeploymentAdmin as RegistryDeploymentAdmin
 from incidents.models import Deployment
 
@@ -154,7 +154,7 @@ class DeploymentAdmin(RegistryDeploymentAdmin):
     list_display = (*RegistryDeploymentAdmin.list_display, "in_force")
 
     def get_queryset(self, request):
-        in_force = Count("correction_targets", filter=Q(correction_targets__state__in=IN_FORCE))
+        in_force = Count("correction_targets", filter=target_in_force_q("correction_targets__"))
         return super().get_queryset(request).annotate(in_force_count=in_force)
 
     @admin.display(description="corrections in force", ordering="in_force_count")

@@ -181,16 +181,17 @@ def dashboard_counts() -> dict[str, int]:
     return counts | {"total": found["total"], "expiring": found["expiring"], "awaiting ratification": found["awaiting"]}
 
 
+def target_in_force_q(prefix: str = "") -> Q:
+    """A target counts as in force on its deployment: the one rule of the badge and the admin's column."""
+    return Q(**{f"{prefix}state__in": IN_FORCE, f"{prefix}correction__state__in": SHOWN_STATES})
+
+
 def in_force_by_deployment() -> dict[str, int]:
     """For the badge beside a deployment's name: how many corrections are in force on it (one query).
 
     Counts only, so it may be shown to anyone: it says nothing of why.
     """
-    rows = (
-        CorrectionTarget.objects.filter(state__in=IN_FORCE, correction__state__in=SHOWN_STATES)
-        .values_list("deployment__slug", flat=True)
-        .order_by()
-    )
+    rows = CorrectionTarget.objects.filter(target_in_force_q()).values_list("deployment__slug", flat=True).order_by()
     return dict(Counter(rows))
 
 
