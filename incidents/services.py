@@ -435,6 +435,8 @@ def incident_grant_access(*, actor: Actor, incident: Incident, user: User, reaso
     _require_commander(actor, "grant access to a restricted incident")
     reason = _require_reason(reason)
     incident = _lock(incident, actor)
+    if not incident.restricted:  # read under the lock: a grant must not lie in wait for a later restriction
+        raise DomainError("This incident is not restricted: everyone with a role can already see it.", code="conflict")
     (remove_perm if revoke else assign_perm)(VIEW_RESTRICTED, user, incident)
     ledger.record(
         actor=actor, verb=IncidentEvent.ACCESS_REVOKED if revoke else IncidentEvent.ACCESS_GRANTED,

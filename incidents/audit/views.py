@@ -155,8 +155,6 @@ def incident_access(request: HttpRequest, ref: str) -> HttpResponse:
             if revoking
             else GrantAccessForm(request.POST, candidates=audit.grant_candidates_for(incident))
         )
-        if not incident.restricted:
-            form.add_error(None, "This incident is not restricted: everyone with a role can already see it.")
         if form.is_valid():
             done = _change_access(request, form, incident, revoke=revoking)
             if done:
@@ -165,7 +163,8 @@ def incident_access(request: HttpRequest, ref: str) -> HttpResponse:
         if not revoking:
             grant_form = form
         else:
-            messages.error(request, " ".join(form.errors.get("reason", [])) or "Give a reason to revoke access.")
+            refusal = [*form.non_field_errors(), *form.errors.get("reason", [])]
+            messages.error(request, " ".join(refusal) or "Give a reason to revoke access.")
     context = {
         "incident": incident,
         "granted": audit.access_grants_for(incident),

@@ -14,9 +14,11 @@ from accounts import ledger
 from accounts.access import ACCESS_ATTR
 from accounts.models import LedgerEvent, LedgerHead
 from accounts.roles import Role
+from config.errors import DomainError
 from incidents import audit, services
 from incidents.audit import narrative, sections
 from incidents.audit import urls as audit_urls
+from incidents.models import IncidentUserObjectPermission
 from tests.urlwalk import routes
 
 
@@ -330,6 +332,29 @@ def test_a_commander_grants_an_auditor_access_and_it_is_recorded(client, people,
     )
     assert LedgerEvent.objects.filter(verb="incident.access_revoked", incident_ref=secret.ref).exists()
     assert audit.incident_history_for(user=auditor, ref=secret.ref) is None
+
+
+def test_no_grant_lies_in_wait_on_an_unrestricted_incident(people, story, actor_for):
+    """Another channel than the page (a script, the shell): the service itself refuses, so the grant
+    cannot sit unseen until someone restricts the incident and it quietly lets this person in."""
+    auditor, open_incident = people[Role.AUDITOR], story["sev1"]
+    with pytest.raises(DomainError, match="not restricted"):
+        services.incident_grant_access(
+            actor=actor_for(people[Role.INCIDENT_COMMANDER]), incident=open_incident, user=auditor, reason="Audit"
+        )
+    assert not IncidentUserObjectPermission.objects.filter(user=auditor).exists()
+    assert not LedgerEvent.objects.filter(verb="incident.access_granted").exists()
+
+
+def test_the_page_refuses_a_grant_on_an_unrestricted_incident(client, people, story):
+    auditor, open_incident = people[Role.AUDITOR], story["sev1"]
+    response = _signed_in(client, people[Role.INCIDENT_COMMANDER]).post(
+        reverse("audit-incident-access", args=[open_incident.ref]), {"user": auditor.pk, "reason": "Quarterly audit"}
+    )
+    assert response.status_code == 400
+    assert "not restricted" in response.content.decode()
+    assert not IncidentUserObjectPermission.objects.filter(user=auditor).exists()
+    assert not LedgerEvent.objects.filter(verb="incident.access_granted").exists()
 
 
 def test_a_grant_needs_a_reason(client, people, story):
