@@ -202,6 +202,25 @@ def test_destroy_weights_is_never_dispatched_and_is_confirmed_by_hand(actor_for,
         services.correction_lift(actor=actor_for(people["leader1"]), correction=c, reason="undo")
 
 
+def test_confirming_by_hand_needs_the_target_typed_and_a_note(actor_for, incident, people, totp_for):
+    """The service itself refuses, whatever channel calls it: the page's form is not the only check."""
+    c = request(actor_for, incident, people["commander"], "destroy_weights", deployment=None, params={"model": "atlas"})
+    code1, code2 = totp_for(people["leader1"]), totp_for(people["leader2"])
+    approve(actor_for, c, people["leader1"], confirm_target="atlas", otp=code1())
+    approve(actor_for, c, people["leader2"], confirm_target="atlas", otp=code2())
+    confirm = services.correction_confirm_manual
+    with pytest.raises(DomainError) as err:
+        confirm(actor=actor_for(people["leader1"]), correction=c, confirm_target="atlsa", note="Done, verified.")
+    assert list(err.value.fields) == ["confirm_target"]
+    with pytest.raises(DomainError) as err:
+        confirm(actor=actor_for(people["leader1"]), correction=c, confirm_target=" atlas ", note="   ")
+    assert list(err.value.fields) == ["note"]
+    c.refresh_from_db()
+    assert c.state == State.APPROVED and c.manual_confirmed_at is None
+    confirm(actor=actor_for(people["leader1"]), correction=c, confirm_target=" atlas ", note="  Done, verified. ")
+    assert ledger.LedgerEvent.objects.get(verb="correction.confirmed_manually").reason == "Done, verified."
+
+
 def test_break_glass_runs_at_once_and_is_overdue_until_ratified(actor_for, incident, people):
     c = request(
         actor_for, incident, people["leader1"], "pause_deployment", deployment="atlas-chat",
