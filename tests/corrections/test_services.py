@@ -141,6 +141,20 @@ def test_editing_parameters_after_one_approval_voids_it(actor_for, incident, peo
     assert c.state == State.APPROVED
 
 
+def test_an_edit_that_blanks_the_rationale_is_refused_and_changes_nothing(actor_for, incident, people):
+    c = request(actor_for, incident, people["responder"], "rollback_model", params={"version": "atlas-1.9"})
+    approve(actor_for, c, people["leader1"])
+    with pytest.raises(DomainError) as err:
+        services.correction_edit(actor=actor_for(people["responder"]), correction=c, duration_minutes=30, rationale=" ")
+    assert list(err.value.fields) == ["rationale"]
+    c.refresh_from_db()
+    assert c.rationale and c.duration_minutes != 30
+    assert Approval.objects.get(correction=c).voided_at is None  # the half-made edit voided nothing
+    services.correction_edit(actor=actor_for(people["responder"]), correction=c, rationale="  Still needed.  ")
+    c.refresh_from_db()
+    assert c.rationale == "Still needed."
+
+
 def test_policy_edit_does_not_change_a_pending_request(actor_for, incident, people):
     c = request(actor_for, incident, people["responder"], "disable_capability", params={"capability": "browsing"})
     old = ApprovalPolicy.objects.get(tier=2, is_current=True)
