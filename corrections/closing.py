@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db.models import Q
 from django.urls import reverse
 
+from corrections.in_force import AWAITING_RATIFICATION
 from corrections.models import LIVE_STATES, PENDING_STATES, RATIFIABLE_STATES, Correction, LiftRequest, State
 from incidents import closing
 from incidents.models import Incident, Status
@@ -28,7 +29,7 @@ def pending_decisions(incident: Incident) -> list[closing.Blocker]:
         Correction.objects.filter(incident=incident)
         .filter(
             Q(state__in=PENDING_STATES)
-            | Q(break_glass=True, ratified_at__isnull=True, state__in=RATIFIABLE_STATES)
+            | AWAITING_RATIFICATION
             | Q(state=State.ACTIVE, lift_requests__state=LiftRequest.State.PENDING)
         )
         .select_related("deployment", "model")

@@ -39,6 +39,9 @@ STATUS_OF = {
     State.APPROVED: "applying", State.QUEUED: "applying", State.APPLYING: "applying", State.ACTIVE: "active",
     State.PARTLY_ACTIVE: "partly active", State.LIFTING: "lifting", State.EXPIRED: "lifting", State.FAILED: "failed",
 }  # fmt: skip
+# The query twins of needs_ratification() and of what this page shows: one definition for the list and the counts.
+AWAITING_RATIFICATION = Q(break_glass=True, ratified_at__isnull=True, state__in=RATIFIABLE_STATES)
+SHOWN = Q(state__in=SHOWN_STATES) | AWAITING_RATIFICATION
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,7 @@ class Group:
 
 
 def _corrections(model: str | None, deployment: str | None) -> QuerySet[Correction]:
-    shown = Q(state__in=SHOWN_STATES) | Q(break_glass=True, ratified_at__isnull=True, state__in=RATIFIABLE_STATES)
-    qs = Correction.objects.filter(shown)
+    qs = Correction.objects.filter(SHOWN)
     if model:
         qs = qs.filter(model__name=model)
     if deployment:
@@ -164,17 +166,16 @@ def dashboard_counts() -> dict[str, int]:
 
     Counts only, so it may be shown to anyone: it says nothing of which incidents they serve."""
     now = timezone.now()
-    shown = Q(state__in=SHOWN_STATES) | Q(break_glass=True, ratified_at__isnull=True, state__in=RATIFIABLE_STATES)
     by_status = {
         status: Count("pk", filter=Q(state__in=[s for s, named in STATUS_OF.items() if named == status]))
         for status in set(STATUS_OF.values())
     }
-    found = Correction.objects.filter(shown).aggregate(
+    found = Correction.objects.filter(SHOWN).aggregate(
         total=Count("pk"),
         expiring=Count(
             "pk", filter=Q(state__in=(State.ACTIVE, State.PARTLY_ACTIVE), expires_at__lte=now + EXPIRING_WITHIN)
         ),
-        awaiting=Count("pk", filter=Q(break_glass=True, ratified_at__isnull=True, state__in=RATIFIABLE_STATES)),
+        awaiting=Count("pk", filter=AWAITING_RATIFICATION),
         **{f"status_{i}": count for i, count in enumerate(by_status.values())},
     )
     counts = {status: found[f"status_{i}"] for i, status in enumerate(by_status)}

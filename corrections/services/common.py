@@ -98,6 +98,14 @@ def required_text(value: str, field: str, message: str) -> str:
     return value
 
 
+def require_typed_target(correction: Correction, confirm_target: str) -> None:
+    """The person types the target's name: what they confirm is the correction they mean."""
+    if (confirm_target or "").strip() != correction.target_name:
+        raise DomainError.invalid_field(
+            "confirm_target", f"Type the target's name, {correction.target_name}, to confirm."
+        )
+
+
 def end(correction: Correction, state: str, now: datetime) -> str:
     """Move to a final state before anything ran: nothing left in the outbox may be sent."""
     before = transition(correction, state)

@@ -18,7 +18,7 @@ from corrections import locks, policy
 from corrections.events import CorrectionEvent
 from corrections.models import Approval, Correction, CorrectionEditor, State, needs_ratification
 from corrections.selectors import decision_facts
-from corrections.services.common import approve, end, lock, person, record, required_text
+from corrections.services.common import approve, end, lock, person, record, require_typed_target, required_text
 from corrections.services.lifts import lifts_sweep_deadlines
 from corrections.services.permissions import CANCELLABLE_STATES, may_cancel
 from incidents.selectors import can_view_incident
@@ -35,13 +35,6 @@ def lapse_if_due(actor: Actor, correction: Correction, now: datetime) -> bool:
     record(actor, CorrectionEvent.LAPSED, correction, before={"state": before},
             after={"state": State.LAPSED, "deadline": deadline})  # fmt: skip
     return True
-
-
-def _require_typed_target(correction: Correction, confirm_target: str) -> None:
-    if (confirm_target or "").strip() != correction.target_name:
-        raise DomainError.invalid_field(
-            "confirm_target", f"Type the target's name, {correction.target_name}, to confirm."
-        )
 
 
 def _verify_second_factor(actor: Actor, user: User, otp: str) -> None:
@@ -94,7 +87,7 @@ def correction_approve(
     second_factor_checked = False
     if refusal is None:  # otherwise the locked check below says why, without spending a code
         if snapshot.requires_typed_confirmation:
-            _require_typed_target(unlocked, confirm_target)
+            require_typed_target(unlocked, confirm_target)
         if snapshot.requires_second_factor:
             _verify_second_factor(actor, user, otp)
             second_factor_checked = True

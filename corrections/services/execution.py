@@ -18,6 +18,7 @@ from corrections.services.common import (
     person,
     record,
     refuse_if_closed,
+    require_typed_target,
     required_text,
     start_lift,
     transition,
@@ -96,17 +97,15 @@ def correction_confirm_manual(*, actor: Actor, correction: Correction, confirm_t
         raise DomainError("Only leadership may confirm this was carried out.", code="forbidden")
     if not awaits_manual_confirmation(correction):
         raise DomainError("Only an approved correction can be confirmed as carried out.", code="conflict")
-    if (confirm_target or "").strip() != correction.target_name:
-        raise DomainError.invalid_field("confirm_target", f"Type {correction.target_name} to confirm.")
-    if not (note or "").strip():
-        raise DomainError.invalid_field("note", "Say who carried it out and how it was verified.")
+    require_typed_target(correction, confirm_target)
+    note = required_text(note, "note", "Say who carried it out and how it was verified.")
     before = transition(correction, State.ACTIVE)
     now = timezone.now()
     correction.activated_at = correction.manual_confirmed_at = now
     correction.manual_confirmed_by = user
     correction.save()
     record(actor, CorrectionEvent.CONFIRMED_MANUALLY, correction, before={"state": before},
-            after={"state": State.ACTIVE}, reason=note.strip())  # fmt: skip
+            after={"state": State.ACTIVE}, reason=note)  # fmt: skip
     return correction
 
 

@@ -28,11 +28,13 @@ from corrections.services.common import (
     person,
     record,
     refuse_if_closed,
+    required_text,
 )
 from incidents.models import Incident, Severity
 from incidents.notifications import Need, incident_url, members_of, notify
 
 MAX_DURATION_MINUTES = 365 * 24 * 60
+NO_RATIONALE = "Say why this correction is needed."
 
 
 def _duration(ctype: CorrectionType, duration_minutes: Any) -> int | None:
@@ -100,9 +102,7 @@ def correction_request(
     ctype = get_type(type)
     target = resolve_target(ctype, deployment=deployment, params=params if isinstance(params, dict) else {})
     params = validate_params(ctype, params, target)
-    rationale = (rationale or "").strip()
-    if not rationale:
-        raise DomainError.invalid_field("rationale", "Say why this correction is needed.")
+    rationale = required_text(rationale, "rationale", NO_RATIONALE)
     duration = _duration(ctype, duration_minutes)
     tier = ctype.tier_of(params)
     rule = current_policy(tier)
@@ -206,9 +206,7 @@ def correction_edit(
               "rationale": correction.rationale}  # fmt: skip
     correction.params, correction.duration_minutes = new_params, new_duration
     if rationale is not None:
-        if not rationale.strip():
-            raise DomainError.invalid_field("rationale", "Say why this correction is needed.")
-        correction.rationale = rationale.strip()
+        correction.rationale = required_text(rationale, "rationale", NO_RATIONALE)
     new_hash = content_hash(type=ctype.key, target=target.name, params=new_params, duration_minutes=new_duration)
     voided = 0
     changed = new_hash != correction.content_hash

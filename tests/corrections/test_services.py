@@ -141,6 +141,20 @@ def test_editing_parameters_after_one_approval_voids_it(actor_for, incident, peo
     assert c.state == State.APPROVED
 
 
+def test_an_edit_that_blanks_the_rationale_is_refused_and_changes_nothing(actor_for, incident, people):
+    c = request(actor_for, incident, people["responder"], "rollback_model", params={"version": "atlas-1.9"})
+    approve(actor_for, c, people["leader1"])
+    with pytest.raises(DomainError) as err:
+        services.correction_edit(actor=actor_for(people["responder"]), correction=c, duration_minutes=30, rationale=" ")
+    assert list(err.value.fields) == ["rationale"]
+    c.refresh_from_db()
+    assert c.rationale and c.duration_minutes != 30
+    assert Approval.objects.get(correction=c).voided_at is None  # the half-made edit voided nothing
+    services.correction_edit(actor=actor_for(people["responder"]), correction=c, rationale="  Still needed.  ")
+    c.refresh_from_db()
+    assert c.rationale == "Still needed."
+
+
 def test_policy_edit_does_not_change_a_pending_request(actor_for, incident, people):
     c = request(actor_for, incident, people["responder"], "disable_capability", params={"capability": "browsing"})
     old = ApprovalPolicy.objects.get(tier=2, is_current=True)
@@ -200,6 +214,25 @@ def test_destroy_weights_is_never_dispatched_and_is_confirmed_by_hand(actor_for,
     assert c.state == State.ACTIVE
     with pytest.raises(DomainError):
         services.correction_lift(actor=actor_for(people["leader1"]), correction=c, reason="undo")
+
+
+def test_confirming_by_hand_needs_the_target_typed_and_a_note(actor_for, incident, people, totp_for):
+    """The service itself refuses, whatever channel calls it: the page's form is not the only check."""
+    c = request(actor_for, incident, people["commander"], "destroy_weights", deployment=None, params={"model": "atlas"})
+    code1, code2 = totp_for(people["leader1"]), totp_for(people["leader2"])
+    approve(actor_for, c, people["leader1"], confirm_target="atlas", otp=code1())
+    approve(actor_for, c, people["leader2"], confirm_target="atlas", otp=code2())
+    confirm = services.correction_confirm_manual
+    with pytest.raises(DomainError) as err:
+        confirm(actor=actor_for(people["leader1"]), correction=c, confirm_target="atlsa", note="Done, verified.")
+    assert list(err.value.fields) == ["confirm_target"]
+    with pytest.raises(DomainError) as err:
+        confirm(actor=actor_for(people["leader1"]), correction=c, confirm_target=" atlas ", note="   ")
+    assert list(err.value.fields) == ["note"]
+    c.refresh_from_db()
+    assert c.state == State.APPROVED and c.manual_confirmed_at is None
+    confirm(actor=actor_for(people["leader1"]), correction=c, confirm_target=" atlas ", note="  Done, verified. ")
+    assert ledger.LedgerEvent.objects.get(verb="correction.confirmed_manually").reason == "Done, verified."
 
 
 def test_break_glass_runs_at_once_and_is_overdue_until_ratified(actor_for, incident, people):
