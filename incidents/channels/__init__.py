@@ -1,0 +1,1 @@
+"""Where notifications go: one small connector per channel behind one interface (base.Channel)."""
