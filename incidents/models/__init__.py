@@ -353,3 +353,12 @@ from incidents.models.reviews import (  # noqa: E402, F401
     ReviewApproval,
     ReviewVersion,
 )
+
+# Chat and webhook routing (incidents.channels).
+from incidents.models.chat import (  # noqa: E402, F401
+    EVENT_NAMES,
+    IncidentChatChannel,
+    SlackIdentity,
+    SlackRoleChannel,
+    WebhookEndpoint,
+)
