@@ -208,6 +208,8 @@ FAILSAFE_SLACK_TIMEOUT = float(os.environ.get("FAILSAFE_SLACK_TIMEOUT", "10"))
 # Outgoing webhooks (incidents.channels.webhooks): seconds to connect, seconds to read the answer.
 FAILSAFE_WEBHOOK_CONNECT_TIMEOUT = float(os.environ.get("FAILSAFE_WEBHOOK_CONNECT_TIMEOUT", "3"))
 FAILSAFE_WEBHOOK_READ_TIMEOUT = float(os.environ.get("FAILSAFE_WEBHOOK_READ_TIMEOUT", "10"))
+# Endpoints must use https unless this is on (a development checkout, or a receiver on a private network).
+FAILSAFE_WEBHOOK_ALLOW_HTTP = env_bool("FAILSAFE_WEBHOOK_ALLOW_HTTP", DEBUG)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

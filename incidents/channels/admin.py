@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 
 from accounts.actor import Actor
 from accounts.roles import Role
@@ -63,7 +64,9 @@ class SlackRoleChannelAdmin(AdminRoleOnly):
         if change and "role" in form.changed_data:
             services.slack_role_channel_remove(actor=Actor.from_request(request), role=form.initial["role"])
         saved = services.slack_role_channel_set(
-            actor=Actor.from_request(request), role=form.cleaned_data["role"], channel_id=form.cleaned_data["channel_id"]
+            actor=Actor.from_request(request),
+            role=form.cleaned_data["role"],
+            channel_id=form.cleaned_data["channel_id"],
         )
         obj.pk, obj.updated_by, obj.updated_at = saved.pk, saved.updated_by, saved.updated_at
 
@@ -115,7 +118,6 @@ class SlackIdentityAdmin(AdminRoleOnly):
 
 
 class WebhookEndpointForm(forms.ModelForm):
-    url = forms.URLField(max_length=500, assume_scheme="https")
     events = forms.MultipleChoiceField(choices=[(e, e) for e in EVENT_NAMES], widget=forms.CheckboxSelectMultiple)
 
     class Meta:
@@ -134,6 +136,7 @@ class WebhookEndpointAdmin(AdminRoleOnly):
     """Created here or through the API; then read-only but for the actions (rotate, disable)."""
 
     form = WebhookEndpointForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("name", "url", "events", "active", "created_at", "secret_rotated_at")
     list_filter = ("active",)
     actions = ["rotate_secret", "disable"]
@@ -155,7 +158,12 @@ class WebhookEndpointAdmin(AdminRoleOnly):
         endpoint = services.webhook_endpoint_create(
             actor=Actor.from_request(request), name=data["name"], url=data["url"], events=list(data["events"])
         )
-        obj.pk, obj.secret, obj.created_by, obj.created_at = endpoint.pk, endpoint.secret, endpoint.created_by, endpoint.created_at
+        obj.pk, obj.secret, obj.created_by, obj.created_at = (
+            endpoint.pk,
+            endpoint.secret,
+            endpoint.created_by,
+            endpoint.created_at,
+        )
         self._show_secret(request, endpoint)
 
     def _show_secret(self, request, endpoint: WebhookEndpoint) -> None:

@@ -93,8 +93,9 @@ class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
 class WebhookEndpointCreateSerializer(StrictSerializer):
     name = TextField(max_length=100)
     url = TextField(max_length=500)
-    events = serializers.ListField(child=TextField(max_length=50), max_length=len(EVENT_NAMES) * 2,
-                                   help_text=f"Any of: {', '.join(EVENT_NAMES)}.")  # fmt: skip
+    events = serializers.ListField(
+        child=TextField(max_length=50), max_length=len(EVENT_NAMES) * 2, help_text=f"Any of: {', '.join(EVENT_NAMES)}."
+    )
 
 
 def _endpoint_or_404(endpoint_id: int) -> WebhookEndpoint:
@@ -134,19 +135,25 @@ class WebhookEndpointListView(ApiListView):
 class WebhookEndpointRotateSecretView(ApiView):
     permission_classes = [IsAdminRole]
 
-    @extend_schema(request=None, responses={200: WebhookEndpointWithSecretSerializer, **error_responses(403, 404)},
-                   tags=["webhooks"])  # fmt: skip
+    @extend_schema(
+        request=None,
+        responses={200: WebhookEndpointWithSecretSerializer, **error_responses(403, 404)},
+        tags=["webhooks"],
+    )
     def post(self, request, endpoint_id: int):
         """A new secret, effective at once; the answer carries it, this once."""
-        endpoint = services.webhook_endpoint_rotate_secret(actor=actor_of(request), endpoint=_endpoint_or_404(endpoint_id))
+        endpoint = services.webhook_endpoint_rotate_secret(
+            actor=actor_of(request), endpoint=_endpoint_or_404(endpoint_id)
+        )
         return Response(WebhookEndpointWithSecretSerializer(endpoint).data)
 
 
 class WebhookEndpointDisableView(ApiView):
     permission_classes = [IsAdminRole]
 
-    @extend_schema(request=None, responses={200: WebhookEndpointSerializer, **error_responses(403, 404)},
-                   tags=["webhooks"])  # fmt: skip
+    @extend_schema(
+        request=None, responses={200: WebhookEndpointSerializer, **error_responses(403, 404)}, tags=["webhooks"]
+    )
     def post(self, request, endpoint_id: int):
         """Stop delivering to this endpoint (deliveries still queued fail for good)."""
         endpoint = services.webhook_endpoint_disable(actor=actor_of(request), endpoint=_endpoint_or_404(endpoint_id))

@@ -101,8 +101,15 @@ class LocalSlack:
         return f"{time.time():.6f}"
 
     def _auth_test(self, args):
-        return {"ok": True, "team": self.team, "user": "failsafe", "team_id": "T0LOCAL", "user_id": "U0FAILSAFE",
-                "bot_id": "B0FAILSAFE", "url": "http://localhost/"}  # fmt: skip
+        return {
+            "ok": True,
+            "team": self.team,
+            "user": "failsafe",
+            "team_id": "T0LOCAL",
+            "user_id": "U0FAILSAFE",
+            "bot_id": "B0FAILSAFE",
+            "url": "http://localhost/",
+        }
 
     def _chat_postMessage(self, args):
         channel = str(args.get("channel", ""))
@@ -118,8 +125,16 @@ class LocalSlack:
         blocks = args.get("blocks")
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
-        self.messages.append({"channel": channel, "to": args.get("channel"), "text": args.get("text", ""),
-                              "blocks": blocks or [], "metadata": args.get("metadata"), "ts": ts})  # fmt: skip
+        self.messages.append(
+            {
+                "channel": channel,
+                "to": args.get("channel"),
+                "text": args.get("text", ""),
+                "blocks": blocks or [],
+                "metadata": args.get("metadata"),
+                "ts": ts,
+            }
+        )
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text", ""), "ts": ts}}
 
     def _conversations_create(self, args):
@@ -131,8 +146,10 @@ class LocalSlack:
         private = str(args.get("is_private", "")).lower() in ("1", "true")
         channel_id = ("G" if private else "C") + f"LOCAL{next(self._ids):05d}"
         self.channels[channel_id] = {"name": name, "is_private": private, "members": [], "topic": ""}
-        return {"ok": True, "channel": {"id": channel_id, "name": name, "is_private": private,
-                                        "created": int(time.time())}}  # fmt: skip
+        return {
+            "ok": True,
+            "channel": {"id": channel_id, "name": name, "is_private": private, "created": int(time.time())},
+        }
 
     def _conversations_invite(self, args):
         channel = self.channels.get(str(args.get("channel", "")))
@@ -183,10 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length).decode("utf-8", "replace")
         content_type = self.headers.get("Content-Type", "")
         try:
-            if "json" in content_type:
-                args = json.loads(raw or "{}")
-            else:
-                args = dict(parse_qsl(raw))
+            args = json.loads(raw or "{}") if "json" in content_type else dict(parse_qsl(raw))
         except ValueError:
             return self._send(200, {"ok": False, "error": "invalid_json"})
         if not isinstance(args, dict):

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from incidents.models import EVENT_NAMES, Incident, IncidentChatChannel, SlackRoleChannel, WebhookEndpoint
+from incidents.models import Incident
+from incidents.models.chat import EVENT_NAMES, IncidentChatChannel, SlackRoleChannel, WebhookEndpoint
 
 
 def chat_addresses_for(*, roles: Iterable[str], incident: Incident | None) -> list[str]:
     """The Slack channels of these roles, then the incident's own channel; no repeats."""
     addresses = list(
-        SlackRoleChannel.objects.filter(role__in=[str(r) for r in roles]).order_by("role").values_list("channel_id", flat=True)
+        SlackRoleChannel.objects.filter(role__in=[str(r) for r in roles])
+        .order_by("role")
+        .values_list("channel_id", flat=True)
     )
     if incident is not None:
         addresses += IncidentChatChannel.objects.filter(incident=incident).values_list("channel_id", flat=True)

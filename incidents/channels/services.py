@@ -21,15 +21,15 @@ from incidents import locks
 from incidents.channels import slack
 from incidents.channels.base import DeliveryError
 from incidents.channels.events import ChannelEvent
-from incidents.models import (
+from incidents.models import Incident
+from incidents.models.chat import (
     EVENT_NAMES,
-    Incident,
     IncidentChatChannel,
     SlackIdentity,
     SlackRoleChannel,
     WebhookEndpoint,
+    new_webhook_secret,
 )
-from incidents.models.chat import new_webhook_secret
 from incidents.selectors import viewers_among
 
 # Who may open an incident's channel: those who run incidents (incidents.services.COMMANDER_ROLES,
@@ -40,9 +40,15 @@ SLACK_MEMBER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}\Z")
 SUMMARY_MAX = 1500
 
 
-def _require_admin(actor: Actor, what: str) -> None:
-    if actor.user is not None and not actor.user.has_role(Role.ADMIN):
-        raise DomainError(f"Only an admin may {what}.", code="forbidden")
+def _person(actor: Actor, roles: tuple[Role, ...], refusal: str) -> User:
+    """The acting person, if they hold one of `roles` (configuration is done by people, not tasks)."""
+    if actor.user is None or not actor.user.has_role(*roles):
+        raise DomainError(refusal, code="forbidden")
+    return actor.user
+
+
+def _require_admin(actor: Actor, what: str) -> User:
+    return _person(actor, (Role.ADMIN,), f"Only an admin may {what}.")
 
 
 # --- Slack routing ------------------------------------------------------------------------------
@@ -50,7 +56,7 @@ def _require_admin(actor: Actor, what: str) -> None:
 
 @transaction.atomic
 def slack_role_channel_set(*, actor: Actor, role: str, channel_id: str) -> SlackRoleChannel:
-    _require_admin(actor, "route notifications to Slack")
+    admin = _require_admin(actor, "route notifications to Slack")
     if role not in Role.__members__.values():
         raise DomainError.invalid_field("role", f"Unknown role {role!r}; one of {', '.join(Role)}.")
     channel_id = channel_id.strip()
@@ -61,11 +67,16 @@ def slack_role_channel_set(*, actor: Actor, role: str, channel_id: str) -> Slack
     if row is None:
         row = SlackRoleChannel(role=role)
     row.channel_id = channel_id
-    row.updated_by = actor.user
+    row.updated_by = admin
     row.updated_at = timezone.now()
     row.save()
-    ledger.record(actor=actor, verb=ChannelEvent.SLACK_ROLE_CHANNEL_SET, obj=row, before=before,
-                  after={"role": role, "channel_id": channel_id})  # fmt: skip
+    ledger.record(
+        actor=actor,
+        verb=ChannelEvent.SLACK_ROLE_CHANNEL_SET,
+        obj=row,
+        before=before,
+        after={"role": role, "channel_id": channel_id},
+    )
     return row
 
 
@@ -99,8 +110,13 @@ def slack_identity_set(*, actor: Actor, user: User, member_id: str) -> SlackIden
     identity = identity or SlackIdentity(user=user)
     identity.member_id = member_id
     identity.save()
-    ledger.record(actor=actor, verb=ChannelEvent.SLACK_IDENTITY_SET, obj=identity, before=before,
-                  after={"user": user.username, "member_id": member_id})  # fmt: skip
+    ledger.record(
+        actor=actor,
+        verb=ChannelEvent.SLACK_IDENTITY_SET,
+        obj=identity,
+        before=before,
+        after={"user": user.username, "member_id": member_id},
+    )
     return identity
 
 
@@ -120,11 +136,14 @@ def _summary(incident: Incident) -> tuple[str, str]:
     """(topic, first message): the ref and a link only for a restricted incident (DESIGN §7)."""
     link = _link(incident)
     if incident.restricted:
-        return (f"{incident.ref} (restricted) {link}",
-                f"Channel for the restricted incident {incident.ref}. Details are in Failsafe only: {link}")  # fmt: skip
+        return (
+            f"{incident.ref} (restricted) {link}",
+            f"Channel for the restricted incident {incident.ref}. Details are in Failsafe only: {link}",
+        )
     summary = incident.summary if len(incident.summary) <= SUMMARY_MAX else incident.summary[:SUMMARY_MAX] + "…"
     topic = f"{incident.ref} {incident.severity}: {incident.title}"[:250]
-    text = f"{incident.ref}, {incident.severity}, {incident.get_status_display().lower()}: {incident.title}\n\n{summary}\n\n{link}"
+    status = incident.get_status_display().lower()
+    text = f"{incident.ref}, {incident.severity}, {status}: {incident.title}\n\n{summary}\n\n{link}"
     return topic, text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -138,7 +157,7 @@ def _invitees(incident: Incident) -> list[str]:
     return sorted(SlackIdentity.objects.filter(user_id__in=may_see).values_list("member_id", flat=True))
 
 
-def _slack(method: str, **kwargs) -> dict:
+def _slack(method: str, **kwargs: object) -> dict[str, object]:
     try:
         return slack.call(method, **kwargs)
     except DeliveryError as exc:
@@ -153,8 +172,9 @@ def incident_open_chat_channel(*, actor: Actor, incident: Incident) -> tuple[Inc
 
     The incident row is locked while Slack is called (a few seconds at most, bounded by the client's
     timeout), so two commanders pressing the button at once open one channel, not two."""
-    if actor.user is not None and not actor.user.has_role(*CHAT_OPENER_ROLES):
-        raise DomainError("Only an incident commander or leadership may open the incident's channel.", code="forbidden")
+    opener = _person(
+        actor, CHAT_OPENER_ROLES, "Only an incident commander or leadership may open the incident's channel."
+    )
     if not slack.configured():
         raise DomainError(slack.NOT_CONFIGURED, code="conflict")
     incident = locks.lock_incident(incident.pk)
@@ -180,10 +200,14 @@ def incident_open_chat_channel(*, actor: Actor, incident: Incident) -> tuple[Inc
         _slack("conversations_invite", channel=channel_id, users=",".join(invitees))
     _slack("conversations_setTopic", channel=channel_id, topic=topic)
     _slack("chat_postMessage", channel=channel_id, text=text, unfurl_links=False)
-    chat = IncidentChatChannel.objects.create(incident=incident, channel_id=channel_id, name=name, created_by=actor.user)
-    ledger.record(actor=actor, verb=ChannelEvent.CHAT_CHANNEL_OPENED, obj=chat, incident_ref=incident.ref,
-                  after={"channel_id": channel_id, "name": name, "invited": len(invitees),
-                         "private": incident.restricted})  # fmt: skip
+    chat = IncidentChatChannel.objects.create(incident=incident, channel_id=channel_id, name=name, created_by=opener)
+    ledger.record(
+        actor=actor,
+        verb=ChannelEvent.CHAT_CHANNEL_OPENED,
+        obj=chat,
+        incident_ref=incident.ref,
+        after={"channel_id": channel_id, "name": name, "invited": len(invitees), "private": incident.restricted},
+    )
     return chat, True
 
 
@@ -202,11 +226,11 @@ def _events(events: list[str]) -> list[str]:
 
 
 def webhook_url_checked(url: str) -> str:
-    """The URL, stripped; DomainError (field `url`) unless http(s) — https only outside debug."""
+    """The URL, stripped; DomainError (field `url`) unless https (or http with FAILSAFE_WEBHOOK_ALLOW_HTTP)."""
     url = url.strip()
     if not re.match(r"^https?://[^\s/]+", url):
         raise DomainError.invalid_field("url", "The endpoint's URL must start with https:// (or http://).")
-    if not settings.DEBUG and not url.startswith("https://"):
+    if not settings.FAILSAFE_WEBHOOK_ALLOW_HTTP and not url.startswith("https://"):
         raise DomainError.invalid_field("url", "Webhooks carry incident news: the URL must use https://.")
     return url
 
@@ -214,15 +238,23 @@ def webhook_url_checked(url: str) -> str:
 @transaction.atomic
 def webhook_endpoint_create(*, actor: Actor, name: str, url: str, events: list[str]) -> WebhookEndpoint:
     """A new endpoint with a fresh secret (returned on the object: show it once)."""
-    _require_admin(actor, "manage webhooks")
+    admin = _require_admin(actor, "manage webhooks")
     name = name.strip()
     if not name:
         raise DomainError.invalid_field("name", "Name the endpoint (e.g. the system that receives it).")
     endpoint = WebhookEndpoint.objects.create(
-        name=name[:100], url=webhook_url_checked(url), events=_events(events), secret=new_webhook_secret(), created_by=actor.user
+        name=name[:100],
+        url=webhook_url_checked(url),
+        events=_events(events),
+        secret=new_webhook_secret(),
+        created_by=admin,
     )
-    ledger.record(actor=actor, verb=ChannelEvent.WEBHOOK_CREATED, obj=endpoint,
-                  after={"name": endpoint.name, "url": endpoint.url, "events": endpoint.events})  # fmt: skip
+    ledger.record(
+        actor=actor,
+        verb=ChannelEvent.WEBHOOK_CREATED,
+        obj=endpoint,
+        after={"name": endpoint.name, "url": endpoint.url, "events": endpoint.events},
+    )
     return endpoint
 
 
@@ -247,6 +279,11 @@ def webhook_endpoint_disable(*, actor: Actor, endpoint: WebhookEndpoint) -> Webh
     endpoint.active = False
     endpoint.disabled_at = timezone.now()
     endpoint.save(update_fields=["active", "disabled_at"])
-    ledger.record(actor=actor, verb=ChannelEvent.WEBHOOK_DISABLED, obj=endpoint, before={"active": True},
-                  after={"name": endpoint.name, "active": False})  # fmt: skip
+    ledger.record(
+        actor=actor,
+        verb=ChannelEvent.WEBHOOK_DISABLED,
+        obj=endpoint,
+        before={"active": True},
+        after={"name": endpoint.name, "active": False},
+    )
     return endpoint

@@ -24,11 +24,14 @@ from incidents.models import Incident
 
 log = logging.getLogger(__name__)
 
-NOT_CONFIGURED = "Slack is not configured: set FAILSAFE_SLACK_BOT_TOKEN (and FAILSAFE_SLACK_API_URL for a local server)."
+NOT_CONFIGURED = (
+    "Slack is not configured: set FAILSAFE_SLACK_BOT_TOKEN (and FAILSAFE_SLACK_API_URL for a local server)."
+)
 # Errors Slack answers that a later try may not get (everything else, e.g. channel_not_found,
 # invalid_auth, not_in_channel, is permanent).
-TRANSIENT_ERRORS = frozenset({"ratelimited", "rate_limited", "service_unavailable", "fatal_error", "internal_error",
-                              "request_timeout"})  # fmt: skip
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "service_unavailable", "fatal_error", "internal_error", "request_timeout"}
+)
 # Slack's limits: header text 150 characters, section text 3,000, button text 75.
 HEADER_MAX, SECTION_MAX, BUTTON_MAX = 150, 3000, 75
 
@@ -115,15 +118,30 @@ def blocks_for(message: Message) -> list[dict[str, Any]]:
         {"type": "header", "text": {"type": "plain_text", "text": _clip(message.subject or "Failsafe", HEADER_MAX)}},
     ]
     if message.text:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(_escape(message.text), SECTION_MAX)}})
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(_escape(message.text), SECTION_MAX)}}
+        )
     buttons = []
     if message.url:
         label = f"Open {message.incident_ref}" if message.incident_ref else "Open in Failsafe"
-        buttons.append({"type": "button", "text": {"type": "plain_text", "text": _clip(label, BUTTON_MAX)},
-                        "url": message.url, "action_id": "open"})  # fmt: skip
+        buttons.append(
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": _clip(label, BUTTON_MAX)},
+                "url": message.url,
+                "action_id": "open",
+            }
+        )
     if message.ack_url:
-        buttons.append({"type": "button", "text": {"type": "plain_text", "text": "Acknowledge"},
-                        "url": message.ack_url, "style": "primary", "action_id": "acknowledge"})  # fmt: skip
+        buttons.append(
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Acknowledge"},
+                "url": message.ack_url,
+                "style": "primary",
+                "action_id": "acknowledge",
+            }
+        )
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
     return blocks
@@ -144,6 +162,8 @@ class SlackChannel:
             blocks=blocks_for(message),
             unfurl_links=False,
             # Slack has no idempotency key; the metadata lets a reader spot a repeat after a lost answer.
-            metadata={"event_type": "failsafe_notification",
-                      "event_payload": {"idempotency_key": idempotency_key, "event": message.event}},
-        )  # fmt: skip
+            metadata={
+                "event_type": "failsafe_notification",
+                "event_payload": {"idempotency_key": idempotency_key, "event": message.event},
+            },
+        )

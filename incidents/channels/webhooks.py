@@ -26,7 +26,8 @@ from django.conf import settings
 from standardwebhooks import Webhook
 
 from incidents.channels.base import DeliveryError, Message
-from incidents.models import Incident, WebhookEndpoint
+from incidents.models import Incident
+from incidents.models.chat import WebhookEndpoint
 
 # The only data keys a redacted message may carry.
 REDACTED_DATA_KEYS = frozenset({"ref", "event", "needs"})
@@ -36,8 +37,13 @@ USER_AGENT = "Failsafe-Webhooks/1"
 
 def payload_for(message: Message, *, at: datetime) -> dict[str, Any]:
     """The JSON body: Standard Webhooks' {type, timestamp, data}."""
-    data: dict[str, Any] = {"subject": message.subject, "text": message.text, "url": message.url,
-                            "incident_ref": message.incident_ref, "redacted": message.redacted}  # fmt: skip
+    data: dict[str, Any] = {
+        "subject": message.subject,
+        "text": message.text,
+        "url": message.url,
+        "incident_ref": message.incident_ref,
+        "redacted": message.redacted,
+    }
     data.update({key: value for key, value in message.data.items() if key not in data})
     return {"type": message.event, "timestamp": at.isoformat().replace("+00:00", "Z"), "data": data}
 
@@ -47,7 +53,8 @@ def _check_visibility(message: Message) -> None:
         extra = sorted(set(message.data) - REDACTED_DATA_KEYS)
         if extra:
             raise DeliveryError(
-                f"A redacted message may carry only {', '.join(sorted(REDACTED_DATA_KEYS))}; it had {', '.join(extra)}.",
+                f"A redacted message may carry only {', '.join(sorted(REDACTED_DATA_KEYS))}; "
+                f"it had {', '.join(extra)}.",
                 transient=False,
             )
         return
@@ -85,8 +92,9 @@ class WebhookChannel:
         }
         timeout = (settings.FAILSAFE_WEBHOOK_CONNECT_TIMEOUT, settings.FAILSAFE_WEBHOOK_READ_TIMEOUT)
         try:
-            response = requests.post(endpoint.url, data=body.encode(), headers=headers, timeout=timeout,
-                                     allow_redirects=False)  # fmt: skip
+            response = requests.post(
+                endpoint.url, data=body.encode(), headers=headers, timeout=timeout, allow_redirects=False
+            )
         except requests.Timeout as exc:
             raise DeliveryError(f"{endpoint.name}: timed out", transient=True) from exc
         except requests.ConnectionError as exc:

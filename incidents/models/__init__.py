@@ -345,20 +345,19 @@ class Signal(models.Model):
         return self.title
 
 
-# Post-incident reviews (incidents.reviews) keep their models beside these, one module each.
-from incidents.models.reviews import (  # noqa: E402, F401
-    FollowUpAction,
-    FollowUpStatus,
-    Review,
-    ReviewApproval,
-    ReviewVersion,
-)
-
-# Chat and webhook routing (incidents.channels).
+# Chat and webhook routing (incidents.channels) and post-incident reviews (incidents.reviews) keep
+# their models beside these, one module each.
 from incidents.models.chat import (  # noqa: E402, F401
     EVENT_NAMES,
     IncidentChatChannel,
     SlackIdentity,
     SlackRoleChannel,
     WebhookEndpoint,
+)
+from incidents.models.reviews import (  # noqa: E402, F401
+    FollowUpAction,
+    FollowUpStatus,
+    Review,
+    ReviewApproval,
+    ReviewVersion,
 )

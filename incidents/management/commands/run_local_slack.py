@@ -14,9 +14,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from incidents.channels.local_slack import LocalSlack
 
-DEMO_CHANNELS = {"C0RESPONDERS": "failsafe-responders", "C0COMMANDERS": "failsafe-commanders",
-                 "C0LEADERSHIP": "failsafe-leadership", "C0AUDIT": "failsafe-audit",
-                 "C0ADMINS": "failsafe-admins"}  # fmt: skip
+DEMO_CHANNELS = {
+    "C0RESPONDERS": "failsafe-responders",
+    "C0COMMANDERS": "failsafe-commanders",
+    "C0LEADERSHIP": "failsafe-leadership",
+    "C0AUDIT": "failsafe-audit",
+    "C0ADMINS": "failsafe-admins",
+}
 
 
 class Command(BaseCommand):

@@ -49,7 +49,9 @@ def test_opening_creates_the_channel_invites_its_people_and_posts_the_summary(
     assert event.incident_ref == incident.ref and event.after["channel_id"] == chat.channel_id
 
 
-def test_a_second_call_returns_the_existing_channel_without_calling_slack(local_slack, make_user, make_incident, actor_for):
+def test_a_second_call_returns_the_existing_channel_without_calling_slack(
+    local_slack, make_user, make_incident, actor_for
+):
     commander = make_user(Role.INCIDENT_COMMANDER)
     incident = make_incident()
     first, _ = services.incident_open_chat_channel(actor=actor_for(commander), incident=incident)
@@ -115,7 +117,9 @@ def test_a_responder_may_not_open_the_channel(local_slack, make_user, make_incid
 def test_with_slack_off_opening_is_a_clear_conflict(db, settings, make_user, make_incident, actor_for):
     settings.FAILSAFE_SLACK_BOT_TOKEN = ""
     with pytest.raises(DomainError) as refused:
-        services.incident_open_chat_channel(actor=actor_for(make_user(Role.INCIDENT_COMMANDER)), incident=make_incident())
+        services.incident_open_chat_channel(
+            actor=actor_for(make_user(Role.INCIDENT_COMMANDER)), incident=make_incident()
+        )
     assert refused.value.code == "conflict" and "FAILSAFE_SLACK_BOT_TOKEN" in refused.value.message
 
 
@@ -123,7 +127,9 @@ def test_a_name_already_taken_in_slack_opens_a_fresh_channel(local_slack, make_u
     incident = make_incident()
     local_slack.add_channel("C0SOMEONES", incident.ref.lower())  # someone's own channel by that name
 
-    chat, _ = services.incident_open_chat_channel(actor=actor_for(make_user(Role.INCIDENT_COMMANDER)), incident=incident)
+    chat, _ = services.incident_open_chat_channel(
+        actor=actor_for(make_user(Role.INCIDENT_COMMANDER)), incident=incident
+    )
 
     assert chat.channel_id != "C0SOMEONES" and chat.name.startswith(incident.ref.lower() + "-")
     assert all(m["channel"] != "C0SOMEONES" for m in local_slack.messages)
@@ -132,7 +138,9 @@ def test_a_name_already_taken_in_slack_opens_a_fresh_channel(local_slack, make_u
 def test_slack_refusing_leaves_nothing_recorded(local_slack, make_user, make_incident, actor_for):
     local_slack.fail_next("restricted_action")
     with pytest.raises(DomainError) as refused:
-        services.incident_open_chat_channel(actor=actor_for(make_user(Role.INCIDENT_COMMANDER)), incident=make_incident())
+        services.incident_open_chat_channel(
+            actor=actor_for(make_user(Role.INCIDENT_COMMANDER)), incident=make_incident()
+        )
     assert refused.value.code == "conflict" and "restricted_action" in refused.value.message
     assert not IncidentChatChannel.objects.exists()
     assert not LedgerEvent.objects.filter(verb=ChannelEvent.CHAT_CHANNEL_OPENED).exists()
@@ -180,12 +188,16 @@ def test_the_api_opens_once_then_returns_the_same_channel(local_slack, make_user
 
 
 def test_the_api_refuses_a_responder_and_an_unseen_restricted_incident(local_slack, make_user, make_incident, api_for):
-    assert api_for(make_user(Role.RESPONDER)).post(
-        f"/api/v1/incidents/{make_incident().ref}/chat-channel/", {}, format="json"
-    ).status_code == 403
+    assert (
+        api_for(make_user(Role.RESPONDER))
+        .post(f"/api/v1/incidents/{make_incident().ref}/chat-channel/", {}, format="json")
+        .status_code
+        == 403
+    )
     hidden = make_incident(restricted=True)
-    response = api_for(make_user(Role.INCIDENT_COMMANDER)).post(f"/api/v1/incidents/{hidden.ref}/chat-channel/", {},
-                                                               format="json")  # fmt: skip
+    response = api_for(make_user(Role.INCIDENT_COMMANDER)).post(
+        f"/api/v1/incidents/{hidden.ref}/chat-channel/", {}, format="json"
+    )
     assert response.status_code == 404
     assert local_slack.calls == []
 
@@ -209,8 +221,10 @@ def test_chat_addresses_are_the_roles_channels_then_the_incidents_own(local_slac
     assert chat_addresses_for(roles=["leadership"], incident=incident) == ["C0LEADERS"]
     chat, _ = services.incident_open_chat_channel(actor=actor_for(make_user(Role.LEADERSHIP)), incident=incident)
     assert chat_addresses_for(roles=[Role.LEADERSHIP, Role.RESPONDER], incident=incident) == [
-        "C0LEADERS", "C0RESPOND", chat.channel_id,
-    ]  # fmt: skip
+        "C0LEADERS",
+        "C0RESPOND",
+        chat.channel_id,
+    ]
     assert chat_addresses_for(roles=["auditor"], incident=None) == []
 
 
@@ -232,7 +246,9 @@ def test_role_channel_changes_are_ledgered_and_checked(db, make_user, actor_for)
         services.slack_role_channel_set(actor=admin, role="janitor", channel_id="C0X1")
     assert "role" in bad_role.value.fields
     with pytest.raises(DomainError) as not_admin:
-        services.slack_role_channel_set(actor=actor_for(make_user(Role.LEADERSHIP)), role="leadership", channel_id="C0X1")
+        services.slack_role_channel_set(
+            actor=actor_for(make_user(Role.LEADERSHIP)), role="leadership", channel_id="C0X1"
+        )
     assert not_admin.value.code == "forbidden"
 
 

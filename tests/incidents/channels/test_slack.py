@@ -15,9 +15,13 @@ from incidents.channels.slack import SlackChannel
 from incidents.channels.webhooks import WebhookChannel
 
 MESSAGE = Message(
-    event="sev1", subject="INC-2026-0001 is SEV1", text="Weights <exfiltrated> & more", incident_ref="",
-    url="http://failsafe.test/incidents/INC-2026-0001/", ack_url="http://failsafe.test/ack/abc/",
-)  # fmt: skip
+    event="sev1",
+    subject="INC-2026-0001 is SEV1",
+    text="Weights <exfiltrated> & more",
+    incident_ref="",
+    url="http://failsafe.test/incidents/INC-2026-0001/",
+    ack_url="http://failsafe.test/ack/abc/",
+)
 
 
 def send(address="C0RESPOND", message=MESSAGE, key="delivery-1"):
@@ -86,8 +90,9 @@ def test_rate_limited_is_transient_and_carries_retry_after(db, local_slack):
     assert len(local_slack.messages) == 1
 
 
-@pytest.mark.parametrize(("error", "status"), [("internal_error", 500), ("service_unavailable", 503),
-                                               ("fatal_error", 200)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("error", "status"), [("internal_error", 500), ("service_unavailable", 503), ("fatal_error", 200)]
+)
 def test_server_errors_are_transient(db, local_slack, error, status):
     local_slack.fail_next(error, status=status)
     with pytest.raises(DeliveryError) as refused:
@@ -121,9 +126,14 @@ def test_an_unreachable_server_is_transient(db, settings):
 
 def test_a_restricted_incident_goes_to_slack_as_its_ref_and_a_link_only(local_slack, make_incident, make_user):
     incident = make_incident(restricted=True, title="Secret capability", summary="Hazardous details")
-    full = Message(event="sev1", subject=f"{incident.ref}: Secret capability", text="Hazardous details",
-                   url=f"http://failsafe.test/incidents/{incident.ref}/", incident_ref=incident.ref,
-                   data={"title": "Secret capability"})  # fmt: skip
+    full = Message(
+        event="sev1",
+        subject=f"{incident.ref}: Secret capability",
+        text="Hazardous details",
+        url=f"http://failsafe.test/incidents/{incident.ref}/",
+        incident_ref=incident.ref,
+        data={"title": "Secret capability"},
+    )
 
     send(address="C0LEADERS", message=full)  # even to a channel only leadership reads: Slack keeps it
 
@@ -134,8 +144,11 @@ def test_a_restricted_incident_goes_to_slack_as_its_ref_and_a_link_only(local_sl
 
 def test_an_unrestricted_incident_goes_in_full(local_slack, make_incident):
     incident = make_incident(title="Open capability")
-    send(message=Message(event="sev1", subject=f"{incident.ref}: Open capability", text="Details",
-                         incident_ref=incident.ref))  # fmt: skip
+    send(
+        message=Message(
+            event="sev1", subject=f"{incident.ref}: Open capability", text="Details", incident_ref=incident.ref
+        )
+    )
     assert "Open capability" in local_slack.messages[0]["text"]
 
 
@@ -143,4 +156,3 @@ def test_sending_writes_nothing_to_the_ledger(db, local_slack):
     before = LedgerEvent.objects.count()
     send()
     assert LedgerEvent.objects.count() == before
-
