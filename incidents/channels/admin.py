@@ -118,11 +118,12 @@ class SlackIdentityAdmin(AdminRoleOnly):
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
     events = forms.MultipleChoiceField(choices=[(e, e) for e in EVENT_NAMES], widget=forms.CheckboxSelectMultiple)
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["name", "url", "events"]
+        fields = ["name", "events"]  # and the url, declared above
 
     def clean_url(self):
         try:

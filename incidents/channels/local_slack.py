@@ -23,6 +23,16 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 MAX_BODY = 1024 * 1024
+# The demo workspace: a channel per role (seed_demo routes each role to its channel) and the token
+# `make run` gives both sides.
+DEMO_TOKEN = "xoxb-failsafe-demo"
+DEMO_ROLE_CHANNELS = {
+    "responder": ("C0RESPONDERS", "failsafe-responders"),
+    "incident_commander": ("C0COMMANDERS", "failsafe-commanders"),
+    "leadership": ("C0LEADERSHIP", "failsafe-leadership"),
+    "auditor": ("C0AUDITORS", "failsafe-auditors"),
+    "admin": ("C0ADMINS", "failsafe-admins"),
+}
 METHODS = ("auth.test", "chat.postMessage", "conversations.create", "conversations.invite", "conversations.setTopic")
 
 

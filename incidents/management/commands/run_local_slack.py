@@ -12,15 +12,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from incidents.channels.local_slack import LocalSlack
-
-DEMO_CHANNELS = {
-    "C0RESPONDERS": "failsafe-responders",
-    "C0COMMANDERS": "failsafe-commanders",
-    "C0LEADERSHIP": "failsafe-leadership",
-    "C0AUDIT": "failsafe-audit",
-    "C0ADMINS": "failsafe-admins",
-}
+from incidents.channels.local_slack import DEMO_ROLE_CHANNELS, LocalSlack
 
 
 class Command(BaseCommand):
@@ -40,7 +32,7 @@ class Command(BaseCommand):
         if not token:
             raise CommandError("Give --token or set FAILSAFE_SLACK_BOT_TOKEN: the stand-in checks it like Slack does.")
         slack = LocalSlack(token=token)
-        for channel_id, name in DEMO_CHANNELS.items():  # seed_demo routes the roles to these
+        for channel_id, name in DEMO_ROLE_CHANNELS.values():  # seed_demo routes the roles to these
             slack.add_channel(channel_id, name)
         try:
             server = slack.serve(host, port)

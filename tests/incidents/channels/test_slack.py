@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.request
 
@@ -156,3 +157,24 @@ def test_sending_writes_nothing_to_the_ledger(db, local_slack):
     before = LedgerEvent.objects.count()
     send()
     assert LedgerEvent.objects.count() == before
+
+
+def test_make_run_gives_the_app_and_the_stand_in_the_same_demo_token():
+    from config import devstack
+    from incidents.channels import local_slack
+
+    assert devstack.DEMO_SLACK_TOKEN == local_slack.DEMO_TOKEN
+
+
+def test_seed_demo_routes_each_role_to_its_demo_channel(db, settings, tmp_path):
+    from django.core.management import call_command
+
+    from incidents.channels.local_slack import DEMO_ROLE_CHANNELS
+    from incidents.models import SlackIdentity, SlackRoleChannel
+
+    settings.DEBUG = True
+    for _ in range(2):  # safe to repeat
+        call_command("seed_demo", gateway_state_dir=str(tmp_path), stdout=io.StringIO())
+    routed = dict(SlackRoleChannel.objects.values_list("role", "channel_id"))
+    assert routed == {role: channel_id for role, (channel_id, _) in DEMO_ROLE_CHANNELS.items()}
+    assert SlackIdentity.objects.get(user__username="leader1").member_id == "U0LEADER1"
