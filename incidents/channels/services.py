@@ -5,6 +5,7 @@ the ledger."""
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 
@@ -31,6 +32,8 @@ from incidents.models.chat import (
     new_webhook_secret,
 )
 from incidents.selectors import viewers_among
+
+log = logging.getLogger(__name__)
 
 # Who may open an incident's channel: those who run incidents (incidents.services.COMMANDER_ROLES,
 # not imported: the notification path imports this package).
@@ -194,20 +197,29 @@ def incident_open_chat_channel(*, actor: Actor, incident: Incident) -> tuple[Inc
     channel_id = str(created.get("channel", {}).get("id", ""))
     if not channel_id:
         raise DomainError("Slack did not say which channel it opened.", code="conflict")
+    # The channel exists now: keep it whatever follows, so a retry does not open a second one. What
+    # Slack refuses from here on is recorded on the ledger event and can be done by hand in Slack.
     topic, text = _summary(incident)
     invitees = _invitees(incident)
+    steps: list[tuple[str, dict[str, object]]] = [
+        ("conversations_setTopic", {"channel": channel_id, "topic": topic}),
+        ("chat_postMessage", {"channel": channel_id, "text": text, "unfurl_links": False}),
+    ]
     if invitees:
-        _slack("conversations_invite", channel=channel_id, users=",".join(invitees))
-    _slack("conversations_setTopic", channel=channel_id, topic=topic)
-    _slack("chat_postMessage", channel=channel_id, text=text, unfurl_links=False)
+        steps.insert(0, ("conversations_invite", {"channel": channel_id, "users": ",".join(invitees)}))
+    problems = []
+    for method, arguments in steps:
+        try:
+            slack.call(method, **arguments)
+        except DeliveryError as exc:
+            log.warning("%s: opening its Slack channel, %s failed: %s", incident.ref, method, exc)
+            problems.append(f"{method}: {exc}")
     chat = IncidentChatChannel.objects.create(incident=incident, channel_id=channel_id, name=name, created_by=opener)
-    ledger.record(
-        actor=actor,
-        verb=ChannelEvent.CHAT_CHANNEL_OPENED,
-        obj=chat,
-        incident_ref=incident.ref,
-        after={"channel_id": channel_id, "name": name, "invited": len(invitees), "private": incident.restricted},
-    )
+    after: dict[str, object] = {"channel_id": channel_id, "name": name, "invited": len(invitees),
+                                "private": incident.restricted}  # fmt: skip
+    if problems:
+        after["problems"] = problems
+    ledger.record(actor=actor, verb=ChannelEvent.CHAT_CHANNEL_OPENED, obj=chat, incident_ref=incident.ref, after=after)
     return chat, True
 
 

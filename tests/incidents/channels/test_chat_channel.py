@@ -146,6 +146,26 @@ def test_slack_refusing_leaves_nothing_recorded(local_slack, make_user, make_inc
     assert not LedgerEvent.objects.filter(verb=ChannelEvent.CHAT_CHANNEL_OPENED).exists()
 
 
+def test_a_refusal_after_the_channel_exists_keeps_it_and_records_the_problem(
+    local_slack, make_user, make_incident, actor_for, slack_ids
+):
+    reporter = slack_ids(make_user(Role.RESPONDER), "U0REPORTER")
+    incident = make_incident(by=reporter)
+    commander = actor_for(make_user(Role.INCIDENT_COMMANDER))
+    original = local_slack._conversations_invite
+    local_slack._conversations_invite = lambda args: {"ok": False, "error": "cant_invite"}
+
+    chat, created = services.incident_open_chat_channel(actor=commander, incident=incident)
+
+    local_slack._conversations_invite = original
+    assert created and chat.channel_id in local_slack.channels
+    assert len(local_slack.messages) == 1  # the summary was still posted
+    event = LedgerEvent.objects.get(verb=ChannelEvent.CHAT_CHANNEL_OPENED)
+    assert "cant_invite" in event.after["problems"][0]
+    again, created_again = services.incident_open_chat_channel(actor=commander, incident=incident)
+    assert (again.pk, created_again) == (chat.pk, False)
+
+
 # --- the page and the API ---------------------------------------------------------------------------
 
 
