@@ -15,6 +15,8 @@ import time
 HOST = os.environ.get("FAILSAFE_HOST", "127.0.0.1")
 PORT = os.environ.get("FAILSAFE_PORT", "8000")
 GATEWAY_PORT = os.environ.get("FAILSAFE_SANDBOX_PORT", "8100")
+SLACK_PORT = os.environ.get("FAILSAFE_LOCAL_SLACK_PORT", "8200")
+DEMO_SLACK_TOKEN = "xoxb-failsafe-demo"  # incidents.channels.local_slack.DEMO_TOKEN (no Django imported here)
 PY = sys.executable
 
 
@@ -25,6 +27,11 @@ def manage(*args: str) -> None:
 def main() -> int:
     os.environ.setdefault("DJANGO_DEBUG", "1")
     os.environ.setdefault("FAILSAFE_BASE_URL", f"http://{HOST}:{PORT}")
+    # Slack: the local stand-in, unless a real workspace is configured.
+    local_slack = "FAILSAFE_SLACK_API_URL" not in os.environ
+    if local_slack:
+        os.environ["FAILSAFE_SLACK_API_URL"] = f"http://127.0.0.1:{SLACK_PORT}/api/"
+        os.environ.setdefault("FAILSAFE_SLACK_BOT_TOKEN", DEMO_SLACK_TOKEN)
     manage("migrate", "--no-input", "-v", "0")
     manage("seed_demo", "--gateway-url", f"http://127.0.0.1:{GATEWAY_PORT}")
     processes = {
@@ -46,6 +53,8 @@ def main() -> int:
         "beat": [PY, "-m", "celery", "-A", "config", "beat", "-l", "info"],
         "gateway": [PY, "manage.py", "run_sandbox_gateway", "--port", GATEWAY_PORT],
     }
+    if local_slack:
+        processes["slack"] = [PY, "manage.py", "run_local_slack", "--port", SLACK_PORT]
     children = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in processes.items()}
     print(f"\n  Failsafe is running at http://{HOST}:{PORT}/  (API docs: /api/docs/)")
     print(f"  Sandbox gateway (the model's edge) at http://127.0.0.1:{GATEWAY_PORT}/  — try:")
@@ -53,6 +62,8 @@ def main() -> int:
         f"    curl -s -X POST http://127.0.0.1:{GATEWAY_PORT}/v1/generate -H 'Authorization: Bearer sk-demo-mallory' "
         '-d \'{"prompt": "hi"}\''
     )
+    if local_slack:
+        print(f"  Local Slack stand-in: what Failsafe posts is at http://127.0.0.1:{SLACK_PORT}/_messages")
     print("  Log in as responder, commander, leader1, leader2, auditor or admin; password failsafe-demo.")
     print("  Ctrl-C stops everything.\n", flush=True)
 

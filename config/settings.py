@@ -201,6 +201,16 @@ EMAIL_PORT = int(os.environ.get("DJANGO_EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "failsafe@localhost")
 FAILSAFE_BASE_URL = os.environ.get("FAILSAFE_BASE_URL", "http://127.0.0.1:8000")
 
+# Slack (incidents.channels.slack): without a bot token the channel is off and says so.
+FAILSAFE_SLACK_API_URL = os.environ.get("FAILSAFE_SLACK_API_URL", "https://slack.com/api/")
+FAILSAFE_SLACK_BOT_TOKEN = os.environ.get("FAILSAFE_SLACK_BOT_TOKEN", "")
+FAILSAFE_SLACK_TIMEOUT = float(os.environ.get("FAILSAFE_SLACK_TIMEOUT", "10"))
+# Outgoing webhooks (incidents.channels.webhooks): seconds to connect, seconds to read the answer.
+FAILSAFE_WEBHOOK_CONNECT_TIMEOUT = float(os.environ.get("FAILSAFE_WEBHOOK_CONNECT_TIMEOUT", "3"))
+FAILSAFE_WEBHOOK_READ_TIMEOUT = float(os.environ.get("FAILSAFE_WEBHOOK_READ_TIMEOUT", "10"))
+# Endpoints must use https unless this is on (a development checkout, or a receiver on a private network).
+FAILSAFE_WEBHOOK_ALLOW_HTTP = env_bool("FAILSAFE_WEBHOOK_ALLOW_HTTP", DEBUG)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiTokenAuthentication",

@@ -170,3 +170,7 @@ class LedgerEventAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         visible = selectors.incidents_visible_to(request.user).values("ref")
         return super().get_queryset(request).filter(Q(incident_ref="") | Q(incident_ref__in=visible))
+
+
+# Where notifications go (Slack routing, webhook endpoints): admin-only pages of their own.
+from incidents.channels import admin as channels_admin  # noqa: E402, F401

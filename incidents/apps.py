@@ -19,3 +19,9 @@ class IncidentsConfig(AppConfig):
 
         review_events.register()
         review_closing.register()
+
+        from incidents.channels import base, slack, webhooks
+        from incidents.channels import events as channel_events  # noqa: F401 - registers the channels' verbs
+
+        base.register(slack.SlackChannel())
+        base.register(webhooks.WebhookChannel())

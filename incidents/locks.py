@@ -6,6 +6,7 @@ A transaction that needs several takes them in this order, so two never wait on 
     2. signals                 lock_signal, lock_open_signal
     3. the year's ref counter  lock_incident_counter (creating an incident)
        or a review's rows       lock_review, lock_review_draft, lock_live_review_approvals, lock_follow_up
+       or a chat or webhook row lock_slack_role_channel, lock_slack_identity, lock_webhook_endpoint
     4. the ledger head         (accounts.ledger.record, always last)
 
 Other apps that lock an incident with their own rows (corrections: incident, then correction,
@@ -16,7 +17,18 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from incidents.models import FollowUpAction, Incident, IncidentCounter, Review, ReviewApproval, ReviewVersion, Signal
+from incidents.models import (
+    FollowUpAction,
+    Incident,
+    IncidentCounter,
+    Review,
+    ReviewApproval,
+    ReviewVersion,
+    Signal,
+    SlackIdentity,
+    SlackRoleChannel,
+    WebhookEndpoint,
+)
 
 
 def lock_incident(pk: int) -> Incident:
@@ -63,3 +75,18 @@ def lock_live_review_approvals(version: ReviewVersion) -> QuerySet[ReviewApprova
 
 def lock_follow_up(pk: int) -> FollowUpAction:
     return FollowUpAction.objects.select_for_update().select_related("owner").get(pk=pk)
+
+
+# Chat and webhook configuration (incidents.channels.services): one row each, after the incident if any.
+
+
+def lock_slack_role_channel(role: str) -> SlackRoleChannel | None:
+    return SlackRoleChannel.objects.select_for_update().filter(role=role).first()
+
+
+def lock_slack_identity(user_id: int) -> SlackIdentity | None:
+    return SlackIdentity.objects.select_for_update().filter(user_id=user_id).first()
+
+
+def lock_webhook_endpoint(pk: int) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.select_for_update().get(pk=pk)

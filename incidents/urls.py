@@ -13,6 +13,7 @@ urlpatterns = [
     path("incidents/<ref:ref>/escalate/", views.incident_escalate, name="incident-escalate"),
     path("incidents/<ref:ref>/details/", views.incident_edit_details, name="incident-edit-details"),
     path("incidents/<ref:ref>/assign/", views.incident_assign, name="incident-assign"),
+    path("incidents/<ref:ref>/chat-channel/", views.incident_open_chat_channel, name="incident-chat-channel"),
     path("signals/", views.signal_list, name="signal-list"),
     path("signals/<int:pk>/promote/", views.signal_promote, name="signal-promote"),
     path("signals/<int:pk>/dismiss/", views.signal_dismiss, name="signal-dismiss"),

@@ -24,6 +24,8 @@ from accounts.actor import Actor
 from config.errors import DomainError
 from config.forms import bind_domain_error
 from incidents import selectors, services
+from incidents.channels import services as channel_services
+from incidents.channels import slack
 from incidents.filters import IncidentPageFilter, SignalFilter
 from incidents.forms import (
     AssignCommanderForm,
@@ -35,7 +37,7 @@ from incidents.forms import (
     StatusForm,
     TimelineEntryForm,
 )
-from incidents.models import SEVERITY_DEFINITIONS, Incident, Severity, Signal, Status
+from incidents.models import SEVERITY_DEFINITIONS, Incident, IncidentChatChannel, Severity, Signal, Status
 from incidents.pagination import CappedPaginator, count_label
 
 PAGE_SIZE = 25
@@ -167,6 +169,7 @@ def _render_detail(
         "escalate": EscalateForm(incident=incident),
         "assign": AssignCommanderForm(incident=incident) if user.has_role(*services.COMMANDER_ROLES) else None,
         "details": IncidentDetailsForm(incident=incident),
+        "chat": Form() if user.has_role(*channel_services.CHAT_OPENER_ROLES) else None,
     }
     if failed:
         forms[failed] = form
@@ -178,6 +181,8 @@ def _render_detail(
         "severity_definitions": _severity_definitions(),
         "closing_blockers": [(Status(s).label.lower(), found) for s, found in blockers],
         "closing_exceptions": list(incident.closing_exceptions.select_related("recorded_by")),
+        "chat_channel": IncidentChatChannel.objects.filter(incident=incident).first(),
+        "slack_configured": slack.configured(),
         "milestones": [
             ("Occurred", incident.occurred_at),
             ("Detected", incident.detected_at),
@@ -326,6 +331,15 @@ def incident_assign(request: HttpRequest, ref: str) -> HttpResponse:
     return _incident_action(
         request, ref, name="assign", make_form=lambda data, i: AssignCommanderForm(data, incident=i), perform=perform
     )
+
+
+@page_access
+def incident_open_chat_channel(request: HttpRequest, ref: str) -> HttpResponse:
+    def perform(actor, incident, form):
+        chat, created = channel_services.incident_open_chat_channel(actor=actor, incident=incident)
+        return f"Slack channel #{chat.name} {'opened' if created else 'was already open'} for {incident.ref}."
+
+    return _incident_action(request, ref, name="chat", make_form=lambda data, _: Form(data), perform=perform)
 
 
 # --- signals -------------------------------------------------------------------------------------

@@ -203,7 +203,7 @@ def pytest_collection_modifyitems(items):
 def route_values(make_user, make_incident, actor_for):
     """One incident, correction and signal to fill route parameters with (a SEV1 pause request)."""
     from corrections import services as corrections
-    from incidents.models import Signal
+    from incidents.models import Signal, WebhookEndpoint
 
     incident = make_incident(severity="SEV1")
     correction = corrections.correction_request(
@@ -211,5 +211,9 @@ def route_values(make_user, make_incident, actor_for):
         deployment="atlas-chat", params={}, rationale="x",
     )  # fmt: skip
     signal = Signal.objects.create(source="other", title="s")
+    endpoint = WebhookEndpoint.objects.create(
+        name="hook", url="https://hooks.example.test/", events=["page"], secret="whsec_" + "A" * 43 + "=",
+        created_by=incident.reporter,
+    )  # fmt: skip
     return {"<ref:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk),
-            "<int:seq>": "1"}  # fmt: skip
+            "<int:seq>": "1", "<int:endpoint_id>": str(endpoint.pk)}  # fmt: skip

@@ -30,9 +30,10 @@ class Message:
 class DeliveryError(Exception):
     """The channel could not deliver. transient=True: try again later; False: give up."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.transient = transient
+        self.retry_after = retry_after  # seconds the far end asked us to wait (e.g. Slack's Retry-After)
 
 
 class Channel(Protocol):

@@ -345,7 +345,15 @@ class Signal(models.Model):
         return self.title
 
 
-# Post-incident reviews (incidents.reviews) keep their models beside these, one module each.
+# Chat and webhook routing (incidents.channels) and post-incident reviews (incidents.reviews) keep
+# their models beside these, one module each.
+from incidents.models.chat import (  # noqa: E402, F401
+    EVENT_NAMES,
+    IncidentChatChannel,
+    SlackIdentity,
+    SlackRoleChannel,
+    WebhookEndpoint,
+)
 from incidents.models.reviews import (  # noqa: E402, F401
     FollowUpAction,
     FollowUpStatus,

@@ -23,7 +23,17 @@ from corrections import services
 from corrections.connectors.sandbox_secret import DEV_SANDBOX_SECRET, SANDBOX_SECRET_ENV
 from corrections.models import Actuator
 from incidents import services as incident_services
-from incidents.models import AIModel, CustomerAccount, Deployment, Incident, ModelVersion
+from incidents.channels import services as channel_services
+from incidents.channels.local_slack import DEMO_ROLE_CHANNELS
+from incidents.models import (
+    AIModel,
+    CustomerAccount,
+    Deployment,
+    Incident,
+    ModelVersion,
+    SlackIdentity,
+    SlackRoleChannel,
+)
 
 DEMO_USERS = (
     ("responder", Role.RESPONDER, "Riley", "Responder"),
@@ -101,6 +111,7 @@ class Command(BaseCommand):
             self._registry()
             self._actuators(gateway_url)
             self._incidents(users)
+            self._slack(users)
         self._gateway(gateway_state_dir)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         for username, role, *_ in DEMO_USERS:
@@ -154,6 +165,17 @@ class Command(BaseCommand):
         spec = json.dumps({"accounts": accounts, "deployments": GATEWAY_DEPLOYMENTS})
         # Through the gateway's own command: no app imports corrections.sandbox.
         call_command("seed_sandbox_gateway", state_dir=state_dir, spec=spec, stdout=self.stdout)
+
+    def _slack(self, users):
+        """Route each role to its channel in the local Slack stand-in, and give each demo user a member id."""
+        actor = Actor(user=users["admin"], source="command")
+        for role, (channel_id, _) in DEMO_ROLE_CHANNELS.items():
+            if not SlackRoleChannel.objects.filter(role=role).exists():
+                channel_services.slack_role_channel_set(actor=actor, role=role, channel_id=channel_id)
+        for username, user in users.items():
+            if not SlackIdentity.objects.filter(user=user).exists():
+                member_id = "U0" + username.upper()
+                channel_services.slack_identity_set(actor=actor, user=user, member_id=member_id)
 
     def _incidents(self, users):
         if Incident.objects.exists():
