@@ -6,6 +6,9 @@ A transaction that needs several takes them in this order, so two never wait on 
     2. signals                 lock_signal, lock_open_signal
     3. the year's ref counter  lock_incident_counter (creating an incident)
        or a review's rows       lock_review, lock_review_draft, lock_live_review_approvals, lock_follow_up
+       or a page                lock_page (an escalation takes only the page; an acknowledgement
+                                the incident first, for its acknowledged_at)
+    (apart) an on-call rotation lock_rotation: configuration, never locked with the rows above
     4. the ledger head         (accounts.ledger.record, always last)
 
 Other apps that lock an incident with their own rows (corrections: incident, then correction,
@@ -16,7 +19,17 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from incidents.models import FollowUpAction, Incident, IncidentCounter, Review, ReviewApproval, ReviewVersion, Signal
+from incidents.models import (
+    FollowUpAction,
+    Incident,
+    IncidentCounter,
+    Page,
+    Review,
+    ReviewApproval,
+    ReviewVersion,
+    Rotation,
+    Signal,
+)
 
 
 def lock_incident(pk: int) -> Incident:
@@ -63,3 +76,11 @@ def lock_live_review_approvals(version: ReviewVersion) -> QuerySet[ReviewApprova
 
 def lock_follow_up(pk: int) -> FollowUpAction:
     return FollowUpAction.objects.select_for_update().select_related("owner").get(pk=pk)
+
+
+def lock_page(pk: int) -> Page:
+    return Page.objects.select_for_update(of=("self",)).select_related("incident").get(pk=pk)
+
+
+def lock_rotation(pk: int) -> Rotation:
+    return Rotation.objects.select_for_update().get(pk=pk)

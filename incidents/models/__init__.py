@@ -346,6 +346,15 @@ class Signal(models.Model):
 
 
 # Post-incident reviews (incidents.reviews) keep their models beside these, one module each.
+# On-call rotations and pages (incidents.oncall), one module beside these.
+from incidents.models.oncall import (  # noqa: E402, F401
+    Override,
+    Page,
+    PageRecipient,
+    Rotation,
+    RotationMember,
+    Shift,
+)
 from incidents.models.reviews import (  # noqa: E402, F401
     FollowUpAction,
     FollowUpStatus,
