@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django import forms
 
@@ -29,7 +29,7 @@ def users_named(names: list[str]) -> list[User]:
 def _local(text: str, zone_name: str, line: int | None = None) -> datetime:
     for fmt in TIME_FORMATS:
         try:
-            return datetime.strptime(text.strip(), fmt).replace(tzinfo=schedule.zone(zone_name))
+            return datetime.strptime(text.strip(), fmt).replace(tzinfo=schedule.zone(zone_name)).astimezone(UTC)
         except ValueError:
             continue
     where = f"Line {line}: " if line else ""

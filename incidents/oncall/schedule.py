@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -53,7 +53,9 @@ def is_zone(name: str) -> bool:
 
 
 def _handoff_at(day: date, weekly: Weekly) -> datetime:
-    return datetime.combine(day, weekly.at, tzinfo=zone(weekly.zone))
+    """The wall-clock handoff that day, in UTC: Python subtracts and compares two datetimes of one
+    zone by their wall clocks, which would make a DST week 168 hours long."""
+    return datetime.combine(day, weekly.at, tzinfo=zone(weekly.zone)).astimezone(UTC)
 
 
 def weekly_turn(weekly: Weekly, members: Sequence[int], now: datetime) -> tuple[int, datetime, datetime] | None:
