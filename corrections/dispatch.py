@@ -39,7 +39,8 @@ from corrections.models import (
 from corrections.outbox import send
 from corrections.services import configuration, decisions, worker
 from corrections.targets import TO_APPLY, Rollup, after_apply, after_lift, rollup
-from incidents.models import Incident, Page
+from incidents.models import Incident
+from incidents.models.oncall import Page
 from incidents.notifications import Need, incident_url, members_of, notify
 from incidents.oncall import services as oncall
 

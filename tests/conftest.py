@@ -204,9 +204,7 @@ def pytest_collection_modifyitems(items):
 def route_values(make_user, make_incident, actor_for):
     """One incident, correction and signal to fill route parameters with (a SEV1 pause request)."""
     from corrections import services as corrections
-    from incidents.models import Signal
-
-    from incidents.models import Page
+    from incidents.models import Page, Signal
     from incidents.oncall import services as oncall
 
     incident = make_incident(severity="SEV1")  # pages leadership

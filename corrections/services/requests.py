@@ -30,7 +30,8 @@ from corrections.services.common import (
     refuse_if_closed,
     required_text,
 )
-from incidents.models import Incident, Page, Severity
+from incidents.models import Incident, Severity
+from incidents.models.oncall import Page
 from incidents.notifications import Need, incident_url, members_of, notify
 from incidents.oncall import services as oncall
 

@@ -9,4 +9,4 @@ register = template.Library()
 
 @register.inclusion_tag("incidents/oncall/_panel.html")
 def on_call_panel():
-    return {"rows": on_call_now()}
+    return {"on_call_rows": on_call_now()}
