@@ -142,7 +142,7 @@ def _page_leadership_for_sev1(actor: Actor, incident: Incident) -> list[str]:
         incident=incident,
         role=Role.LEADERSHIP,
         reason=Page.Reason.SEV1,
-        subject=incident.title,
+        subject=f"SEV1 {incident.ref}: {incident.title}",
         summary=f"{actor.name} raised {incident.ref} to SEV1.\n\n{incident.summary}",
     )
     return sorted(page.recipients.values_list("user__username", flat=True))

@@ -318,7 +318,7 @@ def _send(page: Page, incident: Incident, users: Sequence[User], *, subject: str
     # lead: pass event=Event.PAGE, urgent=True, ack_url=ack (notifications as rows)
     full = notify(
         incident=incident, users=[u for u in people if u.pk in viewers], needs=need,
-        subject=f"PAGE {Page.Reason(page.reason).label} {incident.ref}: {subject}", body=body,
+        subject=f"{subject} — PAGE: acknowledge", body=body,
     )  # fmt: skip
     # lead: pass event=Event.PAGE, urgent=True, ack_url=ack; these words name nothing but the ref
     generic = notify(
@@ -332,8 +332,8 @@ def _send(page: Page, incident: Incident, users: Sequence[User], *, subject: str
     return sorted([*full, *(name + REDACTED for name in generic)])
 
 
-def _subject(incident: Incident, subject: str) -> str:
-    return subject or incident.title
+def _subject(page: Page, incident: Incident, subject: str) -> str:
+    return subject or f"{Page.Reason(page.reason).label} {incident.ref}: {incident.title}"
 
 
 @transaction.atomic
@@ -370,7 +370,7 @@ def page_open(
         page.step, page.next_step_at = Page.Step.WHOLE_ROLE, None
         people = members_of(role)
     page.save()
-    paged = _send(page, incident, people, subject=_subject(incident, subject), summary=summary)
+    paged = _send(page, incident, people, subject=_subject(page, incident, subject), summary=summary)
     ledger.record(
         actor=actor, verb=IncidentEvent.PAGE_OPENED, obj=page, incident_ref=incident.ref,
         after={"role": role, "reason": reason, "step": Page.Step(page.step).label, "paged": paged,
@@ -416,7 +416,9 @@ def page_escalate(*, actor: Actor, page_id: int, now: datetime | None = None) ->
         page.step, page.next_step_at = Page.Step.WHOLE_ROLE, None
         people = [u for u in members_of(Role(page.role)) if u.pk not in already]
     page.save(update_fields=["step", "next_step_at"])
-    paged = _send(page, page.incident, people, subject=page.incident.title, summary="Nobody has acknowledged yet.")
+    paged = _send(
+        page, page.incident, people, subject=_subject(page, page.incident, ""), summary="Nobody has acknowledged yet."
+    )
     ledger.record(
         actor=actor, verb=IncidentEvent.PAGE_ESCALATED, obj=page, incident_ref=page.incident.ref,
         after={"role": page.role, "reason": page.reason, "step": Page.Step(page.step).label, "paged": paged,
