@@ -10,7 +10,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from accounts.api.base import ApiListView, ApiView, actor_of
-from config.api import MAX_ID, HasAnyRole, error_responses
+from config.api import MAX_ID, CanWrite, HasAnyRole, error_responses
 from incidents.models import Page, Rotation
 from incidents.oncall import selectors, services
 from incidents.oncall.api.serializers import (
@@ -37,16 +37,6 @@ class RotationEditing(permissions.BasePermission):
         if not (user and user.is_authenticated and user.roles):
             return False
         return request.method in permissions.SAFE_METHODS or user.has_role(*services.EDITOR_ROLES)
-
-
-class AnyRole(permissions.BasePermission):
-    """Any signed-in user with a role, for reads and for acknowledging (the service decides who)."""
-
-    message = "Your account has no role in Failsafe."
-
-    def has_permission(self, request, view):
-        user = request.user
-        return bool(user and user.is_authenticated and user.roles)
 
 
 def _rotation_or_404(pk: int) -> Rotation:
@@ -150,7 +140,7 @@ def _page_response(request, page: Page) -> Response:
 
 
 class PageDetailView(ApiView):
-    permission_classes = [AnyRole]
+    permission_classes = [CanWrite]  # auditors read; the service decides who acknowledges
 
     @extend_schema(responses={200: PageSerializer, **error_responses(404)}, tags=TAGS)
     def get(self, request, page_id: int):
@@ -160,7 +150,7 @@ class PageDetailView(ApiView):
 
 
 class PageAcknowledgeView(ApiView):
-    permission_classes = [AnyRole]
+    permission_classes = [CanWrite]  # auditors read; the service decides who acknowledges
 
     @extend_schema(
         request=AcknowledgeSerializer, responses={200: PageSerializer, **error_responses(400, 403, 404)}, tags=TAGS
