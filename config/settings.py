@@ -307,6 +307,7 @@ CELERY_TASK_ROUTES = {
     "corrections.sweep_expired": {"queue": "sweeps"},
     "corrections.sweep_deadlines": {"queue": "sweeps"},
     "accounts.purge_idempotency_records": {"queue": "sweeps"},
+    "incidents.escalate_pages": {"queue": "sweeps"},
 }
 # Expiry and time-to-live are swept by beat, never scheduled as far-future ETA tasks.
 CELERY_BEAT_SCHEDULE = {
@@ -314,6 +315,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-expired": {"task": "corrections.sweep_expired", "schedule": 5.0},
     "sweep-deadlines": {"task": "corrections.sweep_deadlines", "schedule": 30.0},
     "purge-idempotency-records": {"task": "accounts.purge_idempotency_records", "schedule": 3600.0},
+    "escalate-pages": {"task": "incidents.escalate_pages", "schedule": 5.0},
 }
 # Transient actuator errors are retried for a time, not a number of attempts, so a control plane
 # restarting for a few seconds never fails a correction; the backoff cap bounds how long a
@@ -324,6 +326,11 @@ FAILSAFE_DISPATCH_BACKOFF_CAP = float(os.environ.get("FAILSAFE_DISPATCH_BACKOFF_
 FAILSAFE_DISPATCH_ATTEMPT_CAP = int(os.environ.get("FAILSAFE_DISPATCH_ATTEMPT_CAP", "500"))
 FAILSAFE_DISPATCH_LEASE_SECONDS = int(os.environ.get("FAILSAFE_DISPATCH_LEASE_SECONDS", "30"))
 FAILSAFE_OUTBOX_RESEND_AFTER = int(os.environ.get("FAILSAFE_OUTBOX_RESEND_AFTER", "10"))
+# Paging: an unacknowledged page goes to the next person on call after this many seconds, then to
+# the whole role (beat checks every 5 s, so a short value works for tests and drills).
+FAILSAFE_PAGE_ACK_SECONDS = float(os.environ.get("FAILSAFE_PAGE_ACK_SECONDS", "300"))
+if FAILSAFE_PAGE_ACK_SECONDS <= 0:
+    raise ImproperlyConfigured("FAILSAFE_PAGE_ACK_SECONDS must be positive.")
 
 LOGGING = {
     "version": 1,

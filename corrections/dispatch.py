@@ -40,7 +40,9 @@ from corrections.outbox import send
 from corrections.services import configuration, decisions, worker
 from corrections.targets import TO_APPLY, Rollup, after_apply, after_lift, rollup
 from incidents.models import Incident
+from incidents.models.oncall import Page
 from incidents.notifications import Need, incident_url, members_of, notify
+from incidents.oncall import services as oncall
 
 log = logging.getLogger(__name__)
 WORKER = Actor.system("dispatch")
@@ -381,7 +383,8 @@ def _alert_commander(correction: Correction, *, subject: str, body: str) -> None
 
 
 def _alert_failure(correction: Correction, error: str, *, summary: Rollup) -> None:
-    """A failure (or a partial one) is news to everyone who put the correction in motion."""
+    """A failure (or a partial one) is news to everyone who put the correction in motion, and
+    pages the commanders' on-call (who then gets the page instead of the mail)."""
     incident = correction.incident
     approvers = [
         a.approver
@@ -392,13 +395,19 @@ def _alert_failure(correction: Correction, error: str, *, summary: Rollup) -> No
     partly = summary.in_force > 0
     what = "PARTLY FAILED" if partly else "FAILED"
     where = f"\nIt is {summary.label()}; the rest did not take effect." if partly else ""
+    subject = f"Correction {what}: {correction.type} on {correction.target_name} ({incident.ref})"
+    body = f"Correction #{correction.pk} failed: {error}{where}\nRetry it from the incident page."
+    page = oncall.page_open(
+        actor=WORKER, incident=incident, role=Role.INCIDENT_COMMANDER, reason=Page.Reason.DISPATCH_FAILED,
+        subject=subject, summary=body,
+    )  # fmt: skip
+    paged = set(page.recipients.values_list("user_id", flat=True))
     notify(
         incident=incident,
-        users=[correction.requested_by, *approvers, *_commanders(incident)],
+        users=[u for u in [correction.requested_by, *approvers, *_commanders(incident)] if u.pk not in paged],
         needs=Need.ATTENTION,
-        subject=f"Correction {what}: {correction.type} on {correction.target_name} ({incident.ref})",
-        body=f"Correction #{correction.pk} failed: {error}{where}\nRetry it from the incident page:\n"
-        f"{incident_url(incident.ref)}",
+        subject=subject,
+        body=f"{body}\n{incident_url(incident.ref)}",
     )
 
 

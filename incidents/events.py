@@ -29,6 +29,10 @@ def _status(value: str) -> str:
     return Status(value).label.lower() if value in Status.values else str(value)
 
 
+def _role(event: LedgerEvent) -> str:
+    return str(_a(event, "role")).replace("_", " ")
+
+
 def _escalated(event: LedgerEvent) -> str:
     text = "escalated the incident"
     if _b(event, "severity") and _a(event, "severity") != _b(event, "severity"):
@@ -99,6 +103,17 @@ class IncidentEvent(LedgerVerb):
     CUSTOMERACCOUNT_CREATED = "registry.customeraccount_created"
     CUSTOMERACCOUNT_CHANGED = "registry.customeraccount_changed"
     CUSTOMERACCOUNT_DELETED = "registry.customeraccount_deleted"
+    # On call (incidents.oncall): rotations and their overrides, and pages.
+    ROTATION_CREATED = "oncall.rotation_created", lambda e: f"created the on-call rotation “{_a(e, 'name')}”"
+    ROTATION_CHANGED = "oncall.rotation_changed", lambda e: "changed the on-call rotation"
+    OVERRIDE_ADDED = "oncall.override_added", lambda e: f"put {_a(e, 'user')} on call ({_a(e, 'role')}) as an override"
+    OVERRIDE_REMOVED = "oncall.override_removed", lambda e: f"removed {_b(e, 'user')}'s on-call override"
+    PAGE_OPENED = "page.opened", lambda e: f"paged {_role(e)}: {', '.join(_a(e, 'paged', []))}"
+    PAGE_ESCALATED = (
+        "page.escalated",
+        lambda e: f"re-paged {_role(e)} (nobody acknowledged): {', '.join(_a(e, 'paged', []))}",
+    )
+    PAGE_ACKNOWLEDGED = "page.acknowledged", lambda e: f"acknowledged the page to {_role(e)}"
 
     @classmethod
     def registry_change(cls, model_name: str, what: str) -> IncidentEvent:

@@ -7,6 +7,9 @@ A transaction that needs several takes them in this order, so two never wait on 
     3. the year's ref counter  lock_incident_counter (creating an incident)
        or a review's rows       lock_review, lock_review_draft, lock_live_review_approvals, lock_follow_up
        or a chat or webhook row lock_slack_role_channel, lock_slack_identity, lock_webhook_endpoint
+       or a page                lock_page (an escalation takes only the page; an acknowledgement
+                                the incident first, for its acknowledged_at)
+    (apart) an on-call rotation lock_rotation: configuration, never locked with the rows above
     4. the ledger head         (accounts.ledger.record, always last)
 
 Other apps that lock an incident with their own rows (corrections: incident, then correction,
@@ -21,9 +24,11 @@ from incidents.models import (
     FollowUpAction,
     Incident,
     IncidentCounter,
+    Page,
     Review,
     ReviewApproval,
     ReviewVersion,
+    Rotation,
     Signal,
     SlackIdentity,
     SlackRoleChannel,
@@ -90,3 +95,14 @@ def lock_slack_identity(user_id: int) -> SlackIdentity | None:
 
 def lock_webhook_endpoint(pk: int) -> WebhookEndpoint:
     return WebhookEndpoint.objects.select_for_update().get(pk=pk)
+
+
+# On-call (incidents.oncall).
+
+
+def lock_page(pk: int) -> Page:
+    return Page.objects.select_for_update(of=("self",)).select_related("incident").get(pk=pk)
+
+
+def lock_rotation(pk: int) -> Rotation:
+    return Rotation.objects.select_for_update().get(pk=pk)

@@ -38,7 +38,9 @@ from incidents.models import (
     Status,
     TimelineEntry,
 )
+from incidents.models.oncall import Page
 from incidents.notifications import Need, incident_url, members_of, notify
+from incidents.oncall import services as oncall
 from incidents.selectors import VIEW_RESTRICTED, can_view_incident
 
 # Statuses only a commander (or above) may set: declaring resolution is theirs.
@@ -134,13 +136,16 @@ def _next_ref(now: datetime) -> str:
 
 
 def _page_leadership_for_sev1(actor: Actor, incident: Incident) -> list[str]:
-    return notify(
+    """A SEV1 pages leadership's on-call (incidents.oncall); the usernames paged."""
+    page = oncall.page_open(
+        actor=actor,
         incident=incident,
-        users=members_of(Role.LEADERSHIP),
-        needs=Need.LEADERSHIP,
+        role=Role.LEADERSHIP,
+        reason=Page.Reason.SEV1,
         subject=f"SEV1 {incident.ref}: {incident.title}",
-        body=f"{actor.name} raised {incident.ref} to SEV1.\n\n{incident.summary}\n\n{incident_url(incident.ref)}",
+        summary=f"{actor.name} raised {incident.ref} to SEV1.\n\n{incident.summary}",
     )
+    return sorted(page.recipients.values_list("user__username", flat=True))
 
 
 # --- incidents ---------------------------------------------------------------------------------
@@ -190,15 +195,15 @@ def incident_create(
         incident.participants.add(actor.user)
         if restricted:
             _grant_view(incident, [actor.user])
-    paged = _page_leadership_for_sev1(actor, incident) if severity == Severity.SEV1 else []
     ledger.record(
         actor=actor,
         verb=IncidentEvent.CREATED,
         obj=incident,
         incident_ref=incident.ref,
-        after={**_snapshot(incident), "ref": incident.ref, "deployments": sorted(d.slug for d in deployments)}
-        | ({"paged": paged} if paged else {}),
+        after={**_snapshot(incident), "ref": incident.ref, "deployments": sorted(d.slug for d in deployments)},
     )
+    if severity == Severity.SEV1:  # after the incident's first event: the page.opened event says who
+        _page_leadership_for_sev1(actor, incident)
     return incident
 
 
@@ -375,7 +380,7 @@ def incident_escalate(*, actor: Actor, incident: Incident, reason: str, severity
             | set(
                 notify(
                     incident=incident,
-                    users=members_of(called_in),
+                    users=[u for u in members_of(called_in) if u.username not in paged],  # paged already
                     needs=Need.of(called_in),
                     subject=f"Escalated {incident.ref} ({incident.severity}): {incident.title}",
                     body=f"{actor.name} escalated {incident.ref}: {reason}\n\n{incident_url(incident.ref)}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from datetime import date, time
 
 import pytest
 from django.contrib.auth.models import Group
@@ -203,9 +204,15 @@ def pytest_collection_modifyitems(items):
 def route_values(make_user, make_incident, actor_for):
     """One incident, correction and signal to fill route parameters with (a SEV1 pause request)."""
     from corrections import services as corrections
-    from incidents.models import Signal, WebhookEndpoint
+    from incidents.models import Page, Signal, WebhookEndpoint
+    from incidents.oncall import services as oncall
 
-    incident = make_incident(severity="SEV1")
+    incident = make_incident(severity="SEV1")  # pages leadership
+    leader = make_user(Role.LEADERSHIP)
+    rotation = oncall.rotation_create(
+        actor=actor_for(leader), role=Role.LEADERSHIP, name="Leadership", members=[leader],
+        handoff_weekday=0, handoff_time=time(9, 0), start_date=date(2026, 1, 5),
+    )  # fmt: skip
     correction = corrections.correction_request(
         actor=actor_for(make_user(Role.RESPONDER)), incident=incident, type="pause_deployment",
         deployment="atlas-chat", params={}, rationale="x",
@@ -216,4 +223,6 @@ def route_values(make_user, make_incident, actor_for):
         created_by=incident.reporter,
     )  # fmt: skip
     return {"<ref:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk),
-            "<int:seq>": "1", "<int:endpoint_id>": str(endpoint.pk)}  # fmt: skip
+            "<int:seq>": "1", "<int:endpoint_id>": str(endpoint.pk),
+            "<int:page_id>": str(Page.objects.get(incident=incident, reason="sev1").pk),
+            "<int:rotation_id>": str(rotation.pk)}  # fmt: skip

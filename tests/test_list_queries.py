@@ -28,6 +28,15 @@ def world(registry, make_user, make_incident, actor_for):
     requester = make_user(Role.RESPONDER)
     leader = make_user(Role.LEADERSHIP)
     target = make_incident(by=requester, severity="SEV1", title="Bulk target")
+    # The dashboard's on-call panel reads rotations, members, shifts and overrides: one query each.
+    from datetime import date, time
+
+    from incidents.oncall import services as oncall
+
+    oncall.rotation_create(
+        actor=actor_for(leader), role=Role.INCIDENT_COMMANDER, name="Commanders", members=[viewer],
+        handoff_weekday=0, handoff_time=time(9), start_date=date(2026, 1, 5),
+    )  # fmt: skip
     made = [0]
 
     def grow(n: int) -> None:
@@ -96,7 +105,7 @@ LISTS = {
     "signal page, every state": (_page, "/signals/", {"state": "all"}, 11),
     "approval inbox": (_page, "/approvals/", {}, 10),
     "approval inbox, filtered": (_page, "/approvals/", CORRECTION_FILTERS, 16),
-    "dashboard": (_page, "/", {}, 18),
+    "dashboard": (_page, "/", {}, 22),
     "API incidents": (_api, f"{API}/incidents/", {}, 5),
     "API incidents, filtered": (_api, f"{API}/incidents/", {**INCIDENT_FILTERS, "status": "reported"}, 6),
     "API signals": (_api, f"{API}/signals/", {}, 4),
@@ -123,6 +132,9 @@ COUNTED_ELSEWHERE = {
     "/api/v1/reviews/": "tests/incidents/reviews/test_api.py",
     "/api/v1/in-force/": "tests/corrections/test_in_force.py",
     "/api/v1/webhooks/": "tests/incidents/channels/test_webhooks.py (admins only)",
+    "/api/v1/oncall/": "tests/incidents/oncall/test_queries.py",
+    "/api/v1/oncall/rotations/": "tests/incidents/oncall/test_queries.py",
+    "/api/v1/oncall/rotations/{rotation_id}/overrides/": "tests/incidents/oncall/test_queries.py",
 }
 
 

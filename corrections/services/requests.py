@@ -31,7 +31,9 @@ from corrections.services.common import (
     required_text,
 )
 from incidents.models import Incident, Severity
+from incidents.models.oncall import Page
 from incidents.notifications import Need, incident_url, members_of, notify
+from incidents.oncall import services as oncall
 
 MAX_DURATION_MINUTES = 365 * 24 * 60
 NO_RATIONALE = "Say why this correction is needed."
@@ -49,17 +51,34 @@ def _duration(ctype: CorrectionType, duration_minutes: Any) -> int | None:
     return duration_minutes
 
 
-def _notify_approvers(correction: Correction, signoff: policy.Signoff) -> None:
+def _notify_approvers(actor: Actor, correction: Correction, signoff: policy.Signoff) -> None:
+    """Mail every approver; a tier 3–4 request also pages leadership's on-call (who then gets the
+    page instead of the mail)."""
     roles = {role for need in signoff.missing for role in need["roles"]}
-    users = [u for role in sorted(roles) for u in members_of(Role(role)) if u.pk != correction.requested_by_id]
+    subject = f"Approval needed: {correction.type} on {correction.target_name} ({correction.incident.ref})"
+    body = (
+        f"{correction.requested_by.username} requests {correction.type} on {correction.target_name}.\n"
+        f"Rationale: {correction.rationale}\nStill needed: {signoff.describe_missing()}"
+    )
+    paged: set[int] = set()
+    if correction.tier >= 3 and Role.LEADERSHIP in roles:
+        page = oncall.page_open(
+            actor=actor, incident=correction.incident, role=Role.LEADERSHIP, reason=Page.Reason.APPROVAL_NEEDED,
+            subject=subject, summary=body,
+        )  # fmt: skip
+        paged = set(page.recipients.values_list("user_id", flat=True))
+    users = [
+        u
+        for role in sorted(roles)
+        for u in members_of(Role(role))
+        if u.pk != correction.requested_by_id and u.pk not in paged
+    ]
     notify(
         incident=correction.incident,
         users=users,
         needs=Need.APPROVAL,
-        subject=f"Approval needed: {correction.type} on {correction.target_name} ({correction.incident.ref})",
-        body=f"{correction.requested_by.username} requests {correction.type} on {correction.target_name}.\n"
-        f"Rationale: {correction.rationale}\nStill needed: {signoff.describe_missing()}\n\n"
-        f"{incident_url(correction.incident.ref)}",
+        subject=subject,
+        body=f"{body}\n\n{incident_url(correction.incident.ref)}",
     )
 
 
@@ -152,13 +171,23 @@ def correction_request(
     if break_glass:
         correction.ratification_due_at = now + timedelta(hours=snapshot.ratification_hours)
         approve(actor, correction, now)
-        paged = notify(
+        subject = f"BREAK GLASS: {ctype.label} on {target.name} ({incident.ref})"
+        told = (
+            f"{user.username} broke glass: {justification}\nRatification due by "
+            f"{correction.ratification_due_at:%Y-%m-%d %H:%M} UTC."
+        )
+        # Leadership's on-call is paged (to acknowledge); every other leader is mailed as before.
+        page = oncall.page_open(
+            actor=actor, incident=incident, role=Role.LEADERSHIP, reason=Page.Reason.BREAK_GLASS,
+            subject=subject, summary=told,
+        )  # fmt: skip
+        on_page = set(page.recipients.values_list("user_id", flat=True))
+        paged = sorted(page.recipients.values_list("user__username", flat=True)) + notify(
             incident=incident,
-            users=members_of(Role.LEADERSHIP),
+            users=[u for u in members_of(Role.LEADERSHIP) if u.pk not in on_page],
             needs=Need.LEADERSHIP,
-            subject=f"BREAK GLASS: {ctype.label} on {target.name} ({incident.ref})",
-            body=f"{user.username} broke glass: {justification}\nRatification due by "
-            f"{correction.ratification_due_at:%Y-%m-%d %H:%M} UTC.\n\n{incident_url(incident.ref)}",
+            subject=subject,
+            body=f"{told}\n\n{incident_url(incident.ref)}",
         )
         record(actor, CorrectionEvent.BREAK_GLASS, correction, after={"paged": paged}, reason=justification)
     elif signoff.satisfied:  # pre-authorised (tier 1): runs now, the commander is told
@@ -171,7 +200,7 @@ def correction_request(
             body=f"{user.username} applied {ctype.label}: {rationale}\n\n{incident_url(incident.ref)}",
         )
     else:
-        _notify_approvers(correction, signoff)
+        _notify_approvers(actor, correction, signoff)
     return correction
 
 

@@ -17,4 +17,5 @@ urlpatterns = [
     path("signals/<int:signal_id>/dismiss/", views.SignalDismissView.as_view(), name="api-signal-dismiss"),
     path("", include("incidents.reviews.api.urls")),
     path("", include("incidents.channels.api_urls")),
+    path("", include("incidents.oncall.api.urls")),
 ]

@@ -354,6 +354,16 @@ from incidents.models.chat import (  # noqa: E402, F401
     SlackRoleChannel,
     WebhookEndpoint,
 )
+
+# On-call rotations and pages (incidents.oncall), one module beside these.
+from incidents.models.oncall import (  # noqa: E402, F401
+    Override,
+    Page,
+    PageRecipient,
+    Rotation,
+    RotationMember,
+    Shift,
+)
 from incidents.models.reviews import (  # noqa: E402, F401
     FollowUpAction,
     FollowUpStatus,

@@ -23,6 +23,7 @@ from corrections.services import requests as correction_requests
 from incidents import services as incidents
 from incidents.models import Incident
 from incidents.notifications import members_of
+from incidents.oncall import services as oncall
 
 TITLE = "Title-SECRET-bioweapon-synthesis-route"
 SUMMARY = "Summary-SECRET-step-by-step-protocol"
@@ -160,7 +161,7 @@ def make_world(*, restricted: bool, make_incident, make_user, actor_for, monkeyp
     def members_and_outsider(role):
         return [*members_of(role), outsider]
 
-    for module in (incidents, correction_requests, dispatch):
+    for module in (incidents, correction_requests, dispatch, oncall):
         monkeypatch.setattr(module, "members_of", members_and_outsider)
     return World(
         incident=incident, reporter=reporter, granted_commander=granted_commander,

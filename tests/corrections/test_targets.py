@@ -8,6 +8,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import LedgerEvent
+from accounts.roles import Role
 from config.errors import DomainError
 from corrections import dispatch, services
 from corrections.models import (
@@ -21,6 +22,7 @@ from corrections.models import (
 )
 from corrections.targets import after_apply, after_lift, rollup
 from incidents.models import Deployment, Incident
+from incidents.notifications import members_of
 from tests.corrections import gateway_fixture
 
 sandbox_gateway = gateway_fixture.sandbox_gateway
@@ -284,7 +286,9 @@ def test_a_partial_failure_tells_the_requester_the_approvers_and_the_commander(
     assert correction.state == State.FAILED
     assert target_states(correction) == {"atlas-api": "failed", "atlas-chat": "active", "atlas-eu": "manual_pending"}
     told = sorted(addr for m in mailoutbox if "PARTLY FAILED" in m.subject for addr in m.to)
-    assert told == sorted(["commander@example.test", "leader1@example.test", "leader2@example.test"])
+    # A failure also pages the commanders' on-call: with no rotation, every incident commander (once each).
+    paged = [u.email for u in members_of(Role.INCIDENT_COMMANDER)]
+    assert told == sorted({"commander@example.test", "leader1@example.test", "leader2@example.test", *paged})
     assert "partly in force (1 of 3)" in next(m.body for m in mailoutbox if "PARTLY FAILED" in m.subject)
 
 

@@ -7,7 +7,7 @@ because it wires actuators (corrections may import incidents, never the reverse)
 
 import json
 import os
-from datetime import timedelta
+from datetime import time, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -31,9 +31,11 @@ from incidents.models import (
     Deployment,
     Incident,
     ModelVersion,
+    Rotation,
     SlackIdentity,
     SlackRoleChannel,
 )
+from incidents.oncall import services as oncall
 
 DEMO_USERS = (
     ("responder", Role.RESPONDER, "Riley", "Responder"),
@@ -110,6 +112,7 @@ class Command(BaseCommand):
             users = self._users(password)
             self._registry()
             self._actuators(gateway_url)
+            self._rotations(users)
             self._incidents(users)
             self._slack(users)
         self._gateway(gateway_state_dir)
@@ -132,6 +135,22 @@ class Command(BaseCommand):
             user.groups.add(Group.objects.get(name=role))
             users[username] = user
         return users
+
+    def _rotations(self, users):
+        """Leadership: leader1 and leader2 take a week each, handing off Mondays 09:00 London
+        time; commanders: one member (the demo has one). Created once, kept as edited."""
+        actor = Actor.command(users["admin"], "seed_demo")
+        monday = timezone.localdate() - timedelta(days=timezone.localdate().weekday())
+        for role, name, members in (
+            (Role.LEADERSHIP, "Leadership on call", ["leader1", "leader2"]),
+            (Role.INCIDENT_COMMANDER, "Incident commanders on call", ["commander"]),
+        ):
+            if not Rotation.objects.filter(role=role).exists():
+                oncall.rotation_create(
+                    actor=actor, role=role, name=name, time_zone="Europe/London",
+                    members=[users[m] for m in members], handoff_weekday=0, handoff_time=time(9, 0),
+                    start_date=monday,
+                )  # fmt: skip
 
     def _registry(self):
         atlas, _ = AIModel.objects.get_or_create(name="atlas", defaults={"description": "Frontier assistant model."})
