@@ -341,3 +341,40 @@ def test_a_type_the_actuator_does_not_support_is_never_sent_to_it(
     assert target.failure == "The actuator of atlas-chat does not support disable_capability."
     assert Correction.objects.get(pk=correction.pk).state == State.FAILED
     assert gateway.status(correction.pk).status_code == 404  # nothing was sent to the actuator
+
+
+def test_a_type_done_by_hand_by_choice_becomes_a_manual_step_with_its_reason(
+    gateway, incident, people, actor_for, registry, totp_for, django_capture_on_commit_callbacks, mailoutbox,
+    task_sends,
+):  # fmt: skip
+    services.actuator_configure(
+        actor=actor_for(people["admin"]), deployment=registry["atlas-chat"], base_url=gateway.base_url,
+        manual_types=["withdraw_model"],
+    )  # fmt: skip
+    dispatch.actuators_check_due()
+    correction = services.correction_request(
+        actor=actor_for(people["commander"]), incident=incident, type="withdraw_model", deployment=None,
+        params={"model": "atlas"}, rationale="Every surface leaks it.",
+    )  # fmt: skip
+    found = readiness.automation_for_correction(correction)
+    warned = {w.deployment: (w.mode, w.problem) for w in found if not w.automatable}
+    assert set(warned) == {"atlas-chat", "atlas-eu"}
+    assert warned["atlas-chat"][0] == "manual" and "this step will be manual" in warned["atlas-chat"][1]
+    with django_capture_on_commit_callbacks(execute=True):
+        for who in ("leader1", "leader2"):
+            code = totp_for(people[who])
+            correction = services.correction_approve(
+                actor=actor_for(people[who]), correction=correction, content_hash=correction.content_hash,
+                otp=code(), confirm_target="atlas",
+            )  # fmt: skip
+    entry = OutboxEntry.objects.get(correction=correction, action="apply")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert dispatch.dispatch_entry(entry_id=entry.pk).result == "done"
+    targets = {t.deployment.slug: t for t in CorrectionTarget.objects.filter(correction=correction)}
+    assert {slug: t.state for slug, t in targets.items()} == {
+        "atlas-api": "active", "atlas-chat": "manual_pending", "atlas-eu": "manual_pending"
+    }  # fmt: skip
+    assert targets["atlas-chat"].manual_reason == "atlas-chat carries out withdraw_model by hand (an admin's choice)."
+    assert targets["atlas-eu"].manual_reason == "No actuator is configured for atlas-eu."
+    log = [e for e in gateway.idempotency_log() if e["correction_id"] == str(correction.pk)]
+    assert [e["idempotency_key"].rsplit("@", 1)[1] for e in log] == ["atlas-api"]
