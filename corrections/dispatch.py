@@ -496,9 +496,13 @@ def actuator_check_readiness(*, actor: Actor, actuator: Actuator) -> Actuator:
     return configuration.actuator_record_readiness(actor=actor, actuator=actuator, result=result)
 
 
+def _check_due(now: datetime) -> Q:
+    return Q(next_check_at__isnull=True) | Q(next_check_at__lte=now + readiness.beat_period())
+
+
 def _claim_check(actuator_id: int, now: datetime) -> bool:
     """Move the actuator's next check forward if it is due; only one of several beats succeeds."""
-    due = Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)
+    due = _check_due(now)
     return bool(
         Actuator.objects.filter(due, pk=actuator_id).update(next_check_at=now + readiness.interval())
     )  # one UPDATE: the database decides who claimed it
@@ -507,7 +511,7 @@ def _claim_check(actuator_id: int, now: datetime) -> bool:
 def actuators_check_due(*, now: datetime | None = None) -> int:
     """Check every actuator whose check is due (swept by beat); each call outside any transaction."""
     now = now or timezone.now()
-    due = Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)
+    due = _check_due(now)
     checked = 0
     for pk in list(Actuator.objects.filter(due).order_by("next_check_at", "pk").values_list("pk", flat=True)[:200]):
         if _claim_check(pk, now):

@@ -42,6 +42,13 @@ def interval() -> timedelta:
     return timedelta(seconds=float(getattr(settings, "FAILSAFE_READINESS_INTERVAL_SECONDS", 60)))
 
 
+def beat_period() -> timedelta:
+    """How often beat runs the check task; a check due within one period is taken now, so each actuator
+    is checked at least once per interval (and a failure seen within one interval of it starting)."""
+    entry = getattr(settings, "CELERY_BEAT_SCHEDULE", {}).get("check-readiness", {})
+    return timedelta(seconds=min(float(entry.get("schedule", 5.0)), interval().total_seconds()))
+
+
 def stale_after() -> timedelta:
     return interval() * float(getattr(settings, "FAILSAFE_READINESS_STALE_AFTER", 3))
 
