@@ -378,3 +378,20 @@ def test_a_type_done_by_hand_by_choice_becomes_a_manual_step_with_its_reason(
     assert targets["atlas-eu"].manual_reason == "No actuator is configured for atlas-eu."
     log = [e for e in gateway.idempotency_log() if e["correction_id"] == str(correction.pk)]
     assert [e["idempotency_key"].rsplit("@", 1)[1] for e in log] == ["atlas-api"]
+
+
+def test_a_bad_filter_is_a_400_naming_the_field(registry, people, client_for):
+    client = APIClient()
+    client.force_authenticate(people["responder"])
+    response = client.get("/api/v1/readiness/", {"deployment": "x" * 65})
+    assert response.status_code == 400 and "deployment" in response.json()["errors"]
+    page = client_for(people["responder"]).get(reverse("readiness"), {"deployment": "x" * 65})
+    assert page.status_code == 400 and page.context["form"].errors["deployment"]
+
+
+def test_readiness_needs_a_role(registry, make_user, client_for):
+    nobody = make_user(None)
+    assert client_for(nobody).get(reverse("readiness")).status_code == 403
+    client = APIClient()
+    client.force_authenticate(nobody)
+    assert client.get("/api/v1/readiness/").status_code == 403
