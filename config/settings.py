@@ -241,6 +241,8 @@ SPECTACULAR_SETTINGS = {
         "KindEnum": "incidents.models.TimelineEntry.Kind",
         "FollowUpStatusEnum": "incidents.models.reviews.FollowUpStatus",
         "ExcerptKindEnum": ["event", "entry"],
+        "ReadinessHealthEnum": "corrections.readiness.HEALTH_STATES",
+        "ReadinessModeEnum": "corrections.readiness.MODES",
     },
     # Swagger UI's assets come from the pinned drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -306,14 +308,24 @@ CELERY_TASK_ROUTES = {
     "corrections.relay_outbox": {"queue": "sweeps"},
     "corrections.sweep_expired": {"queue": "sweeps"},
     "corrections.sweep_deadlines": {"queue": "sweeps"},
+    "corrections.check_readiness": {"queue": "sweeps"},
     "accounts.purge_idempotency_records": {"queue": "sweeps"},
     "incidents.escalate_pages": {"queue": "sweeps"},
 }
+# Readiness (DESIGN §8a): every actuator's GET /health is checked this often by beat; a result older
+# than FAILSAFE_READINESS_STALE_AFTER intervals is stale (shown amber, warned about like a failure).
+FAILSAFE_READINESS_INTERVAL_SECONDS = float(os.environ.get("FAILSAFE_READINESS_INTERVAL_SECONDS", "60"))
+FAILSAFE_READINESS_STALE_AFTER = float(os.environ.get("FAILSAFE_READINESS_STALE_AFTER", "3"))
 # Expiry and time-to-live are swept by beat, never scheduled as far-future ETA tasks.
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "corrections.relay_outbox", "schedule": 2.0},
     "sweep-expired": {"task": "corrections.sweep_expired", "schedule": 5.0},
     "sweep-deadlines": {"task": "corrections.sweep_deadlines", "schedule": 30.0},
+    # Often enough that each actuator is checked once per interval (a claim stops a second check).
+    "check-readiness": {
+        "task": "corrections.check_readiness",
+        "schedule": min(5.0, FAILSAFE_READINESS_INTERVAL_SECONDS),
+    },
     "purge-idempotency-records": {"task": "accounts.purge_idempotency_records", "schedule": 3600.0},
     "escalate-pages": {"task": "incidents.escalate_pages", "schedule": 5.0},
 }

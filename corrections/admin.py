@@ -12,6 +12,7 @@ from django.db.models import Count
 from accounts.actor import Actor
 from config.errors import DomainError
 from corrections import dispatch, selectors, services
+from corrections.catalogue import TYPES
 from corrections.in_force import target_in_force_q
 from corrections.models import Actuator, ApprovalPolicy, Correction, DispatchAttempt, OutboxEntry
 from incidents.admin import DeploymentAdmin as RegistryDeploymentAdmin
@@ -78,16 +79,26 @@ class ActuatorForm(forms.ModelForm):
         help_text="Write-only: leave blank to keep the current secret. It is never shown again.",
     )
 
+    manual_types = forms.MultipleChoiceField(
+        choices=[(t.key, t.label) for t in TYPES.values() if t.dispatchable],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Types this deployment carries out by hand even though the actuator could: readiness shows "
+        "them as manual and the worker leaves them to a person to confirm.",
+    )
+
     class Meta:
         model = Actuator
-        fields = ("deployment", "base_url", "secret", "connect_timeout_seconds", "read_timeout_seconds")
+        fields = (
+            "deployment", "base_url", "secret", "connect_timeout_seconds", "read_timeout_seconds", "manual_types",
+        )  # fmt: skip
 
 
 @admin.register(Actuator)
 class ActuatorAdmin(admin.ModelAdmin):
     form = ActuatorForm
     list_display = ("deployment", "base_url", "ready", "checked_at", "check_detail")
-    readonly_fields = ("ready", "checked_at", "check_detail")
+    readonly_fields = ("ready", "checked_at", "check_detail", "supported_types", "next_check_at")
     actions = ["check_readiness"]
 
     def has_delete_permission(self, request, obj=None):
@@ -102,6 +113,7 @@ class ActuatorAdmin(admin.ModelAdmin):
             secret=data["secret"] or None,
             connect_timeout_seconds=data["connect_timeout_seconds"],
             read_timeout_seconds=data["read_timeout_seconds"],
+            manual_types=list(data.get("manual_types") or []),
         )
 
     @admin.action(description="Check readiness (calls the actuator's /health)")

@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import Role
-from corrections import locks
+from corrections import locks, readiness
 from corrections.connectors import CallResult, connector_for
 from corrections.models import (
     IN_FORCE_STATES,
@@ -46,6 +46,7 @@ from incidents.oncall import services as oncall
 
 log = logging.getLogger(__name__)
 WORKER = Actor.system("dispatch")
+READINESS = Actor.system("check_readiness")
 _T = TypeVar("_T")
 
 
@@ -118,6 +119,19 @@ class Call:
 
     target: CorrectionTarget
     actuator: Actuator | None
+    why_manual: str = ""
+
+
+def _call(target: CorrectionTarget, actuator: Actuator | None, type_key: str) -> Call:
+    """An actuator that does not support the type, or a deployment that does it by hand, is a manual step."""
+    slug = target.deployment.slug
+    if actuator is None:
+        return Call(target, None, f"No actuator is configured for {slug}.")
+    if not readiness.dispatches(actuator, type_key):
+        if type_key in (actuator.manual_types or []):
+            return Call(target, None, f"{slug} carries out {type_key} by hand (an admin's choice).")
+        return Call(target, None, f"The actuator of {slug} does not support {type_key}.")
+    return Call(target, actuator)
 
 
 def _calls(correction: Correction, action: str) -> tuple[list[Call], int]:
@@ -130,7 +144,7 @@ def _calls(correction: Correction, action: str) -> tuple[list[Call], int]:
         wanted = [t for t in targets if not t.manual and t.state in TO_APPLY]
     else:
         wanted = [t for t in targets if not t.manual and t.state not in NOTHING_TO_LIFT]
-    return [Call(t, actuators.get(t.deployment_id)) for t in wanted], len(targets)
+    return [_call(t, actuators.get(t.deployment_id), correction.type) for t in wanted], len(targets)
 
 
 # A target never applied (or only waiting for a person) has nothing at the edge to lift.
@@ -205,13 +219,14 @@ def dispatch_entry(*, entry_id: int) -> Outcome:
     calls, total = _calls(correction, entry.action)
     single = total == 1
     if single and calls and calls[0].actuator is None:  # one deployment, unreachable: nothing to apply anywhere
-        slug = calls[0].target.deployment.slug
-        return _finish(entry, correction, [], permanent_error=f"No actuator is configured for {slug}.")
+        return _finish(entry, correction, [], permanent_error=calls[0].why_manual)
     payload = payload_for(correction)
     results: list[tuple[CorrectionTarget, CallResult | None]] = []
+    manual_reasons: dict[int, str] = {}
     for call in calls:
         if call.actuator is None:
             results.append((call.target, None))  # becomes a manual step
+            manual_reasons[call.target.pk] = call.why_manual
             continue
         key = idempotency_key_for(entry, call.target, single=single)
         connector = connector_for(call.actuator)
@@ -222,7 +237,7 @@ def dispatch_entry(*, entry_id: int) -> Outcome:
                 correction_id=str(correction.pk), idempotency_key=key, generation=correction.generation
             )
         results.append((call.target, result))
-    outcome = _finish(entry, correction, results)
+    outcome = _finish(entry, correction, results, manual_reasons=manual_reasons)
     if outcome.result == "done" and entry.action == OutboxEntry.Action.APPLY:
         verify(correction_id=correction.pk, entry=entry)
     return outcome
@@ -233,6 +248,7 @@ def _record_results(
     targets: dict[int, CorrectionTarget],
     results: list[tuple[CorrectionTarget, CallResult | None]],
     now: datetime,
+    manual_reasons: dict[int, str],
 ) -> list[tuple[CorrectionTarget, CallResult]]:
     """Move each target on by its own answer; returns the targets whose error may pass if retried."""
     applying = entry.action == OutboxEntry.Action.APPLY
@@ -241,7 +257,9 @@ def _record_results(
         target = targets[called.pk]
         if result is None:
             target.manual = True
-            target.manual_reason = f"No actuator is configured for {target.deployment.slug}."
+            target.manual_reason = (
+                manual_reasons.get(called.pk) or f"No actuator is configured for {target.deployment.slug}."
+            )
             target.state = TargetState.MANUAL_PENDING if applying else TargetState.LIFTING
         elif result.ok:
             target.state, target.failure = (TargetState.ACTIVE if applying else TargetState.LIFTED), ""
@@ -265,6 +283,7 @@ def _finish(
     results: list[tuple[CorrectionTarget, CallResult | None]],
     *,
     permanent_error: str = "",
+    manual_reasons: dict[int, str] | None = None,
 ) -> Outcome:
     now = timezone.now()
     with transaction.atomic():  # success may stamp the incident as contained: it is locked first
@@ -276,7 +295,7 @@ def _finish(
                 _store_attempt(correction, entry, target, entry.action, result, now)
         if current.claim_token != entry.claim_token or current.done_at is not None:
             return Outcome("busy")  # fenced out: our lease ran out and someone else owns the entry now
-        transient = _record_results(entry, targets, results, now)
+        transient = _record_results(entry, targets, results, now, manual_reasons or {})
         if permanent_error:
             for target in targets.values():
                 if target.state in TO_APPLY:
@@ -422,7 +441,9 @@ def _alert_retrying(correction: Correction, action: str, error: str) -> None:
 
 def _alert_manual_steps(correction: Correction, action: str, manual: list[CorrectionTarget]) -> None:
     verb = "taken down" if action == OutboxEntry.Action.APPLY else "restored"
-    steps = "\n".join(f"- confirm that {t.deployment.slug} was {verb} (no actuator)" for t in manual)
+    steps = "\n".join(
+        f"- confirm that {t.deployment.slug} was {verb} ({t.manual_reason or 'no actuator'})" for t in manual
+    )
     _alert_commander(
         correction,
         subject="Manual step needed",
@@ -482,3 +503,27 @@ def actuator_check_readiness(*, actor: Actor, actuator: Actuator) -> Actuator:
     actuator = Actuator.objects.get(pk=actuator.pk)  # the configuration as saved, not as this caller last saw it
     result = connector_for(actuator).readiness()
     return configuration.actuator_record_readiness(actor=actor, actuator=actuator, result=result)
+
+
+def _check_due(now: datetime) -> Q:
+    return Q(next_check_at__isnull=True) | Q(next_check_at__lte=now + readiness.beat_period())
+
+
+def _claim_check(actuator_id: int, now: datetime) -> bool:
+    """Move the actuator's next check forward if it is due; only one of several beats succeeds."""
+    due = _check_due(now)
+    return bool(
+        Actuator.objects.filter(due, pk=actuator_id).update(next_check_at=now + readiness.interval())
+    )  # one UPDATE: the database decides who claimed it
+
+
+def actuators_check_due(*, now: datetime | None = None) -> int:
+    """Check every actuator whose check is due (swept by beat); each call outside any transaction."""
+    now = now or timezone.now()
+    due = _check_due(now)
+    checked = 0
+    for pk in list(Actuator.objects.filter(due).order_by("next_check_at", "pk").values_list("pk", flat=True)[:200]):
+        if _claim_check(pk, now):
+            actuator_check_readiness(actor=READINESS, actuator=Actuator(pk=pk))
+            checked += 1
+    return checked

@@ -107,4 +107,7 @@ class CorrectionEvent(StrEnum):
     # Configuration: no incident, so never in an incident's history.
     ACTUATOR_CONFIGURED = "actuator.configured"
     ACTUATOR_READINESS_CHECKED = "actuator.readiness_checked"
+    # Readiness changes, not every check (the checks themselves are kept as ActuatorCheck rows).
+    ACTUATOR_READY = "actuator.ready"
+    ACTUATOR_FAILING = "actuator.failing"
     POLICY_UPDATED = "policy.updated"

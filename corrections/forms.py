@@ -274,3 +274,7 @@ class TargetConfirmForm(_PrefixedForm):
 class InForceFilterForm(forms.Form):
     model = forms.CharField(required=False, max_length=200)
     deployment = forms.CharField(required=False, max_length=64)
+
+
+class ReadinessFilterForm(InForceFilterForm):
+    """The readiness page's filter: by model name or deployment slug, like what is in force."""

@@ -18,7 +18,6 @@ from django.utils import timezone
 from accounts.models import User
 from corrections.models import (
     RATIFIABLE_STATES,
-    Actuator,
     Approval,
     Correction,
     CorrectionTarget,
@@ -27,7 +26,7 @@ from corrections.models import (
     needs_ratification,
 )
 from corrections.targets import IN_FORCE, rollup
-from incidents.models import Deployment, Incident
+from incidents.models import Incident
 from incidents.selectors import incidents_visible_to
 
 EXPIRING_WITHIN = timedelta(hours=24)
@@ -194,38 +193,3 @@ def in_force_by_deployment() -> dict[str, int]:
     """
     rows = CorrectionTarget.objects.filter(target_in_force_q()).values_list("deployment__slug", flat=True).order_by()
     return dict(Counter(rows))
-
-
-# --- before approval: what cannot be automated ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Automation:
-    """Whether a deployment can be reached automatically, and if not, why (DESIGN §8a readiness)."""
-
-    deployment: str
-    automatable: bool
-    problem: str  # "" when automatable
-
-
-def _automation(slug: str, actuator: Actuator | None) -> Automation:
-    if actuator is None:
-        problem = "no actuator is configured: it will be a manual step"
-    elif actuator.checked_at is None:
-        problem = "its actuator has not passed a readiness check yet"
-    elif not actuator.ready:
-        problem = f"its last readiness check failed ({actuator.check_detail or 'no detail'})"
-    else:
-        problem = ""
-    return Automation(slug, not problem, problem)
-
-
-def automation_of(deployments: list[Deployment]) -> list[Automation]:
-    """One query for the actuators of these deployments."""
-    actuators = {a.deployment_id: a for a in Actuator.objects.filter(deployment__in=[d.pk for d in deployments])}
-    return [_automation(d.slug, actuators.get(d.pk)) for d in deployments]
-
-
-def automation_for_correction(correction: Correction) -> list[Automation]:
-    """For a correction's targets, prefetched with their deployments' actuators (no query)."""
-    return [_automation(t.deployment.slug, getattr(t.deployment, "actuator", None)) for t in correction.targets.all()]

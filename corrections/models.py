@@ -374,12 +374,37 @@ class Actuator(models.Model):
     checked_at = models.DateTimeField(null=True, blank=True)
     ready = models.BooleanField(default=False)
     check_detail = models.CharField(max_length=500, blank=True)
+    # What the last passing GET /health said it can apply; null: it did not say (every dispatched type).
+    supported_types = models.JSONField(null=True, blank=True)
+    # Types this deployment carries out by hand even though the actuator could (an admin's choice).
+    manual_types = models.JSONField(default=list, blank=True)
+    # The beat claims a check by moving this forward, so two beats never check one actuator twice.
+    next_check_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["deployment__slug"]
 
     def __str__(self) -> str:
         return f"{self.deployment.slug} → {self.base_url}"
+
+
+class ActuatorCheck(models.Model):
+    """One readiness check of an actuator (GET /health): a short history, the newest few kept."""
+
+    actuator = models.ForeignKey(Actuator, on_delete=models.CASCADE, related_name="checks")
+    checked_at = models.DateTimeField()
+    ok = models.BooleanField()
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    supported_types = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+        indexes = [models.Index(fields=["actuator", "-checked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.actuator_id} at {self.checked_at:%Y-%m-%d %H:%M:%S}: {'ok' if self.ok else self.detail}"
 
 
 class DispatchAttempt(models.Model):

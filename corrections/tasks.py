@@ -28,3 +28,8 @@ def sweep_expired() -> int:
 @shared_task(name="corrections.sweep_deadlines")
 def sweep_deadlines() -> int:
     return services.corrections_sweep_deadlines(actor=Actor.system("sweep_deadlines"))
+
+
+@shared_task(name="corrections.check_readiness")
+def check_readiness() -> int:
+    return dispatch.actuators_check_due()

@@ -19,5 +19,6 @@ urlpatterns = [
     path("corrections/<int:pk>/targets/confirm/", views.correction_target_confirm,
          name="correction-target-confirm"),
     path("in-force/", views.in_force, name="in-force"),
+    path("readiness/", views.readiness_matrix, name="readiness"),
     path("approvals/", views.approval_inbox, name="approval-inbox"),
 ]  # fmt: skip

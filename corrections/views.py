@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -29,7 +30,7 @@ from accounts.roles import Role
 from config.api import MAX_ID
 from config.errors import DomainError
 from config.forms import bind_domain_error
-from corrections import policy, selectors, services
+from corrections import policy, readiness, selectors, services
 from corrections.catalogue import (
     CAPABILITIES,
     SAFEGUARD_SETTINGS,
@@ -50,15 +51,17 @@ from corrections.forms import (
     InForceFilterForm,
     LiftApproveForm,
     LiftRejectForm,
+    ReadinessFilterForm,
     ReasonForm,
     RejectForm,
     TargetConfirmForm,
     describe_minutes,
     types_by_family,
 )
-from corrections.in_force import automation_for_correction, automation_of, grouped, in_force_for
+from corrections.in_force import grouped, in_force_for
 from corrections.models import Correction, DispatchAttempt, State, needs_ratification
 from corrections.policy import PolicySnapshot
+from corrections.readiness import automation_for_correction, automation_of
 from corrections.targets import rollup
 from incidents.models import Incident
 from incidents.selectors import deployment_list, incident_get_for
@@ -212,15 +215,13 @@ def _consequence(ctype: CorrectionType, target: str, params: dict) -> str:
 
 def _cannot_automate(ctype: CorrectionType, target) -> list:
     """The deployments this request would reach that cannot be automated, said before anyone approves."""
-    if not ctype.dispatchable:
-        return []
     deployments = services.deployments_reached(model_id=target.model.pk, deployment=target.deployment)
-    return [a for a in automation_of(deployments) if not a.automatable]
+    return [a for a in automation_of(deployments, ctype) if not a.automatable]
 
 
 def _render_request(request, incident, ctype, form, *, status: int = 200) -> HttpResponse:
     # Which deployments cannot be automated, before the person picks one (and before anyone approves).
-    unreachable = [a for a in automation_of(list(deployment_list())) if not a.automatable] if ctype.dispatchable else []
+    unreachable = [a for a in automation_of(list(deployment_list()), ctype) if not a.automatable]
     context = {
         "incident": incident, "ctype": ctype, "form": form, "param_prefix": PARAM_PREFIX,
         "cannot_automate": unreachable,
@@ -645,6 +646,28 @@ def in_force(request: HttpRequest) -> HttpResponse:
     entries = in_force_for(user=request.user, model=model or None, deployment=deployment or None)
     context = {"groups": grouped(entries), "form": form, "total": len(entries), "filtered": bool(model or deployment)}
     return render(request, "corrections/in_force.html", context)
+
+
+# --- readiness -----------------------------------------------------------------------------------
+
+READINESS_PAGE_SIZE = 25
+
+
+@page_access
+def readiness_matrix(request: HttpRequest) -> HttpResponse:
+    """Every deployment × correction type: automatable, manual or missing, and each actuator's health."""
+    form = ReadinessFilterForm(request.GET)
+    if not form.is_valid():
+        context = {"rows": [], "form": form, "types": list(TYPES.values()), "page": None}
+        return render(request, "corrections/readiness.html", context, status=400)
+    model, deployment = form.cleaned_data["model"], form.cleaned_data["deployment"]
+    queryset = readiness.matrix_queryset(model=model or None, deployment=deployment or None)
+    page = Paginator(queryset, READINESS_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "rows": readiness.rows_of(page.object_list), "page": page, "form": form, "types": list(TYPES.values()),
+        "filtered": bool(model or deployment), "interval": readiness.interval(), "stale_after": readiness.stale_after(),
+    }  # fmt: skip
+    return render(request, "corrections/readiness.html", context)
 
 
 # --- the approval inbox --------------------------------------------------------------------------

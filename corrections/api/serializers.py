@@ -7,10 +7,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.strict import StrictBooleanField, StrictSerializer, TextField
-from corrections import policy, selectors
+from corrections import policy, readiness, selectors
 from corrections.catalogue import TYPES
-from corrections.in_force import automation_for_correction
 from corrections.models import Approval, Correction, CorrectionTarget, DispatchAttempt
+from corrections.readiness import automation_for_correction
 from corrections.targets import rollup
 
 
@@ -99,6 +99,14 @@ class AutomationSerializer(serializers.Serializer):
     deployment = serializers.CharField()
     automatable = serializers.BooleanField()
     problem = serializers.CharField(help_text="Why it cannot be automated; empty when it can.")
+    mode = serializers.ChoiceField(
+        choices=readiness.MODES,
+        help_text="For this correction's type: automatable, manual (by nature or by choice) or missing.",
+    )
+    health = serializers.ChoiceField(
+        choices=readiness.HEALTH_STATES,
+        help_text="The deployment's actuator's last readiness check.",
+    )
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -142,8 +150,9 @@ class CorrectionSerializer(serializers.ModelSerializer):
     targets = TargetSerializer(many=True, help_text="One per deployment it acts on, each with its own progress.")
     progress = serializers.SerializerMethodField(help_text='e.g. "partly in force (2 of 3)"; empty if nowhere yet.')
     cannot_automate = serializers.SerializerMethodField(
-        help_text="Targets that cannot be reached automatically (no actuator, or its readiness check failed): "
-        "shown before anyone approves."
+        help_text="Readiness warnings, shown before anyone approves (never a refusal): targets this type cannot "
+        "reach automatically (no actuator, the actuator does not support the type, or a manual step by choice) "
+        "and targets whose actuator's readiness check failed, is stale or never ran."
     )
 
     class Meta:
@@ -254,3 +263,42 @@ class InForceSerializer(serializers.Serializer):
 
     def get_approved_by(self, entry) -> list[str] | None:
         return None if entry.why is None else entry.why.approved_by
+
+
+class ReadinessFilterSerializer(InForceFilterSerializer):
+    """Filter the readiness matrix by model name or deployment slug."""
+
+
+class ReadinessCellSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    mode = serializers.ChoiceField(choices=readiness.MODES)
+    reason = serializers.CharField(help_text="Why manual or missing; empty when automatable.")
+
+
+class ReadinessHealthSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=readiness.HEALTH_STATES,
+        help_text="The actuator's last GET /health: stale when older than the stale threshold.",
+    )
+    checked_at = serializers.DateTimeField(allow_null=True)
+    age_seconds = serializers.IntegerField(allow_null=True)
+    detail = serializers.CharField()
+
+
+class ReadinessRowSerializer(serializers.Serializer):
+    """One active deployment: its actuator's health and, per correction type, whether it can run automatically."""
+
+    deployment = serializers.CharField(source="deployment.slug")
+    model = serializers.CharField(source="deployment.model.name")
+    actuator_configured = serializers.SerializerMethodField()
+    supported_types = serializers.SerializerMethodField(
+        help_text="What the actuator's last passing /health listed; null: it did not say (every dispatched type)."
+    )
+    health = ReadinessHealthSerializer()
+    types = ReadinessCellSerializer(source="cells", many=True)
+
+    def get_actuator_configured(self, row) -> bool:
+        return row.actuator is not None
+
+    def get_supported_types(self, row) -> list[str] | None:
+        return None if row.actuator is None else row.actuator.supported_types

@@ -20,5 +20,6 @@ urlpatterns = [
     path("corrections/<int:pk>/targets/confirm/", views.CorrectionTargetConfirmView.as_view(),
          name="api-correction-target-confirm"),
     path("in-force/", views.InForceListView.as_view(), name="api-in-force"),
+    path("readiness/", views.ReadinessListView.as_view(), name="api-readiness"),
     path("approvals/pending/", views.PendingApprovalListView.as_view(), name="api-approvals-pending"),
 ]  # fmt: skip

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from accounts.api.base import ApiListView, ApiView, actor_of
 from config.api import MAX_ID, CanWrite, HasAnyRole, error_responses
-from corrections import selectors, services
+from corrections import readiness, selectors, services
 from corrections.api.serializers import (
     ApproveSerializer,
     ConfirmSerializer,
@@ -27,6 +27,8 @@ from corrections.api.serializers import (
     InForceFilterSerializer,
     InForceSerializer,
     LiftApproveSerializer,
+    ReadinessFilterSerializer,
+    ReadinessRowSerializer,
     ReasonSerializer,
     RejectSerializer,
     TargetConfirmSerializer,
@@ -197,3 +199,24 @@ class InForceListView(ApiView):
             deployment=params.validated_data["deployment"] or None,
         )
         return Response(InForceSerializer(entries, many=True).data)
+
+
+class ReadinessListView(ApiListView):
+    permission_classes = [HasAnyRole]
+    serializer_class = ReadinessRowSerializer
+
+    @extend_schema(
+        parameters=[ReadinessFilterSerializer],
+        responses={200: ReadinessRowSerializer(many=True), **error_responses(400)},
+        tags=["corrections"],
+    )
+    def get(self, request):
+        """Readiness: every active deployment × correction type — automatable, manual or missing — with the
+        deployment's actuator health (last check, result, age; stale or failing). Paginated by deployment."""
+        params = ReadinessFilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        deployments = readiness.matrix_queryset(
+            model=params.validated_data["model"] or None, deployment=params.validated_data["deployment"] or None
+        )
+        page = self.paginate_queryset(deployments)
+        return self.get_paginated_response(ReadinessRowSerializer(readiness.rows_of(page), many=True).data)

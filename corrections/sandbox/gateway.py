@@ -22,6 +22,7 @@ from corrections.sandbox.faults import Faults, fault_response, parse_fault
 from corrections.sandbox.replay import refuse_replay
 from corrections.sandbox.responses import Response, error, header, iso
 from corrections.sandbox.state import Store
+from corrections.sandbox.vocabulary import CORRECTION_TYPES, NEVER_DISPATCHED
 
 
 class Gateway:
@@ -94,7 +95,12 @@ class Gateway:
     def _health(self, now: float) -> Response:
         with self.store.locked():
             deployments = sorted(self.store.state["deployments"])
-        return Response(200, {"status": "ok", "deployments": deployments, "version": VERSION, "time": iso(now)})
+        supported = [t for t in CORRECTION_TYPES if t not in NEVER_DISPATCHED]
+        return Response(
+            200,
+            {"status": "ok", "deployments": deployments, "supported_types": supported, "version": VERSION,
+             "time": iso(now)},
+        )  # fmt: skip
 
     def _apply(self, correction_id: str, key: str, body: bytes, now: float) -> Response:
         refused = _check_key(key)

@@ -12,10 +12,11 @@ from accounts import ledger
 from accounts.actor import Actor
 from accounts.roles import Role
 from config.errors import DomainError
-from corrections import locks
+from corrections import locks, readiness
+from corrections.catalogue import TYPES
 from corrections.connectors.base import CallResult
 from corrections.events import CorrectionEvent
-from corrections.models import Actuator, ApprovalPolicy
+from corrections.models import Actuator, ActuatorCheck, ApprovalPolicy
 from corrections.services.common import required_text
 from incidents.models import Deployment
 
@@ -34,8 +35,11 @@ def actuator_configure(
     secret: str | None = None,
     connect_timeout_seconds: float = 2.0,
     read_timeout_seconds: float = 10.0,
+    manual_types: list[str] | None = None,
 ) -> Actuator:
+    """Wire (or rewire) a deployment's actuator. `manual_types`: None keeps them; a list replaces them."""
     _require_admin(actor)
+    manual = None if manual_types is None else validate_manual_types(manual_types)
     actuator = locks.actuator_of(deployment)
     before = None
     if actuator is None:
@@ -44,35 +48,71 @@ def actuator_configure(
         actuator = Actuator(deployment=deployment)
     else:
         before = {"base_url": actuator.base_url, "connect_timeout_seconds": actuator.connect_timeout_seconds,
-                  "read_timeout_seconds": actuator.read_timeout_seconds}  # fmt: skip
+                  "read_timeout_seconds": actuator.read_timeout_seconds,
+                  "manual_types": list(actuator.manual_types or [])}  # fmt: skip
     actuator.base_url = base_url
     actuator.connect_timeout_seconds = connect_timeout_seconds
     actuator.read_timeout_seconds = read_timeout_seconds
     if secret:
         actuator.secret = secret
+    if manual is not None:
+        actuator.manual_types = manual
     actuator.ready = False
+    actuator.next_check_at = None  # the next beat checks the new configuration
     actuator.save()
     ledger.record(
         actor=actor, verb=CorrectionEvent.ACTUATOR_CONFIGURED, obj=actuator, before=before,
         after={"deployment": deployment.slug, "base_url": base_url, "secret_changed": bool(secret),
-               "connect_timeout_seconds": connect_timeout_seconds, "read_timeout_seconds": read_timeout_seconds},
+               "connect_timeout_seconds": connect_timeout_seconds, "read_timeout_seconds": read_timeout_seconds,
+               "manual_types": list(actuator.manual_types or [])},
     )  # fmt: skip
     return actuator
+
+
+# The newest checks kept per actuator; the ledger keeps every change of readiness for good.
+CHECK_HISTORY = 20
 
 
 @transaction.atomic
 def actuator_record_readiness(*, actor: Actor, actuator: Actuator, result: CallResult) -> Actuator:
+    """Store one /health check. The ledger records a change (first check, ready <-> failing), not every
+    check, except a person's own check (the admin action), which is audited whatever it found."""
     actuator = locks.actuator(actuator.pk)
-    actuator.checked_at = timezone.now()
+    now = timezone.now()
+    before = None if actuator.checked_at is None else actuator.ready
+    actuator.checked_at = now
     actuator.ready = bool(result.ok)
     actuator.check_detail = ("ready" if result.ok else result.error or f"HTTP {result.status}")[:500]
-    actuator.save(update_fields=["checked_at", "ready", "check_detail"])
-    ledger.record(
-        actor=actor, verb=CorrectionEvent.ACTUATOR_READINESS_CHECKED, obj=actuator,
-        after={"deployment": actuator.deployment.slug, "ready": actuator.ready, "detail": actuator.check_detail,
-               "latency_ms": result.latency_ms},
+    fields = ["checked_at", "ready", "check_detail"]
+    if result.ok:
+        actuator.supported_types = readiness.supported_types_of(result.body)
+        fields.append("supported_types")
+    actuator.save(update_fields=fields)
+    ActuatorCheck.objects.create(
+        actuator=actuator, checked_at=now, ok=actuator.ready, status=result.status, detail=actuator.check_detail,
+        latency_ms=result.latency_ms, supported_types=actuator.supported_types if result.ok else None,
     )  # fmt: skip
+    old = actuator.checks.order_by("-checked_at", "-id").values_list("pk", flat=True)[CHECK_HISTORY:]
+    ActuatorCheck.objects.filter(pk__in=list(old)).delete()
+    after = {"deployment": actuator.deployment.slug, "ready": actuator.ready, "detail": actuator.check_detail,
+             "latency_ms": result.latency_ms}  # fmt: skip
+    if before != actuator.ready:
+        verb = CorrectionEvent.ACTUATOR_READY if actuator.ready else CorrectionEvent.ACTUATOR_FAILING
+        ledger.record(actor=actor, verb=verb, obj=actuator, before={"ready": before}, after=after)
+    elif actor.user is not None:
+        ledger.record(actor=actor, verb=CorrectionEvent.ACTUATOR_READINESS_CHECKED, obj=actuator, after=after)
     return actuator
+
+
+def validate_manual_types(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise DomainError.invalid_field("manual_types", "Give a list of correction types.")
+    unknown = [t for t in value if t not in TYPES or not TYPES[t].dispatchable]
+    if unknown:
+        raise DomainError.invalid_field(
+            "manual_types", f"Not a correction type that could be automated: {', '.join(unknown)}."
+        )
+    return sorted(set(value))
 
 
 POLICY_FIELDS = (

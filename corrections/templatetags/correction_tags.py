@@ -10,6 +10,7 @@ from django import template
 from django.urls import reverse
 from django.utils.html import format_html
 
+from corrections import readiness
 from corrections.catalogue import TYPES
 from corrections.forms import describe_minutes
 from corrections.models import State
@@ -128,6 +129,12 @@ def in_force_panel(context) -> dict[str, Any]:
     from corrections.in_force import dashboard_counts
 
     return {"request": context["request"], "counts": dashboard_counts()}
+
+
+@register.inclusion_tag("corrections/_readiness_warning.html")
+def readiness_warning() -> dict[str, Any]:
+    """The dashboard's warning when any deployment's actuator is failing, stale or unchecked (one query)."""
+    return {"troubles": readiness.troubles()}
 
 
 @register.filter

@@ -115,6 +115,8 @@ def nav_current(context) -> str:
         return "audit"
     if name and name.startswith("metrics"):
         return "metrics"
+    if name == "readiness":
+        return "readiness"
     if name == "in-force":
         return "in-force"
     if name and (name.startswith("oncall") or name.startswith("page-")):

@@ -307,12 +307,15 @@ def test_the_api_says_which_targets_cannot_be_automated_before_anyone_approves(g
 
 
 def test_a_failed_readiness_check_is_named_as_the_reason(gateway, incident, people, actor_for, registry):
+    from django.utils import timezone
+
     from corrections.models import Actuator
 
+    # Checked just now: an old check would be stale, a warning of its own (tests/corrections/test_readiness.py).
     Actuator.objects.filter(deployment=registry["atlas-chat"]).update(
-        checked_at="2026-01-01T00:00:00Z", ready=False, check_detail="HTTP 500"
+        checked_at=timezone.now(), ready=False, check_detail="HTTP 500"
     )
-    Actuator.objects.filter(deployment=registry["atlas-api"]).update(checked_at="2026-01-01T00:00:00Z", ready=True)
+    Actuator.objects.filter(deployment=registry["atlas-api"]).update(checked_at=timezone.now(), ready=True)
     correction = withdraw(actor_for, incident, people)
     client = APIClient()
     client.force_authenticate(people["leader1"])

@@ -167,6 +167,10 @@ class Command(BaseCommand):
         Deployment.objects.get_or_create(
             slug="atlas-chat", defaults={"name": "Atlas chat app", "model": atlas, "surface": "chat"}
         )
+        # No actuator reaches it: readiness shows it missing, and corrections on it are manual steps.
+        Deployment.objects.get_or_create(
+            slug="atlas-eu", defaults={"name": "Atlas EU region", "model": atlas, "surface": "api", "region": "eu"}
+        )
         for account_id, name, tier in DEMO_ACCOUNTS:
             CustomerAccount.objects.get_or_create(account_id=account_id, defaults={"name": name, "tier": tier})
 
