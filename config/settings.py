@@ -199,6 +199,8 @@ EMAIL_BACKEND = os.environ.get(
 EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("DJANGO_EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "failsafe@localhost")
+# A hung mail server must not hold a worker (or its delivery's lease) for ever.
+EMAIL_TIMEOUT = float(os.environ.get("DJANGO_EMAIL_TIMEOUT", "10"))
 FAILSAFE_BASE_URL = os.environ.get("FAILSAFE_BASE_URL", "http://127.0.0.1:8000")
 
 REST_FRAMEWORK = {
@@ -297,6 +299,8 @@ CELERY_TASK_ROUTES = {
     "corrections.sweep_expired": {"queue": "sweeps"},
     "corrections.sweep_deadlines": {"queue": "sweeps"},
     "accounts.purge_idempotency_records": {"queue": "sweeps"},
+    "incidents.deliver_notification": {"queue": "notify"},
+    "incidents.relay_deliveries": {"queue": "sweeps"},
 }
 # Expiry and time-to-live are swept by beat, never scheduled as far-future ETA tasks.
 CELERY_BEAT_SCHEDULE = {
@@ -304,6 +308,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-expired": {"task": "corrections.sweep_expired", "schedule": 5.0},
     "sweep-deadlines": {"task": "corrections.sweep_deadlines", "schedule": 30.0},
     "purge-idempotency-records": {"task": "accounts.purge_idempotency_records", "schedule": 3600.0},
+    "relay-deliveries": {"task": "incidents.relay_deliveries", "schedule": 5.0},
 }
 # Transient actuator errors are retried for a time, not a number of attempts, so a control plane
 # restarting for a few seconds never fails a correction; the backoff cap bounds how long a
@@ -314,6 +319,11 @@ FAILSAFE_DISPATCH_BACKOFF_CAP = float(os.environ.get("FAILSAFE_DISPATCH_BACKOFF_
 FAILSAFE_DISPATCH_ATTEMPT_CAP = int(os.environ.get("FAILSAFE_DISPATCH_ATTEMPT_CAP", "500"))
 FAILSAFE_DISPATCH_LEASE_SECONDS = int(os.environ.get("FAILSAFE_DISPATCH_LEASE_SECONDS", "30"))
 FAILSAFE_OUTBOX_RESEND_AFTER = int(os.environ.get("FAILSAFE_OUTBOX_RESEND_AFTER", "10"))
+# Notifications (incidents.delivery): a mail server that is down for hours still gets the message.
+FAILSAFE_NOTIFY_RETRY_SECONDS = float(os.environ.get("FAILSAFE_NOTIFY_RETRY_SECONDS", str(6 * 3600)))
+FAILSAFE_NOTIFY_BACKOFF_BASE = float(os.environ.get("FAILSAFE_NOTIFY_BACKOFF_BASE", "2"))
+FAILSAFE_NOTIFY_BACKOFF_CAP = float(os.environ.get("FAILSAFE_NOTIFY_BACKOFF_CAP", "300"))
+FAILSAFE_NOTIFY_LEASE_SECONDS = int(os.environ.get("FAILSAFE_NOTIFY_LEASE_SECONDS", "60"))
 
 LOGGING = {
     "version": 1,

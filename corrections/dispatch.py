@@ -40,7 +40,7 @@ from corrections.outbox import send
 from corrections.services import configuration, decisions, worker
 from corrections.targets import TO_APPLY, Rollup, after_apply, after_lift, rollup
 from incidents.models import Incident
-from incidents.notifications import Need, incident_url, members_of, notify
+from incidents.notifications import Event, Need, incident_url, members_of, notify
 
 log = logging.getLogger(__name__)
 WORKER = Actor.system("dispatch")
@@ -347,12 +347,13 @@ def _commanders(incident: Incident) -> list[User]:
     return [commander] if commander else members_of(Role.INCIDENT_COMMANDER)
 
 
-def _alert_commander(correction: Correction, *, subject: str, body: str) -> None:
+def _alert_commander(correction: Correction, *, event: Event, subject: str, body: str) -> None:
     incident = correction.incident
     notify(
         incident=incident,
         users=_commanders(incident),
         needs=Need.INCIDENT_COMMANDER,
+        event=event,
         subject=f"{subject}: {correction.type} on {correction.target_name} ({incident.ref})",
         body=f"{body}\n{incident_url(incident.ref)}",
     )
@@ -374,6 +375,7 @@ def _alert_failure(correction: Correction, error: str, *, summary: Rollup) -> No
         incident=incident,
         users=[correction.requested_by, *approvers, *_commanders(incident)],
         needs=Need.ATTENTION,
+        event=Event.DISPATCH_FAILED,
         subject=f"Correction {what}: {correction.type} on {correction.target_name} ({incident.ref})",
         body=f"Correction #{correction.pk} failed: {error}{where}\nRetry it from the incident page:\n"
         f"{incident_url(incident.ref)}",
@@ -383,6 +385,7 @@ def _alert_failure(correction: Correction, error: str, *, summary: Rollup) -> No
 def _alert_retrying(correction: Correction, action: str, error: str) -> None:
     _alert_commander(
         correction,
+        event=Event.DISPATCH_RETRYING,
         subject="Correction retrying",
         body=f"Correction #{correction.pk} is retrying: {error}\n"
         f"Failsafe keeps trying the {action} for {retry_seconds():.0f} s and tells you again if it gives up.",
@@ -394,6 +397,7 @@ def _alert_manual_steps(correction: Correction, action: str, manual: list[Correc
     steps = "\n".join(f"- confirm that {t.deployment.slug} was {verb} (no actuator)" for t in manual)
     _alert_commander(
         correction,
+        event=Event.MANUAL_STEPS,
         subject="Manual step needed",
         body=f"Correction #{correction.pk} could not reach every deployment automatically. "
         f"Carry out and confirm on the correction page:\n{steps}",

@@ -8,6 +8,9 @@ A transaction that needs several takes them in this order, so two never wait on 
        or a review's rows       lock_review, lock_review_draft, lock_live_review_approvals, lock_follow_up
     4. the ledger head         (accounts.ledger.record, always last)
 
+A notification's delivery (lock_delivery) is locked alone, by the worker that sends it, or with the
+ledger head after it (a resend).
+
 Other apps that lock an incident with their own rows (corrections: incident, then correction,
 then approvals) take the incident first, through lock_incident.
 """
@@ -16,7 +19,16 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from incidents.models import FollowUpAction, Incident, IncidentCounter, Review, ReviewApproval, ReviewVersion, Signal
+from incidents.models import (
+    Delivery,
+    FollowUpAction,
+    Incident,
+    IncidentCounter,
+    Review,
+    ReviewApproval,
+    ReviewVersion,
+    Signal,
+)
 
 
 def lock_incident(pk: int) -> Incident:
@@ -63,3 +75,7 @@ def lock_live_review_approvals(version: ReviewVersion) -> QuerySet[ReviewApprova
 
 def lock_follow_up(pk: int) -> FollowUpAction:
     return FollowUpAction.objects.select_for_update().select_related("owner").get(pk=pk)
+
+
+def lock_delivery(pk: int) -> Delivery:
+    return Delivery.objects.select_for_update(of=("self",)).select_related("notification__incident").get(pk=pk)

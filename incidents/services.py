@@ -38,7 +38,7 @@ from incidents.models import (
     Status,
     TimelineEntry,
 )
-from incidents.notifications import Need, incident_url, members_of, notify
+from incidents.notifications import Event, Need, incident_url, members_of, notify
 from incidents.selectors import VIEW_RESTRICTED, can_view_incident
 
 # Statuses only a commander (or above) may set: declaring resolution is theirs.
@@ -138,6 +138,8 @@ def _page_leadership_for_sev1(actor: Actor, incident: Incident) -> list[str]:
         incident=incident,
         users=members_of(Role.LEADERSHIP),
         needs=Need.LEADERSHIP,
+        event=Event.SEV1,
+        urgent=True,
         subject=f"SEV1 {incident.ref}: {incident.title}",
         body=f"{actor.name} raised {incident.ref} to SEV1.\n\n{incident.summary}\n\n{incident_url(incident.ref)}",
     )
@@ -377,6 +379,7 @@ def incident_escalate(*, actor: Actor, incident: Incident, reason: str, severity
                     incident=incident,
                     users=members_of(called_in),
                     needs=Need.of(called_in),
+                    event=Event.ESCALATION,
                     subject=f"Escalated {incident.ref} ({incident.severity}): {incident.title}",
                     body=f"{actor.name} escalated {incident.ref}: {reason}\n\n{incident_url(incident.ref)}",
                 )

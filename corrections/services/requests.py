@@ -31,7 +31,7 @@ from corrections.services.common import (
     required_text,
 )
 from incidents.models import Incident, Severity
-from incidents.notifications import Need, incident_url, members_of, notify
+from incidents.notifications import Event, Need, incident_url, members_of, notify
 
 MAX_DURATION_MINUTES = 365 * 24 * 60
 NO_RATIONALE = "Say why this correction is needed."
@@ -56,6 +56,7 @@ def _notify_approvers(correction: Correction, signoff: policy.Signoff) -> None:
         incident=correction.incident,
         users=users,
         needs=Need.APPROVAL,
+        event=Event.APPROVAL_NEEDED,
         subject=f"Approval needed: {correction.type} on {correction.target_name} ({correction.incident.ref})",
         body=f"{correction.requested_by.username} requests {correction.type} on {correction.target_name}.\n"
         f"Rationale: {correction.rationale}\nStill needed: {signoff.describe_missing()}\n\n"
@@ -156,6 +157,8 @@ def correction_request(
             incident=incident,
             users=members_of(Role.LEADERSHIP),
             needs=Need.LEADERSHIP,
+            event=Event.BREAK_GLASS,
+            urgent=True,
             subject=f"BREAK GLASS: {ctype.label} on {target.name} ({incident.ref})",
             body=f"{user.username} broke glass: {justification}\nRatification due by "
             f"{correction.ratification_due_at:%Y-%m-%d %H:%M} UTC.\n\n{incident_url(incident.ref)}",
@@ -167,6 +170,7 @@ def correction_request(
             incident=incident,
             users=[incident.commander] if incident.commander is not None else members_of(Role.INCIDENT_COMMANDER),
             needs=Need.INCIDENT_COMMANDER,
+            event=Event.PREAUTHORISED,
             subject=f"Pre-authorised correction: {ctype.label} on {target.name} ({incident.ref})",
             body=f"{user.username} applied {ctype.label}: {rationale}\n\n{incident_url(incident.ref)}",
         )

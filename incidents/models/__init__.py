@@ -345,7 +345,15 @@ class Signal(models.Model):
         return self.title
 
 
-# Post-incident reviews (incidents.reviews) keep their models beside these, one module each.
+# Post-incident reviews (incidents.reviews) and notifications as data (issue 11: a notification, its
+# deliveries, each person's preferences) keep their models beside these, one module each.
+from incidents.models.notifications import (  # noqa: E402, F401
+    Delivery,
+    DeliveryState,
+    Event,
+    Notification,
+    NotificationPreference,
+)
 from incidents.models.reviews import (  # noqa: E402, F401
     FollowUpAction,
     FollowUpStatus,

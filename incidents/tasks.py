@@ -1,0 +1,19 @@
+"""Celery tasks: thin. Load by id, call incidents.delivery. Routed by name in settings."""
+
+from celery import shared_task
+
+from incidents import delivery
+from incidents.notifications import DELIVER_TASK
+
+
+@shared_task(bind=True, name=DELIVER_TASK, max_retries=None)
+def deliver_notification(self, delivery_id: int) -> str:
+    outcome = delivery.delivery_deliver(delivery_id=delivery_id)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.result
+
+
+@shared_task(name="incidents.relay_deliveries")
+def relay_deliveries() -> int:
+    return delivery.deliveries_relay()
