@@ -27,6 +27,7 @@ from incidents.models import Event, NotificationPreference
 # The channels a person chooses events for, each with where their address comes from.
 PERSONAL_CHANNELS = ("email", "slack")
 ALL_EVENTS = frozenset(Event.values)
+FIELDS = frozenset({"email_events", "slack_events", "slack_member_id", "quiet_start", "quiet_end", "time_zone"})
 SLACK_MEMBER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
 
 
@@ -127,7 +128,11 @@ def validate(data: Mapping[str, Any], *, current: Preferences) -> Preferences:
     errors: dict[str, list[str]] = {}
     unknown = sorted(str(name) for name in set(data) - FIELDS)
     for name in unknown:
-        errors[name] = [f"Unknown field; the fields are: {', '.join(sorted(FIELDS))}."]
+        if name.endswith("_events"):
+            channel = name.removesuffix("_events")
+            errors[name] = [f"Unknown channel {channel!r}; the channels are: {', '.join(PERSONAL_CHANNELS)}."]
+        else:
+            errors[name] = [f"Unknown field; the fields are: {', '.join(sorted(FIELDS))}."]
     email = _events("email_events", data["email_events"], errors) if "email_events" in data else current.email_events
     slack = _events("slack_events", data["slack_events"], errors) if "slack_events" in data else current.slack_events
     member = data.get("slack_member_id", current.slack_member_id)
@@ -153,9 +158,6 @@ def validate(data: Mapping[str, Any], *, current: Preferences) -> Preferences:
     if errors:
         raise DomainError("Some preferences are not valid.", code="invalid", fields=errors)
     return Preferences(email, slack, member, start, end, zone, saved=True)
-
-
-FIELDS = frozenset({"email_events", "slack_events", "slack_member_id", "quiet_start", "quiet_end", "time_zone"})
 
 
 def _known_zone(name: str) -> bool:

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from incidents import views
+from incidents import views, views_preferences
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -17,4 +17,5 @@ urlpatterns = [
     path("signals/<int:pk>/promote/", views.signal_promote, name="signal-promote"),
     path("signals/<int:pk>/dismiss/", views.signal_dismiss, name="signal-dismiss"),
     path("", include("incidents.reviews.urls")),
+    path("accounts/notifications/", views_preferences.notification_preferences, name="notification-preferences"),
 ]

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from incidents.api import views
 from incidents.api.audit import IncidentBundleView
+from incidents.api.preferences import NotificationPreferencesView
 from incidents.metrics.api import MetricsView
 
 urlpatterns = [
@@ -16,4 +17,5 @@ urlpatterns = [
     path("signals/<int:signal_id>/promote/", views.SignalPromoteView.as_view(), name="api-signal-promote"),
     path("signals/<int:signal_id>/dismiss/", views.SignalDismissView.as_view(), name="api-signal-dismiss"),
     path("", include("incidents.reviews.api.urls")),
+    path("me/notification-preferences/", NotificationPreferencesView.as_view(), name="api-notification-preferences"),
 ]
