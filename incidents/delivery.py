@@ -26,7 +26,7 @@ from incidents import locks
 from incidents.channels import base as channels
 from incidents.channels.base import DeliveryError, Message
 from incidents.events import IncidentEvent
-from incidents.models import Delivery, DeliveryState
+from incidents.models.notifications import Delivery, DeliveryState
 from incidents.notifications import incident_url, send
 
 log = logging.getLogger(__name__)

@@ -28,8 +28,8 @@ from accounts.models import User
 from accounts.outbox import send_by_name
 from accounts.roles import Role
 from incidents.channels import base as channels
-from incidents.models import Delivery, DeliveryState, Event, Incident, Notification
-from incidents.models.notifications import URGENT_EVENTS
+from incidents.models import Incident
+from incidents.models.notifications import URGENT_EVENTS, Delivery, DeliveryState, Event, Notification
 from incidents.preferences import PERSONAL_CHANNELS, Preferences, preferences_for
 from incidents.selectors import viewers_among
 

@@ -22,7 +22,7 @@ from accounts.actor import Actor
 from accounts.models import User
 from config.errors import DomainError
 from incidents.events import IncidentEvent
-from incidents.models import Event, NotificationPreference
+from incidents.models.notifications import Event, NotificationPreference
 
 # The channels a person chooses events for, each with where their address comes from.
 PERSONAL_CHANNELS = ("email", "slack")
