@@ -233,6 +233,7 @@ SPECTACULAR_SETTINGS = {
         "KindEnum": "incidents.models.TimelineEntry.Kind",
         "FollowUpStatusEnum": "incidents.models.reviews.FollowUpStatus",
         "ExcerptKindEnum": ["event", "entry"],
+        "NotificationEventEnum": "incidents.models.notifications.Event",
     },
     # Swagger UI's assets come from the pinned drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
