@@ -407,3 +407,26 @@ def test_the_admin_resends_a_failed_delivery_and_the_ledger_says_so(
     assert (DELIVER_TASK, (row.pk,)) in [(name, args) for name, args, _ in task_sends]
     with pytest.raises(DomainError, match="Only a failed delivery"):  # one that did not fail is not resent
         worker.delivery_resend(actor=actor_for(admin), delivery=row)
+
+
+def test_the_task_retries_itself_with_the_backoff_countdown_on_a_transient_error(channel, task_sends):
+    from celery.exceptions import Retry
+
+    from incidents.tasks import deliver_notification
+
+    channel(fail=DeliveryError("timed out", transient=True))
+    notify(incident=None, users=[], to=[Address("testchat", "#ops")], subject="s", body="b")
+    row = only_delivery()
+    with pytest.raises(Retry):
+        deliver_notification(row.pk)
+    row.refresh_from_db()
+    assert row.next_attempt_at is not None and row.attempt_count == 1
+
+
+def test_the_task_reports_sent_and_then_skipped(channel):
+    from incidents.tasks import deliver_notification
+
+    channel()
+    notify(incident=None, users=[], to=[Address("testchat", "#ops")], subject="s", body="b")
+    assert deliver_notification(only_delivery().pk) == "sent"
+    assert deliver_notification(only_delivery().pk) == "skipped"
