@@ -64,17 +64,6 @@ class HasAnyRole(permissions.BasePermission):
         return bool(user and user.is_authenticated and user.roles and request.method in permissions.SAFE_METHODS)
 
 
-class OwnSettings(permissions.BasePermission):
-    """A person's own settings (e.g. notification preferences): any signed-in user holding a role,
-    reads and writes alike; auditors too, since this changes nothing but what reaches them."""
-
-    message = "Your account has no role in Failsafe."
-
-    def has_permission(self, request, view):
-        user = request.user
-        return bool(user and user.is_authenticated and user.roles)
-
-
 # --- base views and helpers every app's API uses -----------------------------------------------
 
 # An incident ref; anything else is refused before it reaches the database (e.g. a NUL byte).

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
-from accounts.access import READ_ROLES, role_required
+from accounts.access import READ_ROLES, WRITE_ROLES, role_required
 from accounts.actor import Actor
 from config.errors import DomainError
 from config.forms import bind_domain_error
@@ -65,7 +65,7 @@ def _initial(prefs: preferences.Preferences) -> dict:
     return data
 
 
-@role_required(READ_ROLES)  # anyone with a role sets what reaches them; auditors too
+@role_required(READ_ROLES, write_roles=WRITE_ROLES)  # auditors, who write nothing anywhere, read theirs
 @never_cache
 def notification_preferences(request: HttpRequest) -> HttpResponse:
     current = preferences.preferences_of(request.user)

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from accounts.api.base import ApiView, actor_of
-from config.api import OwnSettings, error_responses
+from config.api import CanWrite, error_responses
 from config.errors import DomainError
 from incidents import preferences
 from incidents.models import Event
@@ -35,7 +35,7 @@ class NotificationPreferencesView(ApiView):
     """Which events reach you on which channel, and your quiet hours. Pages, SEV1 and break glass
     always reach you (by email if you switched them off) and ignore quiet hours."""
 
-    permission_classes = [OwnSettings]
+    permission_classes = [CanWrite]  # auditors, who write nothing anywhere, read theirs (the defaults)
 
     @extend_schema(responses={200: NotificationPreferencesSerializer}, tags=["me"])
     def get(self, request):

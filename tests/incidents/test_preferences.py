@@ -23,7 +23,7 @@ def test_defaults_are_every_event_by_email_at_any_hour(make_user, api_for):
 
 
 def test_put_saves_them_and_the_ledger_records_the_change(make_user, api_for):
-    user = make_user(Role.AUDITOR)  # personal settings: auditors too
+    user = make_user(Role.RESPONDER)
     answer = api_for(user).put(
         URL,
         {"email_events": ["sev1", "page"], "slack_events": ["page"], "slack_member_id": "U024BE7LH",
@@ -76,6 +76,14 @@ def test_a_body_that_is_not_an_object_is_a_400(make_user, api_for):
 
 def test_someone_without_a_role_gets_403(make_user, api_for):
     assert api_for(make_user(None)).get(URL).status_code == 403
+
+
+def test_an_auditor_reads_theirs_but_writes_nothing_here_either(make_user, api_for, client_for):
+    auditor = make_user(Role.AUDITOR)
+    assert api_for(auditor).get(URL).status_code == 200
+    assert api_for(auditor).put(URL, {"email_events": []}, format="json").status_code == 403
+    assert client_for(auditor).post(PAGE, {"email_events": [], "time_zone": "UTC"}).status_code == 403
+    assert not NotificationPreference.objects.filter(user=auditor).exists()
 
 
 def test_the_page_shows_the_defaults_and_saves_the_form(make_user, client_for):
