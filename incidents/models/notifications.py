@@ -46,7 +46,7 @@ class Notification(models.Model):
     urgent = models.BooleanField(default=False, help_text="Ignores quiet hours and switched-off events.")
     subject = models.CharField(max_length=300)
     body = models.TextField()
-    ack_url = models.URLField(max_length=500, blank=True)
+    ack_url = models.CharField(max_length=500, blank=True, help_text="An absolute acknowledge link, for pages.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
