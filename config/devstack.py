@@ -48,7 +48,7 @@ def main() -> int:
             "--concurrency",
             "2",
             "-Q",
-            "dispatch,sweeps,default",
+            "dispatch,notify,sweeps,default",
         ],
         "beat": [PY, "-m", "celery", "-A", "config", "beat", "-l", "info"],
         "gateway": [PY, "manage.py", "run_sandbox_gateway", "--port", GATEWAY_PORT],

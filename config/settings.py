@@ -199,6 +199,8 @@ EMAIL_BACKEND = os.environ.get(
 EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("DJANGO_EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "failsafe@localhost")
+# A hung mail server must not hold a worker (or its delivery's lease) for ever.
+EMAIL_TIMEOUT = float(os.environ.get("DJANGO_EMAIL_TIMEOUT", "10"))
 FAILSAFE_BASE_URL = os.environ.get("FAILSAFE_BASE_URL", "http://127.0.0.1:8000")
 
 # Slack (incidents.channels.slack): without a bot token the channel is off and says so.
@@ -243,6 +245,7 @@ SPECTACULAR_SETTINGS = {
         "ExcerptKindEnum": ["event", "entry"],
         "ReadinessHealthEnum": "corrections.readiness.HEALTH_STATES",
         "ReadinessModeEnum": "corrections.readiness.MODES",
+        "NotificationEventEnum": "incidents.models.notifications.Event",
     },
     # Swagger UI's assets come from the pinned drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -311,6 +314,8 @@ CELERY_TASK_ROUTES = {
     "corrections.check_readiness": {"queue": "sweeps"},
     "accounts.purge_idempotency_records": {"queue": "sweeps"},
     "incidents.escalate_pages": {"queue": "sweeps"},
+    "incidents.deliver_notification": {"queue": "notify"},
+    "incidents.relay_deliveries": {"queue": "sweeps"},
 }
 # Readiness (DESIGN §8a): every actuator's GET /health is checked this often by beat; a result older
 # than FAILSAFE_READINESS_STALE_AFTER intervals is stale (shown amber, warned about like a failure).
@@ -328,6 +333,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-idempotency-records": {"task": "accounts.purge_idempotency_records", "schedule": 3600.0},
     "escalate-pages": {"task": "incidents.escalate_pages", "schedule": 5.0},
+    "relay-deliveries": {"task": "incidents.relay_deliveries", "schedule": 5.0},
 }
 # Transient actuator errors are retried for a time, not a number of attempts, so a control plane
 # restarting for a few seconds never fails a correction; the backoff cap bounds how long a
@@ -343,6 +349,11 @@ FAILSAFE_OUTBOX_RESEND_AFTER = int(os.environ.get("FAILSAFE_OUTBOX_RESEND_AFTER"
 FAILSAFE_PAGE_ACK_SECONDS = float(os.environ.get("FAILSAFE_PAGE_ACK_SECONDS", "300"))
 if FAILSAFE_PAGE_ACK_SECONDS <= 0:
     raise ImproperlyConfigured("FAILSAFE_PAGE_ACK_SECONDS must be positive.")
+# Notifications (incidents.delivery): a mail server that is down for hours still gets the message.
+FAILSAFE_NOTIFY_RETRY_SECONDS = float(os.environ.get("FAILSAFE_NOTIFY_RETRY_SECONDS", str(6 * 3600)))
+FAILSAFE_NOTIFY_BACKOFF_BASE = float(os.environ.get("FAILSAFE_NOTIFY_BACKOFF_BASE", "2"))
+FAILSAFE_NOTIFY_BACKOFF_CAP = float(os.environ.get("FAILSAFE_NOTIFY_BACKOFF_CAP", "300"))
+FAILSAFE_NOTIFY_LEASE_SECONDS = int(os.environ.get("FAILSAFE_NOTIFY_LEASE_SECONDS", "60"))
 
 LOGGING = {
     "version": 1,

@@ -9,19 +9,20 @@ The HTTP call happens outside any transaction: no row is locked while we wait on
 from __future__ import annotations
 
 import logging
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import outbox as shared_outbox
 from accounts.actor import Actor
 from accounts.models import User
+from accounts.outbox import EARLY_TOLERANCE
+from accounts.outbox import setting as _setting
 from accounts.roles import Role
 from corrections import locks, readiness
 from corrections.connectors import CallResult, connector_for
@@ -41,19 +42,12 @@ from corrections.services import configuration, decisions, worker
 from corrections.targets import TO_APPLY, Rollup, after_apply, after_lift, rollup
 from incidents.models import Incident
 from incidents.models.oncall import Page
-from incidents.notifications import Need, incident_url, members_of, notify
+from incidents.notifications import Event, Need, incident_url, members_of, notify
 from incidents.oncall import services as oncall
 
 log = logging.getLogger(__name__)
 WORKER = Actor.system("dispatch")
 READINESS = Actor.system("check_readiness")
-_T = TypeVar("_T")
-
-
-def _setting(name: str, default: _T) -> _T:
-    """A tunable from settings. django.conf.settings is untyped: the default says what type it is."""
-    value: _T = getattr(settings, name, default)
-    return value
 
 
 def retry_seconds() -> float:
@@ -65,19 +59,12 @@ def attempt_cap() -> int:
 
 
 def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff, capped, with "equal" jitter: between half and all of the step.
-
-    Not full jitter: a floor of half the step bounds how many attempts fit in the time budget, and
-    the cap bounds how long an actuator that is back waits to be noticed.
-    """
-    base, cap = _setting("FAILSAFE_DISPATCH_BACKOFF_BASE", 0.5), _setting("FAILSAFE_DISPATCH_BACKOFF_CAP", 15.0)
-    step = min(cap, base * 2 ** min(attempt - 1, 32))
-    return random.uniform(step / 2, step)  # noqa: S311 - jitter, not crypto
-
-
-# A delivery this much ahead of the entry's next attempt is early (a duplicate, or the relay):
-# it is dropped rather than attempted, so no repeat of the message shortens the backoff.
-EARLY_TOLERANCE = timedelta(seconds=1)
+    """accounts.outbox's capped, jittered backoff with the dispatch settings."""
+    return shared_outbox.backoff_seconds(
+        attempt,
+        base=_setting("FAILSAFE_DISPATCH_BACKOFF_BASE", 0.5),
+        cap=_setting("FAILSAFE_DISPATCH_BACKOFF_CAP", 15.0),
+    )
 
 
 # --- relaying ----------------------------------------------------------------------------------
@@ -88,16 +75,8 @@ def outbox_relay(*, now: datetime | None = None) -> int:
     not sent recently. An entry waiting on a Celery countdown is resent only once that attempt is
     overdue by the resend delay: its retry message died with a worker, or never reached the broker."""
     now = now or timezone.now()
-    resend_before = now - timedelta(seconds=_setting("FAILSAFE_OUTBOX_RESEND_AFTER", 10))
-    stale = (
-        OutboxEntry.objects.filter(done_at__isnull=True, created_at__lte=now - timedelta(seconds=2))
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .filter(Q(sent_at__isnull=True) | Q(sent_at__lt=resend_before))
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=resend_before))
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:500]
-    )
-    return send(list(stale))
+    resend_after = _setting("FAILSAFE_OUTBOX_RESEND_AFTER", 10)
+    return send(shared_outbox.relay_due(OutboxEntry, now=now, resend_after=resend_after))
 
 
 # --- dispatching one entry ---------------------------------------------------------------------
@@ -390,12 +369,13 @@ def _commanders(incident: Incident) -> list[User]:
     return [commander] if commander else members_of(Role.INCIDENT_COMMANDER)
 
 
-def _alert_commander(correction: Correction, *, subject: str, body: str) -> None:
+def _alert_commander(correction: Correction, *, event: Event, subject: str, body: str) -> None:
     incident = correction.incident
     notify(
         incident=incident,
         users=_commanders(incident),
         needs=Need.INCIDENT_COMMANDER,
+        event=event,
         subject=f"{subject}: {correction.type} on {correction.target_name} ({incident.ref})",
         body=f"{body}\n{incident_url(incident.ref)}",
     )
@@ -425,6 +405,7 @@ def _alert_failure(correction: Correction, error: str, *, summary: Rollup) -> No
         incident=incident,
         users=[u for u in [correction.requested_by, *approvers, *_commanders(incident)] if u.pk not in paged],
         needs=Need.ATTENTION,
+        event=Event.DISPATCH_FAILED,
         subject=subject,
         body=f"{body}\n{incident_url(incident.ref)}",
     )
@@ -433,6 +414,7 @@ def _alert_failure(correction: Correction, error: str, *, summary: Rollup) -> No
 def _alert_retrying(correction: Correction, action: str, error: str) -> None:
     _alert_commander(
         correction,
+        event=Event.DISPATCH_RETRYING,
         subject="Correction retrying",
         body=f"Correction #{correction.pk} is retrying: {error}\n"
         f"Failsafe keeps trying the {action} for {retry_seconds():.0f} s and tells you again if it gives up.",
@@ -446,6 +428,7 @@ def _alert_manual_steps(correction: Correction, action: str, manual: list[Correc
     )
     _alert_commander(
         correction,
+        event=Event.MANUAL_STEPS,
         subject="Manual step needed",
         body=f"Correction #{correction.pk} could not reach every deployment automatically. "
         f"Carry out and confirm on the correction page:\n{steps}",

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from accounts.outbox import OutboxRow
 from corrections.policy import PolicySnapshot
 from incidents.models import AIModel, Deployment, Incident, Status
 
@@ -323,7 +324,7 @@ class LiftRequest(models.Model):
         return f"lift of {self.correction_id} ({self.state})"
 
 
-class OutboxEntry(models.Model):
+class OutboxEntry(OutboxRow):
     """A dispatch to make, written in the same transaction as the state change that needs it."""
 
     class Action(models.TextChoices):
@@ -334,18 +335,7 @@ class OutboxEntry(models.Model):
     action = models.CharField(max_length=8, choices=Action.choices)
     generation = models.PositiveIntegerField()
     idempotency_key = models.CharField(max_length=100, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True, help_text="Last handed to the broker.")
-    send_count = models.PositiveIntegerField(default=0)
-    # A worker's lease on the entry; the token fences out a worker whose lease ran out.
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    claim_token = models.CharField(max_length=32, blank=True)
-    attempt_count = models.PositiveIntegerField(default=0)
-    # The retry budget is a time, not a count: it runs from the first transient failure.
-    failing_since = models.DateTimeField(null=True, blank=True, help_text="First transient failure of this entry.")
-    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When the next attempt is due.")
-    last_error = models.CharField(max_length=1000, blank=True)
-    done_at = models.DateTimeField(null=True, blank=True)
+    # created_at, sent_at, the lease, attempts, retry budget and done_at: accounts.outbox.OutboxRow
 
     class Meta:
         ordering = ["created_at", "id"]

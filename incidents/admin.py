@@ -12,9 +12,21 @@ from django.forms.models import BaseInlineFormSet
 from accounts import ledger
 from accounts.actor import Actor
 from accounts.models import LedgerEvent
+from config.errors import DomainError
 from incidents import selectors
+from incidents.delivery import delivery_resend
 from incidents.events import IncidentEvent
-from incidents.models import AIModel, CustomerAccount, Deployment, Incident, ModelVersion, Signal, TimelineEntry
+from incidents.models import (
+    AIModel,
+    CustomerAccount,
+    Delivery,
+    Deployment,
+    Incident,
+    ModelVersion,
+    Notification,
+    Signal,
+    TimelineEntry,
+)
 
 
 def _value(obj, name: str):
@@ -174,3 +186,63 @@ class LedgerEventAdmin(ReadOnlyAdmin):
 
 # Where notifications go (Slack routing, webhook endpoints): admin-only pages of their own.
 from incidents.channels import admin as channels_admin  # noqa: E402, F401
+
+# --- notifications (issue 11): what was sent to whom, how it went; a failed one can be resent ------------
+
+
+def _notification_visible(user, path: str) -> Q:
+    """About no incident, or about one the admin may see (the same rule as every incident row)."""
+    return Q(**{f"{path}__isnull": True}) | selectors.visible_through_q(user, path=path)
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    extra = 0
+    fields = ("channel", "address", "user", "redacted", "state", "attempt_count", "last_error", "done_at")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "event", "urgent", "incident", "subject")
+    list_filter = ("event", "urgent")
+    search_fields = ("incident__ref", "subject")
+    list_select_related = ("incident",)
+    inlines = [DeliveryInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(_notification_visible(request.user, "incident"))
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "channel", "address", "user", "redacted", "state", "attempt_count", "last_error",
+                    "next_attempt_at", "done_at")  # fmt: skip
+    list_filter = ("state", "channel", "redacted")
+    search_fields = ("notification__incident__ref", "address", "user__username", "idempotency_key")
+    list_select_related = ("user", "notification__incident")
+    actions = ["resend"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(_notification_visible(request.user, "notification__incident"))
+
+    @admin.action(description="Resend the selected failed deliveries")
+    def resend(self, request, queryset):
+        actor = Actor.from_request(request)
+        resent = skipped = 0
+        for delivery in queryset.order_by("id"):
+            try:
+                delivery_resend(actor=actor, delivery=delivery)
+            except DomainError:
+                skipped += 1
+            else:
+                resent += 1
+        self.message_user(request, f"{resent} resent; {skipped} skipped (only failed deliveries are resent).")

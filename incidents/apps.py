@@ -8,6 +8,7 @@ class IncidentsConfig(AppConfig):
     def ready(self):
         from config import converters
         from incidents import events  # noqa: F401 - registers the incidents' ledger verbs
+        from incidents.channels import email  # noqa: F401 - registers the email channel
         from incidents.metrics import definitions
 
         # Here, not in config/urls.py: a URL module may be imported on its own (tests do).

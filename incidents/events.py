@@ -90,6 +90,15 @@ class IncidentEvent(LedgerVerb):
     SIGNAL_FOLDED = "signal.folded", lambda e: f"saw the same signal again ({_a(e, 'occurrences')} times so far)"
     SIGNAL_PROMOTED = "signal.promoted", lambda e: "promoted a signal into this incident"
     SIGNAL_DISMISSED = "signal.dismissed"
+    # Notifications (incidents.notifications, incidents.delivery, incidents.preferences).
+    NOTIFICATION_RESENT = (
+        "notification.resent",
+        lambda e: f"resent a failed {_a(e, 'channel')} notification to {_a(e, 'recipient')}",
+    )
+    NOTIFICATION_PREFERENCES_CHANGED = (
+        "notification.preferences_changed",
+        lambda e: "changed their notification preferences",
+    )
     # Registry configuration, edited in the admin (incidents.admin.RegistryAdmin): see registry_change.
     AIMODEL_CREATED = "registry.aimodel_created"
     AIMODEL_CHANGED = "registry.aimodel_changed"

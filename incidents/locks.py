@@ -12,6 +12,9 @@ A transaction that needs several takes them in this order, so two never wait on 
     (apart) an on-call rotation lock_rotation: configuration, never locked with the rows above
     4. the ledger head         (accounts.ledger.record, always last)
 
+A notification's delivery (lock_delivery) is locked alone, by the worker that sends it, or with the
+ledger head after it (a resend).
+
 Other apps that lock an incident with their own rows (corrections: incident, then correction,
 then approvals) take the incident first, through lock_incident.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from incidents.models import (
+    Delivery,
     FollowUpAction,
     Incident,
     IncidentCounter,
@@ -106,3 +110,7 @@ def lock_page(pk: int) -> Page:
 
 def lock_rotation(pk: int) -> Rotation:
     return Rotation.objects.select_for_update().get(pk=pk)
+
+
+def lock_delivery(pk: int) -> Delivery:
+    return Delivery.objects.select_for_update(of=("self",)).select_related("notification__incident").get(pk=pk)

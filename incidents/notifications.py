@@ -1,29 +1,46 @@
-"""Telling people: email through Django's mail backend, sent only after the change commits.
+"""Telling people: notifications as data, delivered after the change commits (issue 11 §1).
 
-Every outgoing message goes through notify(), which addresses it by the same visibility the pages
-use (DESIGN §7): about a restricted incident, only people who may see it get the details; anyone
-else learns at most that a restricted incident (by its ref) needs their role.
+Every outgoing message goes through notify(). It writes a Notification and one Delivery per
+recipient and channel in the caller's transaction (so a change that rolls back tells nobody), then,
+on commit, hands each delivery to Celery by task name; incidents.delivery does the sending, with
+retries, and a beat relay resends whatever the broker never got. Nothing is sent from the request.
+
+Visibility (DESIGN §7) is decided here, when the rows are written, by one rule (`may_see`): about
+a restricted incident, only people who may see it get the details; anyone else, and every address
+that is no person (a role's Slack channel, a webhook endpoint: nobody knows who reads it), learns at
+most that a restricted incident, by its ref, needs someone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
+from accounts.outbox import send_by_name
 from accounts.roles import Role
+from incidents.channels import base as channels
 from incidents.models import Incident
+from incidents.models.notifications import URGENT_EVENTS, Delivery, DeliveryState, Event, Notification
+from incidents.preferences import PERSONAL_CHANNELS, Preferences, preferences_for
 from incidents.selectors import viewers_among
 
 log = logging.getLogger(__name__)
 
+__all__ = ["REDACTED", "Address", "Event", "Need", "incident_url", "may_see", "members_of", "message_for", "notify"]
+
 # Appended to the username of someone who got the generic message (usernames hold no spaces).
 REDACTED = " (redacted)"
+DELIVER_TASK = "incidents.deliver_notification"
+SUBJECT_MAX = 300
 
 
 class Need(StrEnum):
@@ -40,8 +57,77 @@ class Need(StrEnum):
         return cls.__members__.get(role.name, cls.ATTENTION)
 
 
+@dataclass(frozen=True)
+class Address:
+    """A destination that is no person: a channel's own address (a Slack channel, a webhook endpoint id)."""
+
+    channel: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Content:
+    subject: str
+    text: str
+    redacted: bool
+
+
 def members_of(role: Role) -> list[User]:
     return list(User.objects.filter(groups__name=role, is_active=True).order_by("username"))
+
+
+# --- the one recipient filter ------------------------------------------------------------------------
+
+
+def may_see(*, incident: Incident | None, users: Iterable[User] = (), others: bool = True) -> tuple[set[int], bool]:
+    """Who among `users` may read the details of a message about `incident`, and whether an address
+    that is no person may: (ids of those users, True/False for every other address).
+
+    Read from the database, not from the object passed in, so a stale copy cannot widen the audience:
+    people by incidents.selectors.viewers_among; other addresses only if the incident is not
+    restricted (`others=False` skips that query and answers False). Slack and webhook channels that
+    address anyone outside notify() use this same function.
+    """
+    people = list(users)
+    if incident is None:
+        return {user.pk for user in people}, True
+    viewers = viewers_among(incident=incident, users=people) if people else set()
+    unrestricted = others and Incident.objects.filter(pk=incident.pk, restricted=False).exists()
+    return viewers, unrestricted
+
+
+def message_for(*, incident: Incident | None, allowed: bool, subject: str, body: str, needs: Need) -> Content:
+    """The full message for someone allowed to see it; otherwise the generic one (ref and need only)."""
+    if allowed or incident is None:
+        return Content(subject[:SUBJECT_MAX], body, redacted=False)
+    return Content(
+        f"A restricted incident needs {needs}",
+        f"The restricted incident {incident.ref} needs {needs}. You have no access to its details; "
+        f"ask leadership for access.\n\n{incident_url(incident.ref)}",
+        redacted=True,
+    )
+
+
+def incident_url(ref: str) -> str:
+    return f"{settings.FAILSAFE_BASE_URL.rstrip('/')}/incidents/{ref}/"
+
+
+# --- routing by preferences ---------------------------------------------------------------------------
+
+
+def routes_for(user: User, prefs: Preferences, *, event: str, urgent: bool) -> list[tuple[str, str]]:
+    """(channel, address) pairs one person gets `event` on. Urgent events reach them even if switched
+    off: on the channels they chose for it, else by email."""
+    registered = set(channels.names())
+    addresses = {"email": user.email, "slack": prefs.slack_member_id}
+    usable = [c for c in PERSONAL_CHANNELS if c in registered and addresses[c]]
+    chosen = [(c, addresses[c]) for c in usable if event in prefs.events_on(c)]
+    if not chosen and urgent and "email" in usable:
+        chosen = [("email", addresses["email"])]
+    return chosen
+
+
+# --- notify -----------------------------------------------------------------------------------------
 
 
 def notify(
@@ -51,52 +137,81 @@ def notify(
     subject: str,
     body: str,
     needs: Need = Need.ATTENTION,
+    event: Event = Event.GENERAL,
+    urgent: bool = False,
+    ack_url: str = "",
+    to: Iterable[Address] = (),
 ) -> list[str]:
-    """Queue one email per user for after commit; returns the usernames notified.
+    """Write the notification and its deliveries in the current transaction; returns the usernames told.
 
-    `incident` is what the message is about (None only for a message about no incident). Those
-    who may not see it get a generic message naming only its ref and what it `needs` (fixed
-    words, so no detail can leak through them); their usernames come back with REDACTED
-    appended, so the ledger says who got the full message and who the generic one.
+    `incident` is what the message is about (None only for a message about no incident). Those who
+    may not see it get a generic message naming only its ref and what it `needs` (fixed words, so no
+    detail can leak through them); their usernames come back with REDACTED appended, so the ledger
+    says who got the full message and who the generic one. `to` adds addresses that are no person;
+    about an incident that is restricted they always get the generic message. `urgent` (and the
+    events SEV1, break glass and page, always) ignores quiet hours and switched-off events.
     """
     people = list({user.pk: user for user in users}.values())
-    if not people:
+    addresses = list(dict.fromkeys(to))
+    if not people and not addresses:
         return []
-    full = (subject, body)
-    if incident is None:
-        outgoing = [(user.username, user.email, *full) for user in people]
-    else:
-        viewers = viewers_among(incident=incident, users=people)
-        generic = _generic(incident, needs)
-        outgoing = [
-            (user.username, user.email, *full)
-            if user.pk in viewers
-            else (user.username + REDACTED, user.email, *generic)
-            for user in people
-        ]
+    urgent = urgent or event in URGENT_EVENTS
+    viewers, others_may_see = may_see(incident=incident, users=people, others=bool(addresses))
+    prefs = preferences_for(users=people)
+    now = timezone.now()
+    told: list[str] = []
+    with transaction.atomic(savepoint=False):  # the caller's transaction, or its own outside one
+        notification = Notification.objects.create(
+            event=event, incident=incident, urgent=urgent, subject=subject[:SUBJECT_MAX], body=body, ack_url=ack_url
+        )
+        rows: list[Delivery] = []
+        for user in people:
+            content = message_for(
+                incident=incident, allowed=user.pk in viewers, subject=subject, body=body, needs=needs
+            )
+            told.append(user.username + (REDACTED if content.redacted else ""))
+            routes = routes_for(user, prefs[user.pk], event=event, urgent=urgent)
+            if not routes:
+                log.info("notification %s: %s gets nothing (no address, or the event is off)", notification.pk,
+                         user.username)  # fmt: skip
+            quiet_until = None if urgent else prefs[user.pk].quiet_until(now)
+            for channel, address in routes:
+                rows.append(_delivery(notification, content, channel, address, user=user, deferred_until=quiet_until))
+        for where in addresses:
+            content = message_for(incident=incident, allowed=others_may_see, subject=subject, body=body, needs=needs)
+            rows.append(_delivery(notification, content, where.channel, where.address, user=None, deferred_until=None))
+        Delivery.objects.bulk_create(rows)
+    due = [row.pk for row in rows if row.state == DeliveryState.PENDING]
+    if due:
+        transaction.on_commit(lambda: send(due))
+    return told
 
-    def send() -> None:
-        for username, email, message_subject, message_body in outgoing:
-            if not email:
-                log.warning("notification for %s not sent: no email address", username)
-                continue
-            try:
-                send_mail(f"[Failsafe] {message_subject}", message_body, settings.DEFAULT_FROM_EMAIL, [email])
-            except Exception:  # a mail outage must not undo or hide the change itself
-                log.exception("notification to %s failed", username)
 
-    transaction.on_commit(send)
-    return [username for username, *_ in outgoing]
-
-
-def _generic(incident: Incident, needs: Need) -> tuple[str, str]:
-    """What someone who may not see the incident is told: its ref and what it needs, nothing else."""
-    return (
-        f"A restricted incident needs {needs}",
-        f"The restricted incident {incident.ref} needs {needs}. You have no access to its details; "
-        f"ask leadership for access.\n\n{incident_url(incident.ref)}",
+def _delivery(
+    notification: Notification,
+    content: Content,
+    channel: str,
+    address: str,
+    *,
+    user: User | None,
+    deferred_until: datetime | None,
+) -> Delivery:
+    # Unique per notification, recipient and channel: the channel sees the same key on every retry.
+    recipient = f"u{user.pk}" if user is not None else "a" + hashlib.sha256(address.encode()).hexdigest()[:24]
+    return Delivery(
+        notification=notification,
+        user=user,
+        channel=channel,
+        address=address,
+        redacted=content.redacted,
+        subject=content.subject,
+        text=content.text,
+        state=DeliveryState.DEFERRED if deferred_until else DeliveryState.PENDING,
+        next_attempt_at=deferred_until,
+        idempotency_key=f"ntf-{notification.pk}-{channel}-{recipient}"[:100],
     )
 
 
-def incident_url(ref: str) -> str:
-    return f"{settings.FAILSAFE_BASE_URL.rstrip('/')}/incidents/{ref}/"
+def send(delivery_ids: list[int]) -> int:
+    """Hand deliveries to the broker; an outage leaves them for the relay (incidents.delivery)."""
+    return send_by_name(Delivery, DELIVER_TASK, delivery_ids)

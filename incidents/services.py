@@ -39,7 +39,7 @@ from incidents.models import (
     TimelineEntry,
 )
 from incidents.models.oncall import Page
-from incidents.notifications import Need, incident_url, members_of, notify
+from incidents.notifications import Event, Need, incident_url, members_of, notify
 from incidents.oncall import services as oncall
 from incidents.selectors import VIEW_RESTRICTED, can_view_incident
 
@@ -382,6 +382,7 @@ def incident_escalate(*, actor: Actor, incident: Incident, reason: str, severity
                     incident=incident,
                     users=[u for u in members_of(called_in) if u.username not in paged],  # paged already
                     needs=Need.of(called_in),
+                    event=Event.ESCALATION,
                     subject=f"Escalated {incident.ref} ({incident.severity}): {incident.title}",
                     body=f"{actor.name} escalated {incident.ref}: {reason}\n\n{incident_url(incident.ref)}",
                 )

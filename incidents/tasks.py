@@ -1,9 +1,24 @@
-"""Celery tasks: thin. Routed by name in settings (CELERY_TASK_ROUTES)."""
+"""Celery tasks: thin. Load by id, call a service. Routed by name in settings (CELERY_TASK_ROUTES)."""
 
 from celery import shared_task
 
 from accounts.actor import Actor
+from incidents import delivery
+from incidents.notifications import DELIVER_TASK
 from incidents.oncall import services as oncall
+
+
+@shared_task(bind=True, name=DELIVER_TASK, max_retries=None)
+def deliver_notification(self, delivery_id: int) -> str:
+    outcome = delivery.delivery_deliver(delivery_id=delivery_id)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.result
+
+
+@shared_task(name="incidents.relay_deliveries")
+def relay_deliveries() -> int:
+    return delivery.deliveries_relay()
 
 
 @shared_task(name="incidents.escalate_pages")

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from incidents import views
+from incidents import views, views_preferences
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -19,4 +19,5 @@ urlpatterns = [
     path("signals/<int:pk>/dismiss/", views.signal_dismiss, name="signal-dismiss"),
     path("", include("incidents.reviews.urls")),
     path("", include("incidents.oncall.urls")),
+    path("accounts/notifications/", views_preferences.notification_preferences, name="notification-preferences"),
 ]

@@ -74,6 +74,15 @@ def _no_accidental_task_sends(request, monkeypatch):
         pytest.fail(f"test sent Celery tasks it did not ask for: {sends}")
 
 
+@pytest.fixture
+def deliver_notifications(db):
+    """Runs every notification delivery that is due, in this process, as the worker would (through
+    the real channel: email lands in django.core.mail.outbox); returns their outcomes."""
+    from incidents.delivery import deliveries_run_pending
+
+    return deliveries_run_pending
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -19,7 +19,8 @@ from accounts.models import LedgerEvent
 from accounts.roles import Role
 from corrections import services as corrections
 from corrections.models import Approval, Correction, DispatchAttempt, OutboxEntry
-from incidents.models import Incident, Signal, TimelineEntry
+from incidents.models import Delivery, Incident, Notification, Signal, TimelineEntry
+from incidents.notifications import notify
 
 _counter = itertools.count(1)
 
@@ -69,6 +70,10 @@ def make_incident_row(model, incident, make_user, actor_for):
             occurred_at=timezone.now(),
         )  # fmt: skip
         return entry, incident.ref
+    if model in (Notification, Delivery):  # about the incident, to someone who may see it
+        notify(incident=incident, users=[incident.reporter], subject=f"About {incident.ref}", body="b")
+        notification = Notification.objects.filter(incident=incident).latest("id")
+        return (notification if model is Notification else notification.deliveries.get()), incident.ref
     correction = _correction(incident, actor_for)
     if model is Correction:
         return correction, incident.ref
@@ -90,12 +95,15 @@ def make_incident_row(model, incident, make_user, actor_for):
     raise LookupError(model)
 
 
-COVERED = {Incident, Signal, LedgerEvent, TimelineEntry, Correction, Approval, OutboxEntry, DispatchAttempt}
+COVERED = {Incident, Signal, LedgerEvent, TimelineEntry, Correction, Approval, OutboxEntry, DispatchAttempt,
+           Notification, Delivery}  # fmt: skip
 LINKED = sorted((m for m in admin.site._registry if reaches_incident(m)), key=lambda m: m._meta.label)
 
 
 def test_the_walk_finds_the_admins_of_incident_rows():
-    assert {Incident, Signal, LedgerEvent, Correction, OutboxEntry, DispatchAttempt} <= set(LINKED)
+    assert {Incident, Signal, LedgerEvent, Correction, OutboxEntry, DispatchAttempt, Notification, Delivery} <= set(
+        LINKED
+    )
 
 
 def test_every_admin_of_an_incident_row_is_covered_here():

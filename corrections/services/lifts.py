@@ -26,7 +26,7 @@ from corrections.events import CorrectionEvent
 from corrections.models import Correction, LiftRequest, State
 from corrections.selectors import lift_facts
 from corrections.services.common import lock, person, record, required_text, start_lift
-from incidents.notifications import Need, incident_url, members_of, notify
+from incidents.notifications import Event, Need, incident_url, members_of, notify
 
 STALE_LIFT = "The lift changed since you opened it — review it again."
 
@@ -66,6 +66,7 @@ def lift_request_record(actor: Actor, correction: Correction, *, user: User, rea
         incident=incident,
         users=[u for u in members_of(Role.LEADERSHIP) if u.pk != user.pk],
         needs=Need.APPROVAL,
+        event=Event.APPROVAL_NEEDED,
         subject=f"Lift approval needed: {correction.type} on {correction.target_name} ({incident.ref})",
         body=f"{user.username} asks to lift correction #{correction.pk} (tier {correction.tier}) before it "
         f"expires.\nReason: {reason}\n\n{incident_url(incident.ref)}",

@@ -32,7 +32,7 @@ from corrections.services.common import (
 )
 from incidents.models import Incident, Severity
 from incidents.models.oncall import Page
-from incidents.notifications import Need, incident_url, members_of, notify
+from incidents.notifications import Event, Need, incident_url, members_of, notify
 from incidents.oncall import services as oncall
 
 MAX_DURATION_MINUTES = 365 * 24 * 60
@@ -77,6 +77,7 @@ def _notify_approvers(actor: Actor, correction: Correction, signoff: policy.Sign
         incident=correction.incident,
         users=users,
         needs=Need.APPROVAL,
+        event=Event.APPROVAL_NEEDED,
         subject=subject,
         body=f"{body}\n\n{incident_url(correction.incident.ref)}",
     )
@@ -186,6 +187,8 @@ def correction_request(
             incident=incident,
             users=[u for u in members_of(Role.LEADERSHIP) if u.pk not in on_page],
             needs=Need.LEADERSHIP,
+            event=Event.BREAK_GLASS,
+            urgent=True,
             subject=subject,
             body=f"{told}\n\n{incident_url(incident.ref)}",
         )
@@ -196,6 +199,7 @@ def correction_request(
             incident=incident,
             users=[incident.commander] if incident.commander is not None else members_of(Role.INCIDENT_COMMANDER),
             needs=Need.INCIDENT_COMMANDER,
+            event=Event.PREAUTHORISED,
             subject=f"Pre-authorised correction: {ctype.label} on {target.name} ({incident.ref})",
             body=f"{user.username} applied {ctype.label}: {rationale}\n\n{incident_url(incident.ref)}",
         )

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from incidents.api import views
 from incidents.api.audit import IncidentBundleView
+from incidents.api.preferences import NotificationPreferencesView
 from incidents.metrics.api import MetricsView
 
 urlpatterns = [
@@ -18,4 +19,5 @@ urlpatterns = [
     path("", include("incidents.reviews.api.urls")),
     path("", include("incidents.channels.api_urls")),
     path("", include("incidents.oncall.api.urls")),
+    path("me/notification-preferences/", NotificationPreferencesView.as_view(), name="api-notification-preferences"),
 ]

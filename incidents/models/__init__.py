@@ -355,6 +355,15 @@ from incidents.models.chat import (  # noqa: E402, F401
     WebhookEndpoint,
 )
 
+# Notifications as data (issue 11: a notification, its deliveries, each person's preferences).
+from incidents.models.notifications import (  # noqa: E402, F401
+    Delivery,
+    DeliveryState,
+    Event,
+    Notification,
+    NotificationPreference,
+)
+
 # On-call rotations and pages (incidents.oncall), one module beside these.
 from incidents.models.oncall import (  # noqa: E402, F401
     Override,

@@ -32,7 +32,7 @@ from incidents.models.reviews import (
     ReviewApproval,
     ReviewVersion,
 )
-from incidents.notifications import incident_url, notify
+from incidents.notifications import Event, incident_url, notify
 from incidents.reviews import policy
 from incidents.reviews.events import ReviewEvent
 from incidents.reviews.selectors import excerpt_choices
@@ -368,6 +368,7 @@ def _tell_owner(actor: Actor, incident: Incident, action: FollowUpAction) -> lis
     return notify(
         incident=incident,
         users=[action.owner],
+        event=Event.REVIEW,
         subject=f"Follow-up for {incident.ref}: {action.title}",
         body=f"{actor.name} made you the owner of a follow-up action from the review of {incident.ref}, "
         f"due {action.due_date.isoformat()}:\n\n{action.title}\n\n{incident_url(incident.ref)}review/",

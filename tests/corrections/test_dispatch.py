@@ -52,12 +52,15 @@ def entry(actor_for, incident, people, accounts) -> OutboxEntry:
 
 
 @pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    """Dispatch the entry as a worker would, running what the worker's transactions queued on commit."""
+def run(django_capture_on_commit_callbacks, task_sends, deliver_notifications):
+    """Dispatch the entry as a worker would, running what the worker's transactions queued on commit,
+    then deliver the notifications it wrote (as the notification worker would)."""
 
     def dispatch_it(entry: OutboxEntry) -> dispatch.Outcome:
         with django_capture_on_commit_callbacks(execute=True):
-            return dispatch.dispatch_entry(entry_id=entry.pk)
+            outcome = dispatch.dispatch_entry(entry_id=entry.pk)
+        deliver_notifications()
+        return outcome
 
     return dispatch_it
 
@@ -268,7 +271,7 @@ def test_the_default_budget_is_two_minutes_with_a_15_second_backoff_cap():
 
 @pytest.mark.postgres
 def test_two_simultaneous_deliveries_of_a_due_entry_make_one_attempt_and_one_alert(
-    transactional_db, gateway, entry, mailoutbox, task_sends
+    transactional_db, gateway, entry, mailoutbox, task_sends, deliver_notifications
 ):
     gateway.inject_fault(503, times=100, methods=["PUT"], delay_ms=300)  # both arrive while the first is out
     barrier = threading.Barrier(2)
@@ -291,4 +294,5 @@ def test_two_simultaneous_deliveries_of_a_due_entry_make_one_attempt_and_one_ale
     entry.refresh_from_db()
     assert entry.attempt_count == 1
     assert DispatchAttempt.objects.filter(outbox_entry=entry).count() == 1
+    deliver_notifications()
     assert len(alerts(mailoutbox, "retrying")) == 1

@@ -110,12 +110,16 @@ def approve_as_leaders(actor_for, people, totp_for):
 
 
 @pytest.fixture
-def applied(gateway, incident, people, actor_for, approve_as_leaders, django_capture_on_commit_callbacks, mailoutbox):
+def applied(
+    gateway, incident, people, actor_for, approve_as_leaders, django_capture_on_commit_callbacks, mailoutbox,
+    task_sends, deliver_notifications,
+):  # fmt: skip
     correction = withdraw(actor_for, incident, people)
     approve_as_leaders(correction)
     entry = OutboxEntry.objects.get(correction=correction, action="apply")
     with django_capture_on_commit_callbacks(execute=True):
         outcome = dispatch.dispatch_entry(entry_id=entry.pk)
+    deliver_notifications()  # what the worker does with the notifications the dispatch wrote
     assert outcome.result == "done"
     correction.refresh_from_db()
     return correction
@@ -270,8 +274,9 @@ def test_lifting_lifts_the_automated_targets_and_turns_the_manual_one_into_a_man
 
 
 def test_a_partial_failure_tells_the_requester_the_approvers_and_the_commander(
-    gateway, incident, people, actor_for, approve_as_leaders, django_capture_on_commit_callbacks, mailoutbox
-):
+    gateway, incident, people, actor_for, approve_as_leaders, django_capture_on_commit_callbacks, mailoutbox,
+    task_sends, deliver_notifications,
+):  # fmt: skip
     for who in ("commander", "leader1", "leader2"):
         people[who].email = f"{who}@example.test"
         people[who].save(update_fields=["email"])
@@ -282,6 +287,7 @@ def test_a_partial_failure_tells_the_requester_the_approvers_and_the_commander(
     mailoutbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         assert dispatch.dispatch_entry(entry_id=entry.pk).result == "failed"
+    deliver_notifications()
     correction.refresh_from_db()
     assert correction.state == State.FAILED
     assert target_states(correction) == {"atlas-api": "failed", "atlas-chat": "active", "atlas-eu": "manual_pending"}

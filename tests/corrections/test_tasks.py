@@ -14,7 +14,8 @@ def test_every_task_is_routed_to_a_named_queue():
     assert tasks, "no tasks were discovered"
     unrouted = [name for name in tasks if name not in settings.CELERY_TASK_ROUTES]
     assert unrouted == []
-    assert {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()} <= {"dispatch", "sweeps", "default"}
+    queues = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert queues <= {"dispatch", "notify", "sweeps", "default"}
 
 
 def test_worker_settings_survive_crashes():

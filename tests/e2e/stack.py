@@ -128,7 +128,7 @@ class Stack:
         log = self.workdir / "worker.log"
         seen = log.stat().st_size if log.exists() else 0  # a restarted worker appends to its predecessor's log
         self._spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "-n", name,
-                               "-Q", "dispatch,sweeps,default", "--concurrency", str(concurrency),
+                               "-Q", "dispatch,notify,sweeps,default", "--concurrency", str(concurrency),
                                "--without-gossip", "--without-mingle"])  # fmt: skip
         wait_for(lambda: b"ready." in log.read_bytes()[seen:], timeout=30, what="the worker")
 

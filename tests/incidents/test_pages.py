@@ -376,8 +376,9 @@ def test_severity_change_needs_a_reason_and_is_recorded(client_for, responder, m
 
 
 def test_escalating_to_sev1_pages_leadership(
-    client_for, responder, make_incident, make_user, django_capture_on_commit_callbacks
-):
+    client_for, responder, make_incident, make_user, django_capture_on_commit_callbacks, task_sends,
+    deliver_notifications,
+):  # fmt: skip
     leader = make_user(Role.LEADERSHIP)
     incident = make_incident(severity="SEV3")
     mail.outbox.clear()
@@ -385,6 +386,7 @@ def test_escalating_to_sev1_pages_leadership(
         response = client_for(responder).post(
             reverse("incident-escalate", args=[incident.ref]), {"severity": "SEV1", "reason": "Uplift confirmed."}
         )
+    deliver_notifications()
     assert response.status_code == 302
     incident.refresh_from_db()
     assert incident.severity == "SEV1"

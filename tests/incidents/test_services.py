@@ -14,20 +14,24 @@ def leaders(make_user):
     return [make_user(Role.LEADERSHIP), make_user(Role.LEADERSHIP)]
 
 
-def test_a_sev1_incident_emails_every_leadership_member(make_incident, leaders, django_capture_on_commit_callbacks):
+def test_a_sev1_incident_emails_every_leadership_member(
+    make_incident, leaders, django_capture_on_commit_callbacks, task_sends, deliver_notifications
+):
     with django_capture_on_commit_callbacks(execute=True):
         incident = make_incident(severity="SEV1")
+    deliver_notifications()
     assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in leaders)
     assert all(incident.ref in m.subject for m in mail.outbox)
 
 
 def test_escalation_calls_in_commanders_first_then_leadership(
-    make_incident, make_user, actor_for, leaders, django_capture_on_commit_callbacks
+    make_incident, make_user, actor_for, leaders, django_capture_on_commit_callbacks, task_sends, deliver_notifications
 ):
     responder, commander = make_user(Role.RESPONDER), make_user(Role.INCIDENT_COMMANDER)
     incident = make_incident(by=responder)
     with django_capture_on_commit_callbacks(execute=True):
         services.incident_escalate(actor=actor_for(responder), incident=incident, reason="Getting worse.")
+    deliver_notifications()
     assert [m.to[0] for m in mail.outbox] == [commander.email]
     services.incident_assign(actor=actor_for(commander), incident=incident, commander=commander)
     mail.outbox.clear()
@@ -35,6 +39,7 @@ def test_escalation_calls_in_commanders_first_then_leadership(
         services.incident_escalate(
             actor=actor_for(commander), incident=incident, reason="Need a call.", severity="SEV2"
         )
+    deliver_notifications()
     assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in leaders)
     event = LedgerEvent.objects.filter(verb="incident.escalated").last()
     assert event.after["called_in"] == "leadership" and event.after["severity"] == "SEV2"

@@ -105,7 +105,7 @@ class Command(BaseCommand):
     def _start_worker(self, tmp: Path, concurrency: int) -> None:
         log = tmp / "worker.log"
         self._spawn([sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning", "-Q",
-                     "dispatch,sweeps,default", "--concurrency", str(concurrency), "--without-gossip",
+                     "dispatch,notify,sweeps,default", "--concurrency", str(concurrency), "--without-gossip",
                      "--without-mingle", "-n", f"bench-{os.getpid()}@%h"], log, dict(os.environ))  # fmt: skip
         time.sleep(0.5)
         self._wait_worker(log)

@@ -381,8 +381,9 @@ def test_overdue_follow_ups_disappear_when_the_owner_loses_access(resolved_incid
 
 
 def test_the_owner_of_a_new_follow_up_is_told_by_email(
-    resolved_incident, draft_of, people, actor_for, mailoutbox, django_capture_on_commit_callbacks
-):
+    resolved_incident, draft_of, people, actor_for, mailoutbox, django_capture_on_commit_callbacks, task_sends,
+    deliver_notifications,
+):  # fmt: skip
     incident = resolved_incident()
     draft_of(incident)
 
@@ -391,6 +392,7 @@ def test_the_owner_of_a_new_follow_up_is_told_by_email(
             actor=actor_for(people["commander"]), incident=incident, title="Rotate keys", owner=people["participant"],
             due_date=days_ago(-7),
         )  # fmt: skip
+    deliver_notifications()
 
     assert [m.to for m in mailoutbox] == [[people["participant"].email]]
     assert "Rotate keys" in mailoutbox[0].body
