@@ -305,6 +305,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-deadlines": {"task": "corrections.sweep_deadlines", "schedule": 30.0},
     "purge-idempotency-records": {"task": "accounts.purge_idempotency_records", "schedule": 3600.0},
 }
+# Inbound monitoring integrations: deliveries allowed per integration (DRF rate, e.g. 120/min).
+FAILSAFE_INTEGRATION_RATE = os.environ.get("FAILSAFE_INTEGRATION_RATE", "120/min")
 # Transient actuator errors are retried for a time, not a number of attempts, so a control plane
 # restarting for a few seconds never fails a correction; the backoff cap bounds how long a
 # recovered actuator waits to be noticed. The attempt cap is only a safety net.

@@ -14,7 +14,16 @@ from accounts.actor import Actor
 from accounts.models import LedgerEvent
 from incidents import selectors
 from incidents.events import IncidentEvent
-from incidents.models import AIModel, CustomerAccount, Deployment, Incident, ModelVersion, Signal, TimelineEntry
+from incidents.models import (
+    AIModel,
+    CustomerAccount,
+    Deployment,
+    Incident,
+    Integration,
+    ModelVersion,
+    Signal,
+    TimelineEntry,
+)
 
 
 def _value(obj, name: str):
@@ -170,3 +179,14 @@ class LedgerEventAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         visible = selectors.incidents_visible_to(request.user).values("ref")
         return super().get_queryset(request).filter(Q(incident_ref="") | Q(incident_ref__in=visible))
+
+
+@admin.register(Integration)
+class IntegrationAdmin(ReadOnlyAdmin):
+    """Listed here; created, rotated and revoked through the API (`/api/v1/integrations/`), which
+    shows a token once and records each change on the ledger."""
+
+    list_display = ("name", "kind", "lookup", "default_deployment", "created_by", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("kind",)
+    search_fields = ("name",)
+    exclude = ("token_hash",)
