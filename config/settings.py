@@ -231,6 +231,9 @@ SPECTACULAR_SETTINGS = {
         "KindEnum": "incidents.models.TimelineEntry.Kind",
         "FollowUpStatusEnum": "incidents.models.reviews.FollowUpStatus",
         "ExcerptKindEnum": ["event", "entry"],
+        "IntegrationKindEnum": "incidents.models.integrations.IntegrationKind",
+        # A severity or blank: `severity_hint` and an integration's `default_severity_hint`.
+        "SeverityHintEnum": ["SEV1", "SEV2", "SEV3", "SEV4", ""],
     },
     # Swagger UI's assets come from the pinned drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -203,6 +203,7 @@ def pytest_collection_modifyitems(items):
 def route_values(make_user, make_incident, actor_for):
     """One incident, correction and signal to fill route parameters with (a SEV1 pause request)."""
     from corrections import services as corrections
+    from incidents.integrations.services import integration_create
     from incidents.models import Signal
 
     incident = make_incident(severity="SEV1")
@@ -211,5 +212,8 @@ def route_values(make_user, make_incident, actor_for):
         deployment="atlas-chat", params={}, rationale="x",
     )  # fmt: skip
     signal = Signal.objects.create(source="other", title="s")
+    integration, _ = integration_create(
+        actor=actor_for(make_user(Role.ADMIN)), name="route-values", kind="alertmanager"
+    )
     return {"<ref:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk),
-            "<int:seq>": "1"}  # fmt: skip
+            "<int:seq>": "1", "<int:integration_id>": str(integration.pk)}  # fmt: skip

@@ -342,7 +342,7 @@ class Signal(models.Model):
     )
     alert_started_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    link = models.URLField(max_length=2000, blank=True)
+    link = models.CharField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["-last_seen_at"]
