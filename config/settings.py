@@ -300,6 +300,8 @@ CELERY_TASK_ROUTES = {
     "corrections.sweep_expired": {"queue": "sweeps"},
     "corrections.sweep_deadlines": {"queue": "sweeps"},
     "accounts.purge_idempotency_records": {"queue": "sweeps"},
+    "corrections.send_reminders": {"queue": "sweeps"},
+    "incidents.send_reminders": {"queue": "sweeps"},
 }
 # Expiry and time-to-live are swept by beat, never scheduled as far-future ETA tasks.
 CELERY_BEAT_SCHEDULE = {
@@ -307,6 +309,9 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-expired": {"task": "corrections.sweep_expired", "schedule": 5.0},
     "sweep-deadlines": {"task": "corrections.sweep_deadlines", "schedule": 30.0},
     "purge-idempotency-records": {"task": "accounts.purge_idempotency_records", "schedule": 3600.0},
+    # Each reminder is sent once whatever the period (incidents.reminders); a minute is precise enough.
+    "send-correction-reminders": {"task": "corrections.send_reminders", "schedule": 60.0},
+    "send-follow-up-reminders": {"task": "incidents.send_reminders", "schedule": 300.0},
 }
 # Inbound monitoring integrations: deliveries allowed per integration (DRF rate, e.g. 120/min).
 FAILSAFE_INTEGRATION_RATE = os.environ.get("FAILSAFE_INTEGRATION_RATE", "120/min")

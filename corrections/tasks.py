@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from accounts.actor import Actor
-from corrections import dispatch, services
+from corrections import dispatch, reminders, services
 from corrections.outbox import DISPATCH_TASK
 
 
@@ -28,3 +28,8 @@ def sweep_expired() -> int:
 @shared_task(name="corrections.sweep_deadlines")
 def sweep_deadlines() -> int:
     return services.corrections_sweep_deadlines(actor=Actor.system("sweep_deadlines"))
+
+
+@shared_task(name="corrections.send_reminders")
+def send_reminders() -> int:
+    return reminders.corrections_remind(actor=Actor.system("send_reminders"))
