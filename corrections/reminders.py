@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from accounts.actor import Actor
@@ -36,9 +36,11 @@ def _deciders(correction: Correction) -> list[User]:
     return [user for user in people.order_by("username") if can_decide(user, correction)]
 
 
-def _open_corrections():
+def _open_corrections() -> QuerySet[Correction]:
     return Correction.objects.select_related("incident", "requested_by", "deployment", "model").prefetch_related(
-        Prefetch("approvals", queryset=Approval.objects.select_related("approver").prefetch_related("approver__groups")),
+        Prefetch(
+            "approvals", queryset=Approval.objects.select_related("approver").prefetch_related("approver__groups")
+        ),
         "editors",
     )
 

@@ -186,7 +186,16 @@ class IntegrationAdmin(ReadOnlyAdmin):
     """Listed here; created, rotated and revoked through the API (`/api/v1/integrations/`), which
     shows a token once and records each change on the ledger."""
 
-    list_display = ("name", "kind", "lookup", "default_deployment", "created_by", "created_at", "last_used_at", "revoked_at")
+    list_display = (
+        "name",
+        "kind",
+        "lookup",
+        "default_deployment",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("kind",)
     search_fields = ("name",)
     exclude = ("token_hash",)

@@ -23,7 +23,9 @@ from accounts import ledger
 from accounts.actor import Actor
 from accounts.models import User
 from incidents.events import IncidentEvent
-from incidents.models import FollowUpAction, FollowUpStatus, Incident, SentReminder
+from incidents.models import Incident
+from incidents.models.integrations import SentReminder
+from incidents.models.reviews import FollowUpAction, FollowUpStatus
 from incidents.notifications import Need, incident_url, notify
 
 
@@ -99,7 +101,9 @@ def follow_ups_remind(*, actor: Actor, now: datetime | None = None) -> int:
     now = now or timezone.now()
     today = now.astimezone(UTC).date()
     candidates = (
-        FollowUpAction.objects.filter(status=FollowUpStatus.OPEN, due_date__gte=today, due_date__lte=today + timedelta(days=2))
+        FollowUpAction.objects.filter(
+            status=FollowUpStatus.OPEN, due_date__gte=today, due_date__lte=today + timedelta(days=2)
+        )
         .select_related("owner", "review__incident")
         .order_by("due_date", "id")
     )

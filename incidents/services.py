@@ -31,7 +31,6 @@ from incidents.models import (
     ClosingException,
     Deployment,
     Incident,
-    Integration,
     RiskDomain,
     Severity,
     Signal,
@@ -39,6 +38,7 @@ from incidents.models import (
     Status,
     TimelineEntry,
 )
+from incidents.models.integrations import Integration
 from incidents.notifications import Need, incident_url, members_of, notify
 from incidents.selectors import VIEW_RESTRICTED, can_view_incident
 

@@ -95,7 +95,9 @@ class GenericSignalSerializer(serializers.Serializer):
     )
     status = serializers.ChoiceField(choices=["firing", "resolved"], required=False, default="firing")
     link = serializers.URLField(required=False, max_length=formats.URL_MAX)
-    started_at = serializers.DateTimeField(required=False, help_text="When this episode started; repeats change nothing.")
+    started_at = serializers.DateTimeField(
+        required=False, help_text="When this episode started; repeats change nothing."
+    )
 
 
 class GenericWebhookView(WebhookView):

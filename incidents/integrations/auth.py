@@ -43,8 +43,9 @@ class IsIntegrationOfKind(permissions.BasePermission):
         if not isinstance(integration, Integration):
             return False  # unauthenticated: DRF answers 401
         if integration.kind != view.integration_kind:
+            kind = integration.kind
             raise exceptions.AuthenticationFailed(
-                f"This token belongs to a {integration.kind} integration; post to /api/v1/integrations/{integration.kind}/."
+                f"This token belongs to a {kind} integration; post to /api/v1/integrations/{kind}/."
             )
         return True
 

@@ -21,7 +21,8 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from config.errors import DomainError
-from incidents.models import IntegrationKind, Severity
+from incidents.models import Severity
+from incidents.models.integrations import IntegrationKind
 
 MAX_ALERTS = 200  # Alertmanager's own `max_alerts` should stay below this; the body is capped at 1 MiB
 MAX_LABELS = 64
@@ -103,7 +104,7 @@ def _strings(errors: _Errors, data: Mapping[str, Any], key: str, path: str, *, l
         errors.add(path, f"At most {MAX_LABELS} entries.")
         return {}
     out = {}
-    for name, item in value.items():
+    for name in value:
         text = _text(errors, value, name, f"{path}.{name}"[:200], limit=limit)
         if len(name) > 200:
             errors.add(path, "A name is longer than 200 characters.")
@@ -130,7 +131,7 @@ def _status(errors: _Errors, data: Mapping[str, Any], path: str, *, default: str
     if value not in ("firing", "resolved"):
         errors.add(path, "Expected “firing” or “resolved”.")
         return True
-    return value == "firing"
+    return bool(value == "firing")
 
 
 def _fingerprint(errors: _Errors, alert: Mapping[str, Any], path: str, labels: Mapping[str, str]) -> str:
@@ -151,7 +152,9 @@ def _detail(labels: Mapping[str, str], annotations: Mapping[str, str], extra: li
     lines = []
     if annotations.get("description"):
         lines += [annotations["description"], ""]
-    lines += [f"{name}: {value}" for name, value in sorted(annotations.items()) if name not in ("summary", "description")]
+    lines += [
+        f"{name}: {value}" for name, value in sorted(annotations.items()) if name not in ("summary", "description")
+    ]
     lines += [f"label {name}={value}" for name, value in sorted(labels.items())]
     lines += [f"{name}: {value}" for name, value in extra if value]
     return _clip("\n".join(lines).strip(), DETAIL_MAX)

@@ -19,26 +19,30 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import ledger
 from accounts.actor import Actor
+from accounts.models import User
 from accounts.roles import Role
 from config.errors import DomainError
 from incidents import locks
 from incidents.events import IncidentEvent
 from incidents.integrations.formats import Alert
-from incidents.models import Deployment, Integration, IntegrationKind, Severity, Signal, Source
+from incidents.models import Deployment, Severity, Signal, Source
+from incidents.models.integrations import Integration, IntegrationKind
 from incidents.services import open_signal_q, signal_ingest
 
 NAME_MAX = 100
 
 
-def _require_admin(actor: Actor) -> None:
+def _require_admin(actor: Actor) -> User:
     if actor.user is None or not (actor.user.is_superuser or actor.user.has_role(Role.ADMIN)):
         raise DomainError("Only an admin manages integrations.", code="forbidden")
+    return actor.user
 
 
 def _summary(integration: Integration) -> dict[str, str | None]:
@@ -61,7 +65,7 @@ def integration_create(
     default_severity_hint: str = "",
 ) -> tuple[Integration, str]:
     """A new integration and its token (shown this once; only its hash is kept)."""
-    _require_admin(actor)
+    admin = _require_admin(actor)
     name = (name or "").strip()
     if not name or len(name) > NAME_MAX:
         raise DomainError.invalid_field("name", f"Give the integration a name of 1 to {NAME_MAX} characters.")
@@ -77,7 +81,7 @@ def integration_create(
             integration = Integration.objects.create(
                 name=name, kind=kind, lookup=lookup, token_hash=Integration.hash_token(token),
                 default_deployment=default_deployment, default_severity_hint=default_severity_hint,
-                created_by=actor.user,
+                created_by=admin,
             )  # fmt: skip
     except IntegrityError as exc:  # the same name, created a moment ago by someone else
         raise DomainError.invalid_field("name", "An integration with this name already exists.") from exc
@@ -94,7 +98,11 @@ def integration_rotate(*, actor: Actor, integration: Integration) -> tuple[Integ
         raise DomainError("This integration is revoked; create a new one.", code="conflict")
     before = _summary(integration)
     token, lookup = Integration.new_token()
-    integration.lookup, integration.token_hash, integration.rotated_at = lookup, Integration.hash_token(token), timezone.now()
+    integration.lookup, integration.token_hash, integration.rotated_at = (
+        lookup,
+        Integration.hash_token(token),
+        timezone.now(),
+    )
     integration.save(update_fields=["lookup", "token_hash", "rotated_at"])
     ledger.record(
         actor=actor, verb=IncidentEvent.INTEGRATION_ROTATED, obj=integration, before=before, after=_summary(integration)
@@ -166,7 +174,7 @@ def alerts_receive(*, actor: Actor, integration: Integration, alerts: Sequence[A
 
 
 def _receive(
-    actor: Actor, integration: Integration, alert: Alert, now, deployments: dict[str, Deployment | None]
+    actor: Actor, integration: Integration, alert: Alert, now: datetime, deployments: dict[str, Deployment | None]
 ) -> tuple[str, Signal | None]:
     key = dedup_key_for(integration, alert.fingerprint)
     existing = locks.lock_open_signal(dedup_key=key, still_open=open_signal_q()) if key else None

@@ -354,6 +354,7 @@ class Signal(models.Model):
 
 
 # Post-incident reviews (incidents.reviews) keep their models beside these, one module each.
+from incidents.models.integrations import Integration, IntegrationKind, SentReminder  # noqa: E402, F401
 from incidents.models.reviews import (  # noqa: E402, F401
     FollowUpAction,
     FollowUpStatus,
@@ -361,4 +362,3 @@ from incidents.models.reviews import (  # noqa: E402, F401
     ReviewApproval,
     ReviewVersion,
 )
-from incidents.models.integrations import Integration, IntegrationKind, SentReminder  # noqa: E402, F401

@@ -93,7 +93,9 @@ def test_on_a_restricted_incident_those_without_access_learn_only_the_ref(
     make_incident, people, actor_for, registry, django_capture_on_commit_callbacks
 ):
     incident = make_incident(by=people["responder"], severity="SEV1", restricted=True, title=SECRET)
-    incidents.incident_assign(actor=actor_for(people["leader1"]), incident=incident, add_participants=[people["commander"]])
+    incidents.incident_assign(
+        actor=actor_for(people["leader1"]), incident=incident, add_participants=[people["commander"]]
+    )
     correction = corrections.correction_request(
         actor=actor_for(people["responder"]), incident=incident, type="pause_deployment", deployment="atlas-chat",
         params={}, rationale=RATIONALE,
@@ -140,7 +142,9 @@ def test_break_glass_ratifiers_are_reminded_at_12_and_23_hours(broken_glass, peo
     assert reminders.corrections_remind(actor=SWEEP, now=start + timedelta(hours=13)) == 0
     assert reminders.corrections_remind(actor=SWEEP, now=start + timedelta(hours=23)) == 1
     assert reminders.corrections_remind(actor=SWEEP, now=start + timedelta(hours=23, minutes=30)) == 0
-    assert reminders.corrections_remind(actor=SWEEP, now=start + timedelta(hours=25)) == 0  # overdue: the dashboards say so
+    assert (
+        reminders.corrections_remind(actor=SWEEP, now=start + timedelta(hours=25)) == 0
+    )  # overdue: the dashboards say so
     stages = reminded()
     assert [stage for stage, _ in stages] == ["ratify-half", "ratify-1h"]
     # Leadership (and commanders, whom a tier 3 policy also needs), never the one who broke glass.

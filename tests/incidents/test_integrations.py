@@ -215,7 +215,10 @@ def test_the_ledger_names_the_integration_as_the_actor(make_integration):
     post(token, "alertmanager", ALERTMANAGER_FIRING)
     event = LedgerEvent.objects.get(verb=IncidentEvent.SIGNAL_RECEIVED)
     assert (event.actor_type, event.actor_id, event.actor_name, event.source) == (
-        "integration", str(integration.pk), "integration prom-prod", "api"
+        "integration",
+        str(integration.pk),
+        "integration prom-prod",
+        "api",
     )
     integration.refresh_from_db()
     assert integration.last_used_at is not None

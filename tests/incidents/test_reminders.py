@@ -46,7 +46,9 @@ def test_the_owner_is_reminded_48_and_24_hours_before_once_each(follow_up):
     assert reminders.follow_ups_remind(actor=SWEEP, now=DUE_AT - timedelta(hours=30)) == 0
     assert reminders.follow_ups_remind(actor=SWEEP, now=DUE_AT - timedelta(hours=24)) == 1
     assert reminders.follow_ups_remind(actor=SWEEP, now=DUE_AT - timedelta(hours=1)) == 0
-    assert reminders.follow_ups_remind(actor=SWEEP, now=DUE_AT + timedelta(hours=1)) == 0  # overdue: the dashboard shows it
+    assert (
+        reminders.follow_ups_remind(actor=SWEEP, now=DUE_AT + timedelta(hours=1)) == 0
+    )  # overdue: the dashboard shows it
     assert sent() == ["48h", "24h"]
     event = LedgerEvent.objects.filter(verb=IncidentEvent.REMINDER_SENT).first()
     assert event.after["to"] == [action.owner.username]
