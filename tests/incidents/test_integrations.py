@@ -438,3 +438,55 @@ def test_the_integration_list_costs_the_same_queries_for_3_and_30(
         make_integration("grafana")
     with django_assert_num_queries(len(small)):
         assert len(client.get(f"{API}/").json()["results"]) == 30
+
+
+# --- the Django admin -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_admin(admin):
+    admin.is_staff = True
+    admin.save(update_fields=["is_staff"])
+    return admin
+
+
+def test_an_admin_adds_an_integration_in_the_admin_and_sees_its_token_once(client_for, staff_admin, registry):
+    page = client_for(staff_admin).post(
+        "/admin/incidents/integration/add/",
+        {"name": "grafana-prod", "kind": "grafana", "default_deployment": registry["atlas-api"].pk,
+         "default_severity_hint": ""},
+    )  # fmt: skip
+    assert page.status_code == 200, page.content[:500]
+    token = page.context["token"]
+    assert token.startswith("fsi_") and token in page.content.decode()
+    assert post(token, "grafana", GRAFANA_FIRING).status_code == 200
+    event = LedgerEvent.objects.get(verb=IncidentEvent.INTEGRATION_CREATED)
+    assert event.actor_name == staff_admin.username and token not in json.dumps(event.after)
+    listing = client_for(staff_admin).get("/admin/incidents/integration/")
+    assert listing.status_code == 200 and token not in listing.content.decode()
+
+
+def test_rotate_and_revoke_from_the_admin(client_for, staff_admin, make_integration):
+    integration, old = make_integration("alertmanager")
+    client = client_for(staff_admin)
+    url = "/admin/incidents/integration/"
+    rotated = client.post(url, {"action": "rotate_token", "_selected_action": [integration.pk]})
+    new = rotated.context["token"]
+    assert post(old, "alertmanager", ALERTMANAGER_FIRING).status_code == 401
+    asked = client.post(url, {"action": "revoke", "_selected_action": [integration.pk]})
+    assert asked.status_code == 200 and "reason" in asked.context["form"].fields  # asks why first
+    assert Integration.objects.get().revoked_at is None
+    client.post(url, {"action": "revoke", "_selected_action": [integration.pk], "reason": "Decommissioned"})
+    assert Integration.objects.get().revoked_at is not None
+    assert post(new, "alertmanager", ALERTMANAGER_FIRING).status_code == 401
+    assert LedgerEvent.objects.get(verb=IncidentEvent.INTEGRATION_REVOKED).reason == "Decommissioned"
+
+
+def test_staff_without_the_admin_role_cannot_reach_integrations_in_the_admin(client_for, make_user, make_integration):
+    make_integration("alertmanager")
+    leader = make_user(Role.LEADERSHIP)
+    leader.is_staff = True
+    leader.save(update_fields=["is_staff"])
+    client = client_for(leader)
+    assert client.get("/admin/incidents/integration/").status_code == 403
+    assert client.get("/admin/incidents/integration/add/").status_code == 403
