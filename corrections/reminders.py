@@ -24,7 +24,7 @@ from corrections import policy
 from corrections.models import RATIFIABLE_STATES, Approval, Correction, State
 from corrections.selectors import can_decide
 from incidents.notifications import Need, incident_url
-from incidents.reminders import Stage, latest_due, reminder_send
+from incidents.reminders import Stage, already_sent, latest_due, reminder_send
 
 FINAL_APPROVAL_REMINDER = timedelta(minutes=15)
 FINAL_RATIFICATION_REMINDER = timedelta(hours=1)
@@ -50,7 +50,7 @@ def _when(value: datetime) -> str:
 
 
 def approvals_remind(*, actor: Actor, now: datetime) -> int:
-    sent = 0
+    due: list[tuple[Correction, datetime, Stage, str]] = []
     pending = _open_corrections().filter(state=State.PENDING_APPROVAL, pending_until__gt=now).order_by("pending_until")
     for correction in pending:
         deadline = correction.pending_until
@@ -60,12 +60,19 @@ def approvals_remind(*, actor: Actor, now: datetime) -> int:
             Stage("15min", deadline - FINAL_APPROVAL_REMINDER),
         )
         stage = latest_due(stages, now)
-        if stage is None:
+        if stage is not None:
+            due.append(
+                (correction, deadline, stage, f"correction:{correction.pk}:{deadline.isoformat()}:approve-{stage.name}")
+            )
+    done = already_sent(key for *_, key in due)
+    sent = 0
+    for correction, deadline, stage, key in due:
+        if key in done:
             continue
         incident = correction.incident
         sent += reminder_send(
             actor=actor,
-            key=f"correction:{correction.pk}:{deadline.isoformat()}:approve-{stage.name}",
+            key=key,
             now=now,
             obj=correction,
             incident=incident,
@@ -82,7 +89,7 @@ def approvals_remind(*, actor: Actor, now: datetime) -> int:
 
 
 def ratifications_remind(*, actor: Actor, now: datetime) -> int:
-    sent = 0
+    due: list[tuple[Correction, datetime, Stage, str]] = []
     waiting = _open_corrections().filter(
         break_glass=True, ratified_at__isnull=True, state__in=RATIFIABLE_STATES, ratification_due_at__gt=now
     )
@@ -92,12 +99,19 @@ def ratifications_remind(*, actor: Actor, now: datetime) -> int:
         window = timedelta(hours=correction.policy_at_request.ratification_hours)
         stages = (Stage("half", deadline - window / 2), Stage("1h", deadline - FINAL_RATIFICATION_REMINDER))
         stage = latest_due(stages, now)
-        if stage is None:
+        if stage is not None:
+            due.append(
+                (correction, deadline, stage, f"correction:{correction.pk}:{deadline.isoformat()}:ratify-{stage.name}")
+            )
+    done = already_sent(key for *_, key in due)
+    sent = 0
+    for correction, deadline, stage, key in due:
+        if key in done:
             continue
         incident = correction.incident
         sent += reminder_send(
             actor=actor,
-            key=f"correction:{correction.pk}:{deadline.isoformat()}:ratify-{stage.name}",
+            key=key,
             now=now,
             obj=correction,
             incident=incident,

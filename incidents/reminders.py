@@ -44,6 +44,11 @@ def latest_due(stages: Iterable[Stage], now: datetime) -> Stage | None:
     return due[-1] if due else None
 
 
+def already_sent(keys: Iterable[str]) -> set[str]:
+    """Which of these reminders went out already: a sweep skips them before working out recipients."""
+    return set(SentReminder.objects.filter(key__in=list(keys)).values_list("key", flat=True))
+
+
 def reminder_claim(*, key: str, now: datetime) -> bool:
     """True if this reminder is ours to send; False if it went out already (or is going out now).
 

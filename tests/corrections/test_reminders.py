@@ -187,3 +187,17 @@ def test_two_beats_at_once_send_each_reminder_once(pending):
     assert sorted(sent) == [0, 1]
     assert SentReminder.objects.count() == 1
     assert len(reminded()) == 1
+
+
+def test_a_sweep_after_the_reminders_went_out_only_reads(
+    pending, make_incident, people, actor_for, django_assert_max_num_queries
+):
+    for _ in range(5):
+        corrections.correction_request(
+            actor=actor_for(people["responder"]), incident=pending.incident, type="pause_deployment",
+            deployment="atlas-api", params={}, rationale=RATIONALE,
+        )  # fmt: skip
+    now = pending.pending_until - timedelta(minutes=10)  # every one past its last stage
+    assert reminders.corrections_remind(actor=SWEEP, now=now) == 6
+    with django_assert_max_num_queries(8):  # pending + prefetches, break glass + prefetches, the sent keys
+        assert reminders.corrections_remind(actor=SWEEP, now=now + timedelta(minutes=1)) == 0
