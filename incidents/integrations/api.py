@@ -37,6 +37,9 @@ class WebhookView(ApiView):
     a repeated delivery is harmless instead (the same episode of an alert changes nothing)."""
 
     idempotent = False
+    # No person signs in here: only an integration's bearer token counts (a session or a user's API
+    # token is a missing token: 401), so the per-role checks of user endpoints do not apply.
+    public_endpoint = True
     authentication_classes = [IntegrationTokenAuthentication]
     permission_classes = [IsIntegrationOfKind]
     throttle_classes = [IntegrationRateThrottle]

@@ -490,3 +490,23 @@ def test_staff_without_the_admin_role_cannot_reach_integrations_in_the_admin(cli
     client = client_for(leader)
     assert client.get("/admin/incidents/integration/").status_code == 403
     assert client.get("/admin/incidents/integration/add/").status_code == 403
+
+
+def test_the_signal_page_shows_a_resolved_alert_and_where_it_came_from(make_integration, client_for, make_user):
+    _, token = make_integration("alertmanager", name="prom-prod")
+    post(token, "alertmanager", ALERTMANAGER_FIRING)
+    post(token, "alertmanager", resolved(ALERTMANAGER_FIRING))
+    page = client_for(make_user(Role.RESPONDER)).get("/signals/").content.decode()
+    assert "Resolved" in page and "from prom-prod" in page
+    assert 'href="https://prometheus.example/graph?g0.expr=refusal_rate"' in page
+
+
+@pytest.mark.parametrize("role", [Role.AUDITOR, Role.ADMIN])
+def test_a_signed_in_person_without_an_integration_token_gets_401_and_stores_nothing(client_for, make_user, role):
+    client = client_for(make_user(role))
+    before = stored()
+    for kind in ("alertmanager", "grafana", "generic"):
+        body = {"title": "x"} if kind == "generic" else ALERTMANAGER_FIRING
+        answer = client.post(f"{API}/{kind}/", json.dumps(body), content_type="application/json")
+        assert answer.status_code == 401
+    assert stored() == before
