@@ -166,8 +166,7 @@ def test_a_ratified_break_glass_is_not_reminded(broken_glass, people, actor_for,
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_two_beats_at_once_send_each_reminder_once(pending):
+def test_two_beats_at_once_send_each_reminder_once(transactional_db, pending):
     now = pending.pending_until - timedelta(minutes=15)
     barrier = threading.Barrier(2)
     sent = []

@@ -403,8 +403,7 @@ def test_a_duplicate_name_is_a_field_error(api_for, admin, make_integration):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_two_deliveries_of_a_new_alert_at_once_make_one_signal(make_integration):
+def test_two_deliveries_of_a_new_alert_at_once_make_one_signal(transactional_db, make_integration):
     _, token = make_integration("alertmanager")
     barrier = threading.Barrier(2)
     codes = []
