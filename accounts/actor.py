@@ -17,6 +17,8 @@ class Actor:
     task: str = ""
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     client_ip: str = ""
+    # An inbound monitoring integration (incidents.integrations): a machine with no user.
+    integration_id: int | None = None
 
     @classmethod
     def from_request(cls, request, *, source: str = "web") -> Actor:
@@ -34,13 +36,24 @@ class Actor:
         return cls(user=None, source=source, task=task)
 
     @classmethod
+    def for_integration(cls, request, *, pk: int, name: str) -> Actor:
+        return cls(
+            user=None,
+            source="api",
+            task=f"integration {name}",
+            integration_id=pk,
+            request_id=getattr(request, "request_id", "") or uuid.uuid4().hex,
+            client_ip=client.client_ip(request),
+        )
+
+    @classmethod
     def command(cls, user: User | None, name: str) -> Actor:
         return cls(user=user, source="command", task=name)
 
     @property
     def kind(self) -> str:
         if self.user is None:
-            return "system"
+            return "integration" if self.integration_id is not None else "system"
         return "token" if self.token else "user"
 
     @property

@@ -90,7 +90,7 @@ def record(
         "seq": head.seq + 1,
         "at": timezone.now(),
         "actor_type": actor.kind,
-        "actor_id": str(actor.token.pk if actor.token else actor.user.pk) if actor.user else "",
+        "actor_id": _actor_id(actor),
         "actor_name": actor.name,
         "actor_roles": actor.roles,
         "source": actor.source,
@@ -109,6 +109,12 @@ def record(
     head.seq, head.hash = event.seq, digest
     head.save(update_fields=["seq", "hash"])
     return event
+
+
+def _actor_id(actor: Actor) -> str:
+    if actor.user is not None:
+        return str(actor.token.pk if actor.token else actor.user.pk)
+    return str(actor.integration_id) if actor.integration_id is not None else ""
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ class LedgerEvent(models.Model):
 
     seq = models.BigIntegerField(unique=True)
     at = models.DateTimeField()
-    actor_type = models.CharField(max_length=16)  # user, token, system
+    actor_type = models.CharField(max_length=16)  # user, token, system, integration
     actor_id = models.CharField(max_length=64, blank=True)
     actor_name = models.CharField(max_length=150)
     actor_roles = models.JSONField(default=list)

@@ -246,6 +246,9 @@ SPECTACULAR_SETTINGS = {
         "ReadinessHealthEnum": "corrections.readiness.HEALTH_STATES",
         "ReadinessModeEnum": "corrections.readiness.MODES",
         "NotificationEventEnum": "incidents.models.notifications.Event",
+        "IntegrationKindEnum": "incidents.models.integrations.IntegrationKind",
+        # A severity or blank: `severity_hint` and an integration's `default_severity_hint`.
+        "SeverityHintEnum": ["SEV1", "SEV2", "SEV3", "SEV4", ""],
     },
     # Swagger UI's assets come from the pinned drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -316,6 +319,8 @@ CELERY_TASK_ROUTES = {
     "incidents.escalate_pages": {"queue": "sweeps"},
     "incidents.deliver_notification": {"queue": "notify"},
     "incidents.relay_deliveries": {"queue": "sweeps"},
+    "corrections.send_reminders": {"queue": "sweeps"},
+    "incidents.send_reminders": {"queue": "sweeps"},
 }
 # Readiness (DESIGN §8a): every actuator's GET /health is checked this often by beat; a result older
 # than FAILSAFE_READINESS_STALE_AFTER intervals is stale (shown amber, warned about like a failure).
@@ -334,7 +339,12 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {"task": "accounts.purge_idempotency_records", "schedule": 3600.0},
     "escalate-pages": {"task": "incidents.escalate_pages", "schedule": 5.0},
     "relay-deliveries": {"task": "incidents.relay_deliveries", "schedule": 5.0},
+    # Each reminder is sent once whatever the period (incidents.reminders); a minute is precise enough.
+    "send-correction-reminders": {"task": "corrections.send_reminders", "schedule": 60.0},
+    "send-follow-up-reminders": {"task": "incidents.send_reminders", "schedule": 300.0},
 }
+# Inbound monitoring integrations: deliveries allowed per integration (DRF rate, e.g. 120/min).
+FAILSAFE_INTEGRATION_RATE = os.environ.get("FAILSAFE_INTEGRATION_RATE", "120/min")
 # Transient actuator errors are retried for a time, not a number of attempts, so a control plane
 # restarting for a few seconds never fails a correction; the backoff cap bounds how long a
 # recovered actuator waits to be noticed. The attempt cap is only a safety net.

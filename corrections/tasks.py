@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from accounts.actor import Actor
-from corrections import dispatch, services
+from corrections import dispatch, reminders, services
 from corrections.outbox import DISPATCH_TASK
 
 
@@ -33,3 +33,8 @@ def sweep_deadlines() -> int:
 @shared_task(name="corrections.check_readiness")
 def check_readiness() -> int:
     return dispatch.actuators_check_due()
+
+
+@shared_task(name="corrections.send_reminders")
+def send_reminders() -> int:
+    return reminders.corrections_remind(actor=Actor.system("send_reminders"))

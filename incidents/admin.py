@@ -3,27 +3,34 @@ ledger are read-only, because every change to them goes through incidents.servic
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
+from django.template.response import TemplateResponse
 
 from accounts import ledger
 from accounts.actor import Actor
 from accounts.models import LedgerEvent
+from accounts.roles import Role
 from config.errors import DomainError
 from incidents import selectors
 from incidents.delivery import delivery_resend
 from incidents.events import IncidentEvent
+from incidents.integrations import services as integration_services
 from incidents.models import (
     AIModel,
     CustomerAccount,
     Delivery,
     Deployment,
     Incident,
+    Integration,
     ModelVersion,
     Notification,
+    Severity,
     Signal,
     TimelineEntry,
 )
@@ -246,3 +253,109 @@ class DeliveryAdmin(ReadOnlyAdmin):
             else:
                 resent += 1
         self.message_user(request, f"{resent} resent; {skipped} skipped (only failed deliveries are resent).")
+
+
+class IntegrationForm(forms.ModelForm):
+    class Meta:
+        model = Integration
+        fields = ("name", "kind", "default_deployment", "default_severity_hint")
+        widgets = {"default_severity_hint": forms.Select(choices=[("", "—"), *Severity.choices])}
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if Integration.objects.filter(name__iexact=name).exists():
+            raise ValidationError("An integration with this name already exists.")
+        return name
+
+
+class RevokeForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    """Admins add, rotate and revoke integrations here or through the API (`/api/v1/integrations/`);
+    both go through incidents.integrations.services, which writes the ledger. A new token is shown
+    once, on the page that follows, and never stored."""
+
+    form = IntegrationForm
+    list_display = (
+        "name", "kind", "lookup", "default_deployment", "created_by", "created_at", "last_used_at", "revoked_at",
+    )  # fmt: skip
+    list_filter = ("kind",)
+    search_fields = ("name",)
+    actions = ("rotate_token", "revoke")
+    token_template = "admin/incidents/integration/token.html"
+
+    @staticmethod
+    def _is_admin(request) -> bool:
+        return request.user.is_superuser or request.user.has_role(Role.ADMIN)
+
+    def has_add_permission(self, request):
+        return self._is_admin(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return self._is_admin(request)
+
+    def save_model(self, request, obj, form, change):
+        integration, token = integration_services.integration_create(
+            actor=Actor.from_request(request), **{name: form.cleaned_data[name] for name in IntegrationForm.Meta.fields}
+        )
+        obj.pk, obj.lookup, obj.created_by = integration.pk, integration.lookup, integration.created_by
+        request.integration_token = token
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._token_page(request, obj, request.integration_token, "created")
+
+    def _token_page(self, request, integration, token: str, what: str):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Integration {integration.name} {what}",
+            "integration": integration,
+            "token": token,
+            "url": request.build_absolute_uri(f"/api/v1/integrations/{integration.kind}/"),
+        }
+        return TemplateResponse(request, self.token_template, context)
+
+    @admin.action(description="Rotate the token of the selected integration (one)")
+    def rotate_token(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one integration to rotate.", messages.ERROR)
+            return None
+        try:
+            integration, token = integration_services.integration_rotate(
+                actor=Actor.from_request(request), integration=queryset.get()
+            )
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return None
+        return self._token_page(request, integration, token, "has a new token")
+
+    @admin.action(description="Revoke the selected integrations")
+    def revoke(self, request, queryset):
+        form = RevokeForm(request.POST if "reason" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Revoke integrations",
+                "integrations": queryset,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/incidents/integration/revoke.html", context)
+        revoked = 0
+        for integration in queryset.filter(revoked_at__isnull=True):
+            integration_services.integration_revoke(
+                actor=Actor.from_request(request), integration=integration, reason=form.cleaned_data["reason"]
+            )
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} integration(s).", messages.SUCCESS)
+        return None

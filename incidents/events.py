@@ -99,6 +99,17 @@ class IncidentEvent(LedgerVerb):
         "notification.preferences_changed",
         lambda e: "changed their notification preferences",
     )
+    SIGNAL_RESOLVED = "signal.resolved", lambda e: "its monitor reported the alert resolved"
+    SIGNAL_REOPENED = (
+        "signal.reopened",
+        lambda e: f"its monitor reported the alert firing again ({_a(e, 'occurrences')} times so far)",
+    )
+    # Inbound monitoring integrations (incidents.integrations), managed by admins.
+    INTEGRATION_CREATED = "integration.created", lambda e: f"created the integration {_a(e, 'name')}"
+    INTEGRATION_ROTATED = "integration.rotated", lambda e: f"rotated the token of the integration {_a(e, 'name')}"
+    INTEGRATION_REVOKED = "integration.revoked", lambda e: f"revoked the integration {_a(e, 'name')}"
+    # A reminder of a deadline (incidents.reminders), with who got it.
+    REMINDER_SENT = "reminder.sent", lambda e: f"reminded {', '.join(_a(e, 'to', [])) or 'nobody'}: {_a(e, 'what')}"
     # Registry configuration, edited in the admin (incidents.admin.RegistryAdmin): see registry_change.
     AIMODEL_CREATED = "registry.aimodel_created"
     AIMODEL_CHANGED = "registry.aimodel_changed"

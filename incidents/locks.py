@@ -3,7 +3,8 @@
 A transaction that needs several takes them in this order, so two never wait on each other:
 
     1. the incident            lock_incident
-    2. signals                 lock_signal, lock_open_signal
+    2. an integration          lock_integration (an inbound webhook: serialises its deliveries)
+       then signals            lock_signal, lock_open_signal
     3. the year's ref counter  lock_incident_counter (creating an incident)
        or a review's rows       lock_review, lock_review_draft, lock_live_review_approvals, lock_follow_up
        or a chat or webhook row lock_slack_role_channel, lock_slack_identity, lock_webhook_endpoint
@@ -28,6 +29,7 @@ from incidents.models import (
     FollowUpAction,
     Incident,
     IncidentCounter,
+    Integration,
     Page,
     Review,
     ReviewApproval,
@@ -42,6 +44,10 @@ from incidents.models import (
 
 def lock_incident(pk: int) -> Incident:
     return Incident.objects.select_for_update().get(pk=pk)
+
+
+def lock_integration(pk: int) -> Integration:
+    return Integration.objects.select_for_update().get(pk=pk)
 
 
 def lock_signal(pk: int, *, with_deployment: bool = False) -> Signal:

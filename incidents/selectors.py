@@ -192,4 +192,4 @@ def signals_for(*, user: User) -> QuerySet[Signal]:
     signals = Signal.objects.all()
     if not sees_all_restricted(user):
         signals = signals.filter(Q(incident__isnull=True) | _visible_q(user, prefix="incident__"))
-    return signals.select_related("deployment", "incident").order_by("-last_seen_at")
+    return signals.select_related("deployment", "incident", "integration").order_by("-last_seen_at")

@@ -38,6 +38,7 @@ from incidents.models import (
     Status,
     TimelineEntry,
 )
+from incidents.models.integrations import Integration
 from incidents.models.oncall import Page
 from incidents.notifications import Event, Need, incident_url, members_of, notify
 from incidents.oncall import services as oncall
@@ -514,19 +515,24 @@ def signal_ingest(
     severity_hint: str = "",
     deployment: Deployment | None = None,
     dedup_key: str = "",
+    integration: Integration | None = None,
+    alert_started_at: datetime | None = None,
+    link: str = "",
 ) -> tuple[Signal, bool]:
     """Record a signal, or fold it into the open signal or incident with the same dedup key.
 
-    Returns (signal, created).
+    `integration`, `alert_started_at` and `link` come from a monitoring integration
+    (incidents.integrations). Returns (signal, created).
     """
     _require_writer(actor)
     now = timezone.now()
     if dedup_key:
-        existing = locks.lock_open_signal(dedup_key=dedup_key, still_open=_open_signal_q())
+        existing = locks.lock_open_signal(dedup_key=dedup_key, still_open=open_signal_q())
         if existing is not None:
             existing.occurrences += 1
             existing.last_seen_at = now
-            existing.save(update_fields=["occurrences", "last_seen_at"])
+            existing.alert_started_at = alert_started_at or existing.alert_started_at
+            existing.save(update_fields=["occurrences", "last_seen_at", "alert_started_at"])
             ledger.record(
                 actor=actor, verb=IncidentEvent.SIGNAL_FOLDED, obj=existing,
                 incident_ref=existing.incident.ref if existing.incident is not None else "",
@@ -543,16 +549,21 @@ def signal_ingest(
         first_seen_at=now,
         last_seen_at=now,
         created_by=actor.user,
+        integration=integration,
+        alert_started_at=alert_started_at,
+        link=link,
     )
     ledger.record(
         actor=actor, verb=IncidentEvent.SIGNAL_RECEIVED, obj=signal,
         after={"source": source, "title": signal.title, "severity_hint": severity_hint,
-               "deployment": deployment.slug if deployment else None, "dedup_key": dedup_key},
+               "deployment": deployment.slug if deployment else None, "dedup_key": dedup_key,
+               **({"integration": integration.name} if integration else {})},
     )  # fmt: skip
     return signal, True
 
 
-def _open_signal_q() -> Q:
+def open_signal_q() -> Q:
+    """Signals a new one with the same dedup key folds into: open, or promoted into an open incident."""
     return Q(state=Signal.State.OPEN) | Q(state=Signal.State.PROMOTED, incident__status__in=OPEN_STATUSES)
 
 

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from accounts.actor import Actor
-from incidents import delivery
+from incidents import delivery, reminders
 from incidents.notifications import DELIVER_TASK
 from incidents.oncall import services as oncall
 
@@ -24,3 +24,8 @@ def relay_deliveries() -> int:
 @shared_task(name="incidents.escalate_pages")
 def escalate_pages() -> int:
     return oncall.pages_escalate_due(actor=Actor.system("escalate_pages"))
+
+
+@shared_task(name="incidents.send_reminders")
+def send_reminders() -> int:
+    return reminders.follow_ups_remind(actor=Actor.system("send_reminders"))

@@ -213,6 +213,7 @@ def pytest_collection_modifyitems(items):
 def route_values(make_user, make_incident, actor_for):
     """One incident, correction and signal to fill route parameters with (a SEV1 pause request)."""
     from corrections import services as corrections
+    from incidents.integrations.services import integration_create
     from incidents.models import Page, Signal, WebhookEndpoint
     from incidents.oncall import services as oncall
 
@@ -231,7 +232,10 @@ def route_values(make_user, make_incident, actor_for):
         name="hook", url="https://hooks.example.test/", events=["page"], secret="whsec_" + "A" * 43 + "=",
         created_by=incident.reporter,
     )  # fmt: skip
+    integration, _ = integration_create(
+        actor=actor_for(make_user(Role.ADMIN)), name="route-values", kind="alertmanager"
+    )
     return {"<ref:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk),
             "<int:seq>": "1", "<int:endpoint_id>": str(endpoint.pk),
             "<int:page_id>": str(Page.objects.get(incident=incident, reason="sev1").pk),
-            "<int:rotation_id>": str(rotation.pk)}  # fmt: skip
+            "<int:rotation_id>": str(rotation.pk), "<int:integration_id>": str(integration.pk)}  # fmt: skip

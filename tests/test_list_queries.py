@@ -139,6 +139,7 @@ COUNTED_ELSEWHERE = {
     "/api/v1/oncall/": "tests/incidents/oncall/test_queries.py",
     "/api/v1/oncall/rotations/": "tests/incidents/oncall/test_queries.py",
     "/api/v1/oncall/rotations/{rotation_id}/overrides/": "tests/incidents/oncall/test_queries.py",
+    "/api/v1/integrations/": "tests/incidents/test_integrations.py (admins only)",
 }
 
 

@@ -21,6 +21,7 @@ from corrections.selectors import decision_facts
 from corrections.services.common import approve, end, lock, person, record, require_typed_target, required_text
 from corrections.services.lifts import lifts_sweep_deadlines
 from corrections.services.permissions import CANCELLABLE_STATES, may_cancel
+from incidents.notifications import Event, incident_url, notify
 from incidents.selectors import can_view_incident
 
 
@@ -32,9 +33,28 @@ def lapse_if_due(actor: Actor, correction: Correction, now: datetime) -> bool:
     else:
         return False
     before = end(correction, State.LAPSED, now)
+    told = _tell_requester_it_lapsed(correction, deadline)
     record(actor, CorrectionEvent.LAPSED, correction, before={"state": before},
-            after={"state": State.LAPSED, "deadline": deadline})  # fmt: skip
+            after={"state": State.LAPSED, "deadline": deadline, "told": told})  # fmt: skip
     return True
+
+
+LAPSED_BECAUSE = {
+    "pending_until": "nobody gave the sign-off it needed within its time to live",
+    "execute_by": "it was approved but did not start within its execution window",
+}
+
+
+def _tell_requester_it_lapsed(correction: Correction, deadline: str) -> list[str]:
+    incident = correction.incident
+    return notify(
+        incident=incident,
+        event=Event.REMINDER,
+        users=[correction.requested_by],
+        subject=f"Lapsed: {correction.type} on {correction.target_name} ({incident.ref})",
+        body=f"Your request for {correction.type} on {correction.target_name} lapsed: {LAPSED_BECAUSE[deadline]}. "
+        f"Nothing was applied. Request it again if it is still needed.\n\n{incident_url(incident.ref)}",
+    )
 
 
 def _verify_second_factor(actor: Actor, user: User, otp: str) -> None:

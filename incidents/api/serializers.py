@@ -212,6 +212,9 @@ class SignalSerializer(serializers.ModelSerializer):
     deployment = serializers.SlugRelatedField(read_only=True, slug_field="slug", allow_null=True)
     incident = serializers.SlugRelatedField(read_only=True, slug_field="ref", allow_null=True)
     created_by = serializers.SlugRelatedField(read_only=True, slug_field="username", allow_null=True)
+    integration = serializers.SlugRelatedField(
+        read_only=True, slug_field="name", allow_null=True, help_text="The monitoring integration that sent it."
+    )
     folded = serializers.SerializerMethodField(
         help_text="True when this post folded into an existing signal instead of creating one."
     )
@@ -220,7 +223,8 @@ class SignalSerializer(serializers.ModelSerializer):
         model = Signal
         fields = [
             "id", "source", "title", "detail", "severity_hint", "deployment", "dedup_key", "state", "incident",
-            "occurrences", "first_seen_at", "last_seen_at", "created_by", "folded",
+            "occurrences", "first_seen_at", "last_seen_at", "created_by", "integration", "resolved_at", "link",
+            "folded",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -231,5 +235,5 @@ class SignalSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         if self.context.get("redact"):
             # Folded into a signal whose incident this caller may not see: confirm the fold only.
-            data.update(title="", detail="", incident=None)
+            data.update(title="", detail="", incident=None, link="")
         return data

@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("incidents.channels.api_urls")),
     path("", include("incidents.oncall.api.urls")),
     path("me/notification-preferences/", NotificationPreferencesView.as_view(), name="api-notification-preferences"),
+    path("", include("incidents.integrations.urls")),
 ]

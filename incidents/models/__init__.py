@@ -335,6 +335,14 @@ class Signal(models.Model):
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    # From a monitoring integration (incidents.integrations): which one, when the alert started
+    # firing (a new start is a new occurrence), when its monitor said it resolved, and its link.
+    integration = models.ForeignKey(
+        "incidents.Integration", on_delete=models.PROTECT, null=True, blank=True, related_name="signals"
+    )
+    alert_started_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    link = models.CharField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["-last_seen_at"]
@@ -354,6 +362,9 @@ from incidents.models.chat import (  # noqa: E402, F401
     SlackRoleChannel,
     WebhookEndpoint,
 )
+
+# Inbound monitoring integrations (incidents.integrations) and reminders sent once.
+from incidents.models.integrations import Integration, IntegrationKind, SentReminder  # noqa: E402, F401
 
 # Notifications as data (issue 11: a notification, its deliveries, each person's preferences).
 from incidents.models.notifications import (  # noqa: E402, F401

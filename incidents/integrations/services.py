@@ -1,0 +1,220 @@
+"""Managing inbound integrations (admins) and receiving their alerts (the integrations themselves).
+
+An alert becomes one signal, keyed `<kind>:<integration id>:<fingerprint>` through the signals'
+dedup (incidents.services.signal_ingest), so two integrations never fold into each other:
+
+- firing, nothing open with that key        → a new signal (ledger `signal.received`)
+- firing, same episode already recorded      → nothing changes (a sender's resend, no ledger row)
+- firing, a new `startsAt` while still open  → folded: occurrences + 1 (`signal.folded`)
+- resolved                                   → `resolved_at` is set on that signal (`signal.resolved`)
+- firing again after resolved                → re-opened: `resolved_at` cleared, occurrences + 1 (`signal.reopened`)
+- resolved, and nothing open with that key   → ignored (we never saw it fire, or it was dismissed)
+
+Deliveries of one integration are serialised by a row lock on it, so a retry racing its original
+never makes two signals of one alert.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import ledger
+from accounts.actor import Actor
+from accounts.models import User
+from accounts.roles import Role
+from config.errors import DomainError
+from incidents import locks
+from incidents.events import IncidentEvent
+from incidents.integrations.formats import Alert
+from incidents.models import Deployment, Severity, Signal, Source
+from incidents.models.integrations import Integration, IntegrationKind
+from incidents.services import open_signal_q, signal_ingest
+
+NAME_MAX = 100
+
+
+def _require_admin(actor: Actor) -> User:
+    if actor.user is None or not (actor.user.is_superuser or actor.user.has_role(Role.ADMIN)):
+        raise DomainError("Only an admin manages integrations.", code="forbidden")
+    return actor.user
+
+
+def _summary(integration: Integration) -> dict[str, str | None]:
+    return {
+        "name": integration.name,
+        "kind": integration.kind,
+        "token": f"{Integration.TOKEN_PREFIX}{integration.lookup}…",
+        "default_deployment": integration.default_deployment.slug if integration.default_deployment else None,
+        "default_severity_hint": integration.default_severity_hint,
+    }
+
+
+@transaction.atomic
+def integration_create(
+    *,
+    actor: Actor,
+    name: str,
+    kind: str,
+    default_deployment: Deployment | None = None,
+    default_severity_hint: str = "",
+) -> tuple[Integration, str]:
+    """A new integration and its token (shown this once; only its hash is kept)."""
+    admin = _require_admin(actor)
+    name = (name or "").strip()
+    if not name or len(name) > NAME_MAX:
+        raise DomainError.invalid_field("name", f"Give the integration a name of 1 to {NAME_MAX} characters.")
+    if kind not in IntegrationKind.values:
+        raise DomainError.invalid_field("kind", f"Expected one of: {', '.join(IntegrationKind.values)}.")
+    if default_severity_hint and default_severity_hint not in Severity.values:
+        raise DomainError.invalid_field("default_severity_hint", f"Expected one of {', '.join(Severity.values)}.")
+    if Integration.objects.filter(name__iexact=name).exists():
+        raise DomainError.invalid_field("name", "An integration with this name already exists.")
+    token, lookup = Integration.new_token()
+    try:
+        with transaction.atomic():
+            integration = Integration.objects.create(
+                name=name, kind=kind, lookup=lookup, token_hash=Integration.hash_token(token),
+                default_deployment=default_deployment, default_severity_hint=default_severity_hint,
+                created_by=admin,
+            )  # fmt: skip
+    except IntegrityError as exc:  # the same name, created a moment ago by someone else
+        raise DomainError.invalid_field("name", "An integration with this name already exists.") from exc
+    ledger.record(actor=actor, verb=IncidentEvent.INTEGRATION_CREATED, obj=integration, after=_summary(integration))
+    return integration, token
+
+
+@transaction.atomic
+def integration_rotate(*, actor: Actor, integration: Integration) -> tuple[Integration, str]:
+    """A new token; the old one stops working at once."""
+    _require_admin(actor)
+    integration = locks.lock_integration(integration.pk)
+    if integration.revoked_at is not None:
+        raise DomainError("This integration is revoked; create a new one.", code="conflict")
+    before = _summary(integration)
+    token, lookup = Integration.new_token()
+    integration.lookup, integration.token_hash, integration.rotated_at = (
+        lookup,
+        Integration.hash_token(token),
+        timezone.now(),
+    )
+    integration.save(update_fields=["lookup", "token_hash", "rotated_at"])
+    ledger.record(
+        actor=actor, verb=IncidentEvent.INTEGRATION_ROTATED, obj=integration, before=before, after=_summary(integration)
+    )
+    return integration, token
+
+
+@transaction.atomic
+def integration_revoke(*, actor: Actor, integration: Integration, reason: str) -> Integration:
+    _require_admin(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError.invalid_field("reason", "Say why this integration is revoked.")
+    integration = locks.lock_integration(integration.pk)
+    if integration.revoked_at is not None:
+        raise DomainError("This integration is already revoked.", code="conflict")
+    integration.revoked_at = timezone.now()
+    integration.save(update_fields=["revoked_at"])
+    ledger.record(
+        actor=actor, verb=IncidentEvent.INTEGRATION_REVOKED, obj=integration, after=_summary(integration), reason=reason
+    )
+    return integration
+
+
+# --- receiving ----------------------------------------------------------------------------------
+
+OUTCOMES = ("created", "folded", "reopened", "resolved", "unchanged", "ignored")
+
+
+@dataclass
+class Receipt:
+    """What one delivery did, alert by alert (counts, and the signals it touched)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    signal_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"received": sum(self.counts.values()), **{k: self.counts[k] for k in OUTCOMES},
+                "signals": self.signal_ids}  # fmt: skip
+
+
+def dedup_key_for(integration: Integration, fingerprint: str) -> str:
+    return f"{integration.kind}:{integration.pk}:{fingerprint}" if fingerprint else ""
+
+
+def _deployment(integration: Integration, slug: str, cache: dict[str, Deployment | None]) -> Deployment | None:
+    if slug and slug not in cache:
+        cache[slug] = Deployment.objects.filter(slug=slug).first()
+    return cache.get(slug) or integration.default_deployment
+
+
+@transaction.atomic
+def alerts_receive(*, actor: Actor, integration: Integration, alerts: Sequence[Alert]) -> Receipt:
+    """Record one delivery's alerts as signals (see the module's table). All or nothing."""
+    integration = locks.lock_integration(integration.pk)
+    if integration.revoked_at is not None:  # revoked between authentication and this lock
+        raise DomainError("This integration was revoked.", code="forbidden")
+    now = timezone.now()
+    integration.last_used_at = now
+    integration.save(update_fields=["last_used_at"])
+    receipt = Receipt()
+    deployments: dict[str, Deployment | None] = {}
+    for alert in alerts:
+        outcome, signal = _receive(actor, integration, alert, now, deployments)
+        receipt.counts[outcome] += 1
+        if signal is not None and signal.pk not in receipt.signal_ids:
+            receipt.signal_ids.append(signal.pk)
+    return receipt
+
+
+def _receive(
+    actor: Actor, integration: Integration, alert: Alert, now: datetime, deployments: dict[str, Deployment | None]
+) -> tuple[str, Signal | None]:
+    key = dedup_key_for(integration, alert.fingerprint)
+    existing = locks.lock_open_signal(dedup_key=key, still_open=open_signal_q()) if key else None
+    ref = existing.incident.ref if existing is not None and existing.incident is not None else ""
+    if not alert.firing:
+        if existing is None:
+            return "ignored", None
+        if existing.resolved_at is not None:
+            return "unchanged", existing
+        existing.resolved_at = alert.ends_at or now
+        existing.last_seen_at = now
+        existing.save(update_fields=["resolved_at", "last_seen_at"])
+        ledger.record(
+            actor=actor, verb=IncidentEvent.SIGNAL_RESOLVED, obj=existing, incident_ref=ref,
+            after={"resolved_at": existing.resolved_at, "fingerprint": alert.fingerprint},
+        )  # fmt: skip
+        return "resolved", existing
+    if existing is not None and existing.resolved_at is not None:
+        existing.resolved_at = None
+        existing.occurrences += 1
+        existing.last_seen_at = now
+        existing.alert_started_at = alert.starts_at or now
+        existing.save(update_fields=["resolved_at", "occurrences", "last_seen_at", "alert_started_at"])
+        ledger.record(
+            actor=actor, verb=IncidentEvent.SIGNAL_REOPENED, obj=existing, incident_ref=ref,
+            after={"occurrences": existing.occurrences, "fingerprint": alert.fingerprint},
+        )  # fmt: skip
+        return "reopened", existing
+    if existing is not None and alert.starts_at is not None and existing.alert_started_at == alert.starts_at:
+        return "unchanged", existing  # the sender repeating a notification about the same episode
+    signal, created = signal_ingest(
+        actor=actor,
+        source=Source.INTERNAL_MONITORING,
+        title=alert.title,
+        detail=alert.detail,
+        severity_hint=alert.severity_hint or integration.default_severity_hint,
+        deployment=_deployment(integration, alert.deployment_slug, deployments),
+        dedup_key=key,
+        integration=integration,
+        alert_started_at=alert.starts_at or now,
+        link=alert.link,
+    )
+    return ("created" if created else "folded"), signal
