@@ -90,7 +90,7 @@ def test_only_people_whose_approval_would_still_count_are_reminded(pending, peop
 
 
 def test_on_a_restricted_incident_those_without_access_learn_only_the_ref(
-    make_incident, people, actor_for, registry, django_capture_on_commit_callbacks
+    make_incident, people, actor_for, registry, django_capture_on_commit_callbacks, task_sends, deliver_notifications
 ):
     incident = make_incident(by=people["responder"], severity="SEV1", restricted=True, title=SECRET)
     incidents.incident_assign(
@@ -100,9 +100,11 @@ def test_on_a_restricted_incident_those_without_access_learn_only_the_ref(
         actor=actor_for(people["responder"]), incident=incident, type="pause_deployment", deployment="atlas-chat",
         params={}, rationale=RATIONALE,
     )  # fmt: skip
+    deliver_notifications()  # the request's own notifications, before the reminder's
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         reminders.corrections_remind(actor=SWEEP, now=correction.pending_until - timedelta(minutes=15))
+    deliver_notifications()  # what the worker does with the rows
     granted = [m for m in mail.outbox if people["commander"].email in m.to]
     ungranted = [m for m in mail.outbox if people["commander2"].email in m.to]
     assert len(granted) == 1 and RATIONALE in granted[0].body
@@ -113,10 +115,13 @@ def test_on_a_restricted_incident_those_without_access_learn_only_the_ref(
     assert f"{people['commander2'].username} (redacted)" in to
 
 
-def test_the_requester_is_told_when_the_request_lapses(pending, people, django_capture_on_commit_callbacks):
+def test_the_requester_is_told_when_the_request_lapses(
+    pending, people, django_capture_on_commit_callbacks, task_sends, deliver_notifications
+):
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         assert corrections.corrections_sweep_deadlines(actor=SWEEP, now=pending.pending_until) == 1
+    deliver_notifications()  # what the worker does with the rows
     [message] = [m for m in mail.outbox if people["responder"].email in m.to]
     assert "Lapsed" in message.subject and "time to live" in message.body
     event = LedgerEvent.objects.get(verb="correction.lapsed")

@@ -75,13 +75,14 @@ def test_a_new_due_date_is_reminded_afresh(follow_up):
 
 
 def test_an_owner_without_access_to_a_restricted_incident_learns_only_the_ref(
-    follow_up, make_user, django_capture_on_commit_callbacks
+    follow_up, make_user, django_capture_on_commit_callbacks, task_sends, deliver_notifications
 ):
     outsider = make_user(Role.RESPONDER)
     action = follow_up(owner=outsider, restricted=True)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         reminders.follow_ups_remind(actor=SWEEP, now=DUE_AT - timedelta(hours=24))
+    deliver_notifications()  # what the worker does with the rows
     [message] = mail.outbox
     text = message.subject + message.body
     assert action.review.incident.ref in text
