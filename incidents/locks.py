@@ -5,6 +5,7 @@ A transaction that needs several takes them in this order, so two never wait on 
     1. the incident            lock_incident
     2. signals                 lock_signal, lock_open_signal
     3. the year's ref counter  lock_incident_counter (creating an incident)
+       or a checklist step      lock_checklist_item
        or a review's rows       lock_review, lock_review_draft, lock_live_review_approvals, lock_follow_up
     4. the ledger head         (accounts.ledger.record, always last)
 
@@ -16,7 +17,16 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from incidents.models import FollowUpAction, Incident, IncidentCounter, Review, ReviewApproval, ReviewVersion, Signal
+from incidents.models import (
+    ChecklistItem,
+    FollowUpAction,
+    Incident,
+    IncidentCounter,
+    Review,
+    ReviewApproval,
+    ReviewVersion,
+    Signal,
+)
 
 
 def lock_incident(pk: int) -> Incident:
@@ -63,3 +73,13 @@ def lock_live_review_approvals(version: ReviewVersion) -> QuerySet[ReviewApprova
 
 def lock_follow_up(pk: int) -> FollowUpAction:
     return FollowUpAction.objects.select_for_update().select_related("owner").get(pk=pk)
+
+
+def lock_checklist_item(*, incident: Incident, item_id: int) -> ChecklistItem | None:
+    """One step of this incident's checklist (None if it is another incident's); lock the incident first."""
+    return (
+        ChecklistItem.objects.select_for_update(of=("self",))
+        .select_related("ticked_by")
+        .filter(incident=incident, pk=item_id)
+        .first()
+    )

@@ -152,6 +152,43 @@ def make_incident(db, registry, make_user, actor_for):
     return make
 
 
+CBRN_PLAYBOOK = {
+    "title": "CBRN uplift via a tool",
+    "categories": ["dangerous_capability", "misuse"],
+    "risk_domains": ["cbrn"],
+    "min_severity": "SEV2",
+    "priority": 100,
+    "escalation_criteria": [
+        {"text": "SEV1 if uplift is confirmed in CBRN", "risk_domain": "cbrn", "signal": "uplift_confirmed",
+         "severity": "SEV1"},
+    ],
+    "steps": ["Preserve the transcripts", "Disable tool use on the deployment", "Brief the RSO"],
+    "recommendations": [
+        {"type": "disable_capability", "params": {"capability": "tool_use"}, "duration_minutes": 4320,
+         "note": "Cut the tool path the uplift used."},
+        {"type": "tighten_safeguard", "params": {"safeguard": "cbrn_classifier", "setting": "block"}},
+    ],
+    "preauthorised_type": "disable_capability",
+}  # fmt: skip
+
+
+@pytest.fixture
+def make_playbook(db, registry, make_user, actor_for):
+    """A playbook (by default the CBRN one above), written by a new commander; `approve=True` has a
+    leader approve its pre-authorisation. Returns the version."""
+
+    def make(slug: str = "cbrn-uplift", *, approve: bool = False, **changes):
+        from corrections.playbooks import services as playbooks
+
+        author = make_user(Role.INCIDENT_COMMANDER)
+        version = playbooks.playbook_create(actor=actor_for(author), slug=slug, data=CBRN_PLAYBOOK | changes)
+        if approve:
+            version = playbooks.playbook_preauth_approve(actor=actor_for(make_user(Role.LEADERSHIP)), version=version)
+        return version
+
+    return make
+
+
 LEDGER_TABLE = "incidents_ledgerevent"
 LEDGER_TRIGGER = "incidents_ledgerevent_append_only"
 
