@@ -237,11 +237,13 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture
-def route_values(make_user, make_incident, actor_for):
-    """One incident, correction and signal to fill route parameters with (a SEV1 pause request)."""
+def route_values(make_user, make_incident, actor_for, make_playbook):
+    """One incident (with a playbook's checklist), correction and signal to fill route parameters with
+    (a SEV1 pause request)."""
     from corrections import services as corrections
     from incidents.models import Signal
 
+    playbook = make_playbook("route-walk", categories=["misuse"], risk_domains=["cyber"])
     incident = make_incident(severity="SEV1")
     correction = corrections.correction_request(
         actor=actor_for(make_user(Role.RESPONDER)), incident=incident, type="pause_deployment",
@@ -249,4 +251,5 @@ def route_values(make_user, make_incident, actor_for):
     )  # fmt: skip
     signal = Signal.objects.create(source="other", title="s")
     return {"<ref:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk),
-            "<int:seq>": "1"}  # fmt: skip
+            "<int:seq>": "1", "<int:playbook_id>": str(playbook.playbook_id), "<int:number>": str(playbook.number),
+            "<int:item_id>": str(incident.checklist.first().pk)}  # fmt: skip

@@ -83,9 +83,7 @@ def test_an_inactive_version_does_not_count_as_an_overlap(commander, actor_for):
     ],
 )
 def test_preauthorising_tier_4_or_destroy_weights_is_refused(commander, actor_for, recommendation, why):
-    error = _refusal(
-        actor_for(commander), recommendations=[recommendation], preauthorised_type=recommendation["type"]
-    )
+    error = _refusal(actor_for(commander), recommendations=[recommendation], preauthorised_type=recommendation["type"])
     assert why in error.fields["preauthorised_type"][0]
 
 
