@@ -13,8 +13,10 @@ urlpatterns = [
     path("incidents/<ref:ref>/escalate/", views.incident_escalate, name="incident-escalate"),
     path("incidents/<ref:ref>/details/", views.incident_edit_details, name="incident-edit-details"),
     path("incidents/<ref:ref>/assign/", views.incident_assign, name="incident-assign"),
+    path("incidents/<ref:ref>/checklist/<int:item_id>/tick/", views.incident_checklist_tick,
+         name="incident-checklist-tick"),
     path("signals/", views.signal_list, name="signal-list"),
     path("signals/<int:pk>/promote/", views.signal_promote, name="signal-promote"),
     path("signals/<int:pk>/dismiss/", views.signal_dismiss, name="signal-dismiss"),
     path("", include("incidents.reviews.urls")),
-]
+]  # fmt: skip
