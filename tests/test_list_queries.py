@@ -65,8 +65,8 @@ def world(registry, make_user, make_incident, actor_for):
             PlaybookVersion(playbook=p, number=1, priority=s, steps=["a"], created_by=requester, risk_domains=["cbrn"])
             for p, s in zip(playbooks, serials, strict=True)
         )
-        incident_services.checklist_add(actor=actor_for(requester), incident=target, steps=[f"Step {s}" for s in serials],
-                                source="bulk")  # fmt: skip
+        steps = [f"Step {s}" for s in serials]
+        incident_services.checklist_add(actor=actor_for(requester), incident=target, steps=steps, source="bulk")
         for k in range(n):
             correction = corrections.correction_request(
                 actor=actor_for(requester), incident=target, type="rollback_model",
