@@ -1,5 +1,7 @@
 """The demo seeds three realistic playbooks, and its CBRN incident gets the CBRN one with its checklist."""
 
+from io import StringIO
+
 from django.core.management import call_command
 
 from corrections.models import Playbook
@@ -9,7 +11,7 @@ from incidents.models import Incident
 
 def test_seed_demo_writes_three_playbooks_once_and_attaches_the_cbrn_one(db, tmp_path):
     for _ in range(2):  # safe to repeat
-        call_command("seed_demo", force=True, gateway_state_dir=str(tmp_path), stdout=open(tmp_path / "out", "w"))
+        call_command("seed_demo", force=True, gateway_state_dir=str(tmp_path), stdout=StringIO())
     assert sorted(Playbook.objects.values_list("slug", flat=True)) == [
         "cbrn-uplift-tool", "jailbreak-in-the-wild", "weight-exfiltration",
     ]  # fmt: skip
