@@ -128,14 +128,17 @@ def playbook_preauth_approve(*, actor: Actor, version: PlaybookVersion, comment:
     return version
 
 
-def playbook_attach_best(actor: Actor, incident: Incident, trigger: hooks.Trigger) -> IncidentPlaybook | None:
-    """The incidents hook: attach the best matching playbook's current version and copy its checklist.
+@transaction.atomic
+def playbook_attach(
+    *, actor: Actor, incident: Incident, version: PlaybookVersion, trigger: str
+) -> IncidentPlaybook | None:
+    """Attach this version to the incident and copy its checklist onto it (None if already attached).
 
-    Runs inside the incident service's transaction, the incident locked. A version already attached
-    is not attached (nor copied) twice; a different one (e.g. after escalation to SEV1) is.
+    The incidents hook calls it with the best match; a drill started "from a playbook" may call it
+    with the version it names. The incident is locked first, as every writer of it does.
     """
-    version = selectors.best_version_for(incident)
-    if version is None or IncidentPlaybook.objects.filter(incident=incident, version=version).exists():
+    incident = locks.incident(incident.pk)
+    if IncidentPlaybook.objects.filter(incident=incident, version=version).exists():
         return None
     attached = IncidentPlaybook.objects.create(incident=incident, version=version, trigger=str(trigger))
     ledger.record(
@@ -145,6 +148,16 @@ def playbook_attach_best(actor: Actor, incident: Incident, trigger: hooks.Trigge
     )  # fmt: skip
     incidents.checklist_add(actor=actor, incident=incident, steps=version.steps, source=f"playbook {version.label}")
     return attached
+
+
+def playbook_attach_best(actor: Actor, incident: Incident, trigger: hooks.Trigger) -> IncidentPlaybook | None:
+    """The incidents hook, inside the incident service's transaction: attach the best matching
+    playbook's current version. One already attached is not attached (nor copied) twice; a different
+    one (e.g. after escalation to SEV1) is."""
+    version = selectors.best_version_for(incident)
+    if version is None:
+        return None
+    return playbook_attach(actor=actor, incident=incident, version=version, trigger=str(trigger))
 
 
 def register() -> None:
