@@ -7,7 +7,9 @@ class CorrectionsConfig(AppConfig):
 
     def ready(self):
         from corrections import audit, closing, metrics
+        from corrections.playbooks import services as playbooks
 
         audit.register()
         closing.register()
         metrics.register()
+        playbooks.register()

@@ -20,7 +20,7 @@ def corrections_for_bundle(incident: Incident) -> list[dict[str, Any]]:
     """Every correction on the incident with its approvals and dispatch attempts (3 queries)."""
     corrections = (
         Correction.objects.filter(incident=incident)
-        .select_related("deployment", "model", "requested_by", "manual_confirmed_by")
+        .select_related("deployment", "model", "requested_by", "manual_confirmed_by", "playbook_version__playbook")
         .prefetch_related(
             Prefetch("approvals", queryset=Approval.objects.select_related("approver").order_by("id")),
             Prefetch("attempts", queryset=DispatchAttempt.objects.select_related("deployment").order_by("id")),
@@ -48,6 +48,7 @@ def corrections_for_bundle(incident: Incident) -> list[dict[str, Any]]:
             "lifted_at": _time(c.lifted_at),
             "failure": c.failure,
             "break_glass": c.break_glass,
+            "preauthorised_by_playbook": c.playbook_version.label if c.playbook_version else None,
             "break_glass_justification": c.break_glass_justification,
             "ratified_at": _time(c.ratified_at),
             "manually_confirmed_by": c.manual_confirmed_by.username if c.manual_confirmed_by else None,

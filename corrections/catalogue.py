@@ -41,6 +41,8 @@ USE_CASES = {
     "surveillance": "Surveillance and tracking of people",
 }
 ACCESS_TIERS = dict(CustomerAccount.Tier.choices)
+# The longest a correction may last before it expires (requests and playbooks alike).
+MAX_DURATION_MINUTES = 365 * 24 * 60
 RATE_LIMIT_SCOPES = {"account": "One account", "tier": "An access tier", "deployment": "The whole deployment"}
 
 

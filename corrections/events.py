@@ -36,6 +36,11 @@ class CorrectionEvent(StrEnum):
         lambda e: (
             f"requested {_a(e, 'type')} on {_a(e, 'target')} (tier {_a(e, 'tier')}, {_a(e, 'policy')})"
             + (" — BREAK GLASS" if _a(e, "break_glass") else "")
+            + (
+                f" — pre-authorised by playbook {_a(e, 'preauthorised_by')} (normally tier {_a(e, 'normal_tier')})"
+                if _a(e, "preauthorised_by")
+                else ""
+            )
         ),
     )
     EDITED = (
@@ -104,7 +109,14 @@ class CorrectionEvent(StrEnum):
         "correction.confirmed_manually",
         lambda e: (f"confirmed correction {e.object_id} was carried out by hand"),
     )
+    PLAYBOOK_ATTACHED = (
+        "playbook.attached",
+        lambda e: f"— playbook {_a(e, 'playbook')} v{_a(e, 'version')} ({_a(e, 'title')}) matches this incident",
+    )
     # Configuration: no incident, so never in an incident's history.
+    PLAYBOOK_CREATED = "playbook.created"
+    PLAYBOOK_VERSIONED = "playbook.version_created"
+    PLAYBOOK_PREAUTH_APPROVED = "playbook.preauthorisation_approved"
     ACTUATOR_CONFIGURED = "actuator.configured"
     ACTUATOR_READINESS_CHECKED = "actuator.readiness_checked"
     # Readiness changes, not every check (the checks themselves are kept as ActuatorCheck rows).

@@ -5,7 +5,8 @@
 and the ledger head last (inside ledger.record). A transaction may skip a step but never goes
 back to an earlier one, so two transactions wanting the same rows queue instead of deadlocking.
 Every select_for_update of the app is here (tests/corrections/test_locks.py checks it).
-Configuration rows (actuators, policies) are locked on their own, never with the rows above.
+Configuration rows (actuators, policies, playbooks) are locked on their own, never with the rows
+above; a playbook before its versions.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from corrections.models import (
     CorrectionTarget,
     LiftRequest,
     OutboxEntry,
+    Playbook,
+    PlaybookVersion,
 )
 from incidents.models import Deployment, Incident
 
@@ -82,3 +85,17 @@ def actuator(actuator_id: int) -> Actuator:
 
 def current_policy(tier: int) -> ApprovalPolicy:
     return ApprovalPolicy.objects.select_for_update().get(tier=tier, is_current=True)
+
+
+def playbooks() -> list[Playbook]:
+    """Every playbook, locked: saving one checks its matchers against all the others (no overlap)."""
+    return list(Playbook.objects.select_for_update().order_by("pk"))
+
+
+def playbook_version(version_id: int) -> PlaybookVersion:
+    """A playbook version, locked (approving its pre-authorisation); lock its playbook first if at all."""
+    return PlaybookVersion.objects.select_for_update(of=("self",)).select_related("playbook").get(pk=version_id)
+
+
+def current_playbook_version(playbook: Playbook) -> PlaybookVersion | None:
+    return PlaybookVersion.objects.select_for_update().filter(playbook=playbook, is_current=True).first()

@@ -150,6 +150,11 @@ class Correction(models.Model):
     ratification_due_at = models.DateTimeField(null=True, blank=True)
     ratified_at = models.DateTimeField(null=True, blank=True)
 
+    # Set when a leadership-approved playbook pre-authorised this request to tier 1 (policy.preauthorised_by).
+    playbook_version = models.ForeignKey(
+        "PlaybookVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="preauthorised_corrections"
+    )
+
     manual_confirmed_at = models.DateTimeField(null=True, blank=True)
     manual_confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -428,3 +433,91 @@ class DispatchAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} #{self.number} for {self.correction_id}: {self.outcome}"
+
+
+# --- playbooks (corrections.playbooks, DESIGN §8a) -------------------------------------------------
+
+
+class Playbook(models.Model):
+    """A named playbook; what it says lives in its versions, the newest of which is current."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class PlaybookVersion(models.Model):
+    """One immutable version of a playbook: every edit writes a new row (and a ledger event).
+
+    Matchers (empty list: any), escalation criteria, checklist steps and recommended corrections are
+    validated JSON (corrections.playbooks.content reads them). `preauthorised_type` names one
+    recommended correction that, once leadership approves this version, runs at tier 1 on matching
+    incidents; the database itself refuses an approval by the version's author.
+    """
+
+    playbook = models.ForeignKey(Playbook, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    is_current = models.BooleanField(default=True)
+    active = models.BooleanField(default=True, help_text="Inactive: kept, but matches no incident.")
+    categories = models.JSONField(default=list)
+    risk_domains = models.JSONField(default=list)
+    min_severity = models.CharField(max_length=4, default="SEV4")
+    priority = models.PositiveSmallIntegerField(default=100)
+    escalation_criteria = models.JSONField(default=list)
+    steps = models.JSONField(default=list)
+    recommendations = models.JSONField(default=list)
+    preauthorised_type = models.CharField(max_length=32, blank=True)
+    note = models.TextField(max_length=20000, blank=True, help_text="Why this version.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    preauth_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    preauth_approved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["playbook", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["playbook", "number"], name="playbook_version_unique"),
+            models.UniqueConstraint(
+                fields=["playbook"], condition=Q(is_current=True), name="one_current_version_per_playbook"
+            ),
+            models.CheckConstraint(condition=~Q(preauth_approved_by=F("created_by")), name="no_self_approved_playbook"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        return f"{self.playbook.slug} v{self.number}"
+
+    @property
+    def preauthorised(self) -> bool:
+        """Pre-authorisation in effect: named, and approved by leadership."""
+        return bool(self.preauthorised_type) and self.preauth_approved_at is not None
+
+
+class IncidentPlaybook(models.Model):
+    """A playbook version attached to an incident when it matched (on creation or escalation)."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="playbooks")
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.PROTECT, related_name="incidents")
+    trigger = models.CharField(max_length=16, help_text="created or escalated")
+    attached_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-attached_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "version"], name="one_attachment_per_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version_id} on {self.incident_id}"

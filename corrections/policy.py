@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 
 class Requirement(TypedDict):
@@ -224,4 +224,166 @@ def lift_decision_refusal(facts: LiftDecision, user_id: int, roles: Iterable[str
         return Refusal("conflict", "You asked to lift this correction; someone else in leadership must decide.")
     if not evaluate(LIFT_REQUIREMENTS, [(user_id, roles)]).satisfied:
         return Refusal("forbidden", f"Only leadership may decide on lifting a tier {facts.tier} correction early.")
+    return None
+
+
+# --- playbooks: which incidents a playbook matches, and pre-authorisation (DESIGN §8a) ------------
+
+K = TypeVar("K")
+NEVER_PREAUTHORISED = frozenset({"destroy_weights"})
+PREAUTHORISED_MAX_TIER = 3  # tier 4 never runs without its two leadership approvals
+
+
+def severity_rank(severity: str) -> int:
+    """SEV1 → 1 (most severe); anything else sorts after every real severity."""
+    if isinstance(severity, str) and severity.startswith("SEV") and severity[3:].isdigit():
+        return int(severity[3:])
+    return 99
+
+
+@dataclass(frozen=True)
+class IncidentProfile:
+    """What a playbook's matchers read of an incident."""
+
+    category: str
+    risk_domain: str
+    severity: str
+    deployments: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """Categories and risk domains (empty: any), the least severity matched, and a priority (higher wins)."""
+
+    categories: frozenset[str]
+    risk_domains: frozenset[str]
+    min_severity: str
+    priority: int
+
+    def matches(self, incident: IncidentProfile) -> bool:
+        return (
+            (not self.categories or incident.category in self.categories)
+            and (not self.risk_domains or incident.risk_domain in self.risk_domains)
+            and severity_rank(incident.severity) <= severity_rank(self.min_severity)
+        )
+
+    def overlaps(self, other: Matcher) -> bool:
+        """Could both match one incident at equal priority? (Every minimum severity includes SEV1.)"""
+
+        def meet(a: frozenset[str], b: frozenset[str]) -> bool:
+            return not a or not b or bool(a & b)
+
+        return (
+            self.priority == other.priority
+            and meet(self.categories, other.categories)
+            and meet(self.risk_domains, other.risk_domains)
+        )
+
+
+def best_match(candidates: Sequence[tuple[K, Matcher]], incident: IncidentProfile) -> K | None:
+    """The matching candidate of highest priority; on a tie (refused when playbooks are saved) the first."""
+    best: tuple[K, Matcher] | None = None
+    for key, matcher in candidates:
+        if matcher.matches(incident) and (best is None or matcher.priority > best[1].priority):
+            best = (key, matcher)
+    return best[0] if best else None
+
+
+def preauthorisation_refusal(type_key: str, tier: int) -> str | None:
+    """Why this correction type can never be pre-authorised by a playbook, or None."""
+    if type_key in NEVER_PREAUTHORISED:
+        return f"{type_key} is never pre-authorised: it is recorded and confirmed by hand."
+    if tier > PREAUTHORISED_MAX_TIER:
+        return f"A tier {tier} correction is never pre-authorised: it always needs its full sign-off."
+    return None
+
+
+@dataclass(frozen=True)
+class PreAuthorisation:
+    """A playbook version's pre-authorised correction, as the request service reads it."""
+
+    version_id: int
+    label: str  # e.g. "cbrn-uplift v2"
+    matcher: Matcher
+    type: str
+    params: Mapping[str, Any]
+    duration_minutes: int | None  # None: no limit named
+    approved: bool  # leadership approved this version's pre-authorisation
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """A correction request, validated, before any sign-off."""
+
+    type: str
+    tier: int  # the catalogue's tier for these parameters
+    params: Mapping[str, Any]
+    duration_minutes: int | None
+    deployment: str | None
+    break_glass: bool = False
+
+
+def params_within(requested: Mapping[str, Any], named: Mapping[str, Any]) -> bool:
+    """The same parameters, each equal to what the playbook names, or (lists) a part of it."""
+    if set(requested) != set(named):
+        return False
+    for key, value in requested.items():
+        allowed = named[key]
+        if isinstance(allowed, list):
+            if not isinstance(value, list) or not value or not set(value) <= set(allowed):
+                return False
+        elif value != allowed:
+            return False
+    return True
+
+
+def preauthorised_by(
+    request: RequestFacts, incident: IncidentProfile, candidates: Sequence[PreAuthorisation]
+) -> PreAuthorisation | None:
+    """The approved playbook version that lowers this request to tier 1, or None (the normal tier applies).
+
+    All must hold: the type may be pre-authorised at all (never tier 4, never destroy_weights); the
+    version's pre-authorisation is approved by leadership; it names this type; the playbook matches
+    the incident; the parameters are within what it names; the duration is no longer than it names;
+    the target is one of the incident's deployments. Break glass is its own path, never this one.
+    """
+    if request.break_glass or request.tier <= 1 or preauthorisation_refusal(request.type, request.tier):
+        return None
+    if request.deployment is None or request.deployment not in incident.deployments:
+        return None
+    for candidate in candidates:
+        if not candidate.approved or candidate.type != request.type:
+            continue
+        if not candidate.matcher.matches(incident) or not params_within(request.params, candidate.params):
+            continue
+        if candidate.duration_minutes is not None and (
+            request.duration_minutes is None or request.duration_minutes > candidate.duration_minutes
+        ):
+            continue
+        return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class PreAuthApproval:
+    """Plain facts about a playbook version whose pre-authorisation someone is about to approve."""
+
+    current: bool
+    names_one: bool  # the version names a pre-authorised correction
+    approved: bool
+    author_id: int
+
+
+def preauth_approval_refusal(facts: PreAuthApproval, user_id: int, roles: Iterable[str]) -> Refusal | None:
+    """None if this person may approve the version's pre-authorisation now, else why not."""
+    if "leadership" not in frozenset(roles):
+        return Refusal("forbidden", "Only leadership may approve a playbook's pre-authorisation.")
+    if not facts.names_one:
+        return Refusal("conflict", "This version pre-authorises nothing; there is nothing to approve.")
+    if not facts.current:
+        return Refusal("conflict", "This is not the playbook's current version; review the current one.")
+    if facts.approved:
+        return Refusal("conflict", "This version's pre-authorisation is already approved.")
+    if user_id == facts.author_id:
+        return Refusal("conflict", "You wrote this version; someone else in leadership must approve it.")
     return None

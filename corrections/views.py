@@ -234,6 +234,22 @@ def _render_choose(request, incident, *, error: str = "", status: int = 200) -> 
     return render(request, "corrections/correction_choose.html", context, status=status)
 
 
+PREFILLED = ("deployment", "duration_minutes", "rationale")
+
+
+def _prefilled(request: HttpRequest, form: CorrectionRequestForm) -> dict[str, Any]:
+    """Initial values from the query string (a playbook's "Request" link): shown, never submitted
+    for the person — they still read, may change, and send the form, and the sign-off applies."""
+    values: dict[str, Any] = {}
+    for name, field in form.fields.items():
+        if name not in PREFILLED and not name.startswith(PARAM_PREFIX):
+            continue
+        given = request.GET.getlist(name)
+        if given:
+            values[name] = given if getattr(field.widget, "allow_multiple_selected", False) else given[0][:20000]
+    return values
+
+
 @role_required(WRITE_ROLES)  # a blank form is of no use to a role that cannot submit it
 def correction_new(request: HttpRequest, ref: str) -> HttpResponse:
     """Two steps without a script: choose the type (?type=…), then fill in that type's fields."""
@@ -255,7 +271,9 @@ def correction_new(request: HttpRequest, ref: str) -> HttpResponse:
         initial = {"deployment": first[0].slug if first else "", "duration_minutes": ctype.default_duration_minutes}
         if ctype.target_kind == "model" and first:
             initial[PARAM_PREFIX + "model"] = first[0].model.name
-        return _render_request(request, incident, ctype, CorrectionRequestForm(initial=initial, **form_kwargs))
+        form = CorrectionRequestForm(initial=initial, **form_kwargs)
+        form.initial.update(_prefilled(request, form))
+        return _render_request(request, incident, ctype, form)
 
     form = CorrectionRequestForm(request.POST, **form_kwargs)
     if not form.is_valid():

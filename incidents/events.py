@@ -84,6 +84,14 @@ class IncidentEvent(LedgerVerb):
         "incident.access_revoked",
         lambda e: f"revoked {_a(e, 'user')}'s access to this restricted incident",
     )
+    CHECKLIST_ADDED = (
+        "incident.checklist_added",
+        lambda e: f"added {len(_a(e, 'steps', []))} steps to the checklist from {_a(e, 'source')}",
+    )
+    CHECKLIST_TICKED = (
+        "incident.checklist_ticked",
+        lambda e: f"ticked “{_a(e, 'step')}” on the checklist ({_a(e, 'progress')})",
+    )
     NOTE_ADDED = "timeline.note_added", lambda e: "added a note"
     DECISION_RECORDED = "timeline.decision_recorded", lambda e: "recorded a decision"
     SIGNAL_RECEIVED = "signal.received"

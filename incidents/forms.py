@@ -209,6 +209,12 @@ class StatusForm(_DetailPageForm):
             del self.fields["closing_exception"]
 
 
+class ChecklistTickForm(_DetailPageForm):
+    """Ticking a step: the step is in the URL; a refusal is shown on the checklist."""
+
+    id_prefix = "checklist"
+
+
 class EscalateForm(_DetailPageForm):
     id_prefix = "escalate"
 

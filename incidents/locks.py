@@ -6,6 +6,7 @@ A transaction that needs several takes them in this order, so two never wait on 
     2. an integration          lock_integration (an inbound webhook: serialises its deliveries)
        then signals            lock_signal, lock_open_signal
     3. the year's ref counter  lock_incident_counter (creating an incident)
+       or a checklist step      lock_checklist_item
        or a review's rows       lock_review, lock_review_draft, lock_live_review_approvals, lock_follow_up
        or a chat or webhook row lock_slack_role_channel, lock_slack_identity, lock_webhook_endpoint
        or a page                lock_page (an escalation takes only the page; an acknowledgement
@@ -25,6 +26,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from incidents.models import (
+    ChecklistItem,
     Delivery,
     FollowUpAction,
     Incident,
@@ -120,3 +122,13 @@ def lock_rotation(pk: int) -> Rotation:
 
 def lock_delivery(pk: int) -> Delivery:
     return Delivery.objects.select_for_update(of=("self",)).select_related("notification__incident").get(pk=pk)
+
+
+def lock_checklist_item(*, incident: Incident, item_id: int) -> ChecklistItem | None:
+    """One step of this incident's checklist (None if it is another incident's); lock the incident first."""
+    return (
+        ChecklistItem.objects.select_for_update(of=("self",))
+        .select_related("ticked_by")
+        .filter(incident=incident, pk=item_id)
+        .first()
+    )

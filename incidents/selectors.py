@@ -14,6 +14,7 @@ from accounts.models import LedgerEvent, User
 from accounts.roles import Role
 from incidents.models import (
     OPEN_STATUSES,
+    ChecklistItem,
     Deployment,
     Incident,
     IncidentUserObjectPermission,
@@ -180,6 +181,10 @@ def timeline_for(*, incident: Incident) -> list[TimelineItem]:
     ]
     items.sort(key=lambda item: item.at)
     return items
+
+
+def checklist_for(*, incident: Incident) -> QuerySet[ChecklistItem]:
+    return ChecklistItem.objects.filter(incident=incident).select_related("ticked_by").order_by("position", "id")
 
 
 def deployment_list() -> QuerySet[Deployment]:

@@ -20,7 +20,7 @@ from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import ESCALATION_LADDER, Role
 from config.errors import DomainError
-from incidents import closing, locks
+from incidents import closing, hooks, locks
 from incidents.events import IncidentEvent
 from incidents.models import (
     OPEN_STATUSES,
@@ -28,6 +28,7 @@ from incidents.models import (
     STATUS_MILESTONES,
     STATUS_TRANSITIONS,
     Category,
+    ChecklistItem,
     ClosingException,
     Deployment,
     Incident,
@@ -205,6 +206,8 @@ def incident_create(
     )
     if severity == Severity.SEV1:  # after the incident's first event: the page.opened event says who
         _page_leadership_for_sev1(actor, incident)
+    hooks.run_on_triage(actor=actor, incident=incident, trigger=hooks.Trigger.CREATED)
+    incident.refresh_from_db(fields=["checklist_total", "checklist_done"])
     return incident
 
 
@@ -395,6 +398,8 @@ def incident_escalate(*, actor: Actor, incident: Incident, reason: str, severity
         after={"severity": incident.severity, "called_in": called_in.value if called_in else None, "paged": paged},
         reason=reason,
     )  # fmt: skip
+    hooks.run_on_triage(actor=actor, incident=incident, trigger=hooks.Trigger.ESCALATED)
+    incident.refresh_from_db(fields=["checklist_total", "checklist_done"])
     return incident
 
 
@@ -500,6 +505,59 @@ def timeline_entry_add(
         },
     )
     return entry
+
+
+# --- the checklist -----------------------------------------------------------------------------
+
+MAX_CHECKLIST_STEPS = 200
+
+
+@transaction.atomic
+def checklist_add(*, actor: Actor, incident: Incident, steps: Sequence[str], source: str) -> list[ChecklistItem]:
+    """Copy steps onto the incident's checklist, after those already there (e.g. a playbook's, on match)."""
+    incident = _lock(incident, actor)
+    steps = [step.strip() for step in steps if step.strip()]
+    if not steps:
+        return []
+    if incident.checklist_total + len(steps) > MAX_CHECKLIST_STEPS:
+        raise DomainError.invalid_field("steps", f"An incident's checklist holds at most {MAX_CHECKLIST_STEPS} steps.")
+    start = incident.checklist_total
+    items = ChecklistItem.objects.bulk_create(
+        ChecklistItem(incident=incident, position=start + n + 1, text=text[:300], source=source[:120])
+        for n, text in enumerate(steps)
+    )
+    incident.checklist_total += len(items)
+    incident.save(update_fields=["checklist_total", "updated_at"])
+    ledger.record(
+        actor=actor, verb=IncidentEvent.CHECKLIST_ADDED, obj=incident, incident_ref=incident.ref,
+        after={"source": source, "steps": [item.text for item in items]},
+    )  # fmt: skip
+    return items
+
+
+@transaction.atomic
+def checklist_item_tick(*, actor: Actor, incident: Incident, item_id: int) -> ChecklistItem:
+    """Tick one step: who and when are kept, and the timeline says so. Ticking twice is refused."""
+    _require_writer(actor)
+    incident = _lock(incident, actor)
+    if actor.user is None:
+        raise DomainError("Ticking a step needs a person.", code="forbidden")
+    item = locks.lock_checklist_item(incident=incident, item_id=item_id)
+    if item is None:
+        raise DomainError("No such step on this incident's checklist.", code="not_found")
+    if item.ticked_at is not None:
+        who = item.ticked_by.username if item.ticked_by is not None else "someone"
+        raise DomainError(f"This step was already ticked by {who}.", code="conflict")
+    item.ticked_by, item.ticked_at = actor.user, timezone.now()
+    item.save(update_fields=["ticked_by", "ticked_at"])
+    incident.checklist_done += 1
+    incident.save(update_fields=["checklist_done", "updated_at"])
+    ledger.record(
+        actor=actor, verb=IncidentEvent.CHECKLIST_TICKED, obj=item, incident_ref=incident.ref,
+        after={"position": item.position, "step": item.text,
+               "progress": f"{incident.checklist_done}/{incident.checklist_total}"},
+    )  # fmt: skip
+    return item
 
 
 # --- signals -----------------------------------------------------------------------------------

@@ -14,10 +14,12 @@ urlpatterns = [
     path("incidents/<ref:ref>/details/", views.incident_edit_details, name="incident-edit-details"),
     path("incidents/<ref:ref>/assign/", views.incident_assign, name="incident-assign"),
     path("incidents/<ref:ref>/chat-channel/", views.incident_open_chat_channel, name="incident-chat-channel"),
+    path("incidents/<ref:ref>/checklist/<int:item_id>/tick/", views.incident_checklist_tick,
+         name="incident-checklist-tick"),
     path("signals/", views.signal_list, name="signal-list"),
     path("signals/<int:pk>/promote/", views.signal_promote, name="signal-promote"),
     path("signals/<int:pk>/dismiss/", views.signal_dismiss, name="signal-dismiss"),
     path("", include("incidents.reviews.urls")),
     path("", include("incidents.oncall.urls")),
     path("accounts/notifications/", views_preferences.notification_preferences, name="notification-preferences"),
-]
+]  # fmt: skip

@@ -29,6 +29,7 @@ from incidents.channels import slack
 from incidents.filters import IncidentPageFilter, SignalFilter
 from incidents.forms import (
     AssignCommanderForm,
+    ChecklistTickForm,
     DismissSignalForm,
     EscalateForm,
     IncidentDetailsForm,
@@ -170,12 +171,14 @@ def _render_detail(
         "assign": AssignCommanderForm(incident=incident) if user.has_role(*services.COMMANDER_ROLES) else None,
         "details": IncidentDetailsForm(incident=incident),
         "chat": Form() if user.has_role(*channel_services.CHAT_OPENER_ROLES) else None,
+        "checklist": ChecklistTickForm(),
     }
     if failed:
         forms[failed] = form
     context = {
         "incident": incident,
         "timeline": selectors.timeline_for(incident=incident),
+        "checklist": list(selectors.checklist_for(incident=incident)),
         "forms": forms,
         "failed": failed,
         "severity_definitions": _severity_definitions(),
@@ -306,6 +309,17 @@ def incident_escalate(request: HttpRequest, ref: str) -> HttpResponse:
 
     return _incident_action(
         request, ref, name="escalate", make_form=lambda data, i: EscalateForm(data, incident=i), perform=perform
+    )
+
+
+@page_access
+def incident_checklist_tick(request: HttpRequest, ref: str, item_id: int) -> HttpResponse:
+    def perform(actor, incident, form):
+        item = services.checklist_item_tick(actor=actor, incident=incident, item_id=item_id)
+        return f"Ticked “{item.text}” ({incident.ref})."
+
+    return _incident_action(
+        request, ref, name="checklist", make_form=lambda data, _: ChecklistTickForm(data), perform=perform
     )
 
 

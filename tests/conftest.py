@@ -162,6 +162,43 @@ def make_incident(db, registry, make_user, actor_for):
     return make
 
 
+CBRN_PLAYBOOK = {
+    "title": "CBRN uplift via a tool",
+    "categories": ["dangerous_capability", "misuse"],
+    "risk_domains": ["cbrn"],
+    "min_severity": "SEV2",
+    "priority": 100,
+    "escalation_criteria": [
+        {"text": "SEV1 if uplift is confirmed in CBRN", "risk_domain": "cbrn", "signal": "uplift_confirmed",
+         "severity": "SEV1"},
+    ],
+    "steps": ["Preserve the transcripts", "Disable tool use on the deployment", "Brief the RSO"],
+    "recommendations": [
+        {"type": "disable_capability", "params": {"capability": "tool_use"}, "duration_minutes": 4320,
+         "note": "Cut the tool path the uplift used."},
+        {"type": "tighten_safeguard", "params": {"safeguard": "cbrn_classifier", "setting": "block"}},
+    ],
+    "preauthorised_type": "disable_capability",
+}  # fmt: skip
+
+
+@pytest.fixture
+def make_playbook(db, registry, make_user, actor_for):
+    """A playbook (by default the CBRN one above), written by a new commander; `approve=True` has a
+    leader approve its pre-authorisation. Returns the version."""
+
+    def make(slug: str = "cbrn-uplift", *, approve: bool = False, **changes):
+        from corrections.playbooks import services as playbooks
+
+        author = make_user(Role.INCIDENT_COMMANDER)
+        version = playbooks.playbook_create(actor=actor_for(author), slug=slug, data=CBRN_PLAYBOOK | changes)
+        if approve:
+            version = playbooks.playbook_preauth_approve(actor=actor_for(make_user(Role.LEADERSHIP)), version=version)
+        return version
+
+    return make
+
+
 LEDGER_TABLE = "incidents_ledgerevent"
 LEDGER_TRIGGER = "incidents_ledgerevent_append_only"
 
@@ -210,13 +247,15 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture
-def route_values(make_user, make_incident, actor_for):
-    """One incident, correction and signal to fill route parameters with (a SEV1 pause request)."""
+def route_values(make_user, make_incident, actor_for, make_playbook):
+    """One incident (with a playbook's checklist), correction and signal to fill route parameters with
+    (a SEV1 pause request)."""
     from corrections import services as corrections
     from incidents.integrations.services import integration_create
     from incidents.models import Page, Signal, WebhookEndpoint
     from incidents.oncall import services as oncall
 
+    playbook = make_playbook("route-walk", categories=["misuse"], risk_domains=["cyber"])
     incident = make_incident(severity="SEV1")  # pages leadership
     leader = make_user(Role.LEADERSHIP)
     rotation = oncall.rotation_create(
@@ -238,4 +277,6 @@ def route_values(make_user, make_incident, actor_for):
     return {"<ref:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk),
             "<int:seq>": "1", "<int:endpoint_id>": str(endpoint.pk),
             "<int:page_id>": str(Page.objects.get(incident=incident, reason="sev1").pk),
-            "<int:rotation_id>": str(rotation.pk), "<int:integration_id>": str(integration.pk)}  # fmt: skip
+            "<int:rotation_id>": str(rotation.pk), "<int:integration_id>": str(integration.pk),
+            "<int:playbook_id>": str(playbook.playbook_id), "<int:number>": str(playbook.number),
+            "<int:item_id>": str(incident.checklist.first().pk)}  # fmt: skip

@@ -15,6 +15,8 @@ from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from corrections import services as corrections
+from corrections.models import Playbook, PlaybookVersion
+from incidents import services as incident_services
 from incidents.models import AIModel, Deployment, Incident, Signal
 
 API = "/api/v1"
@@ -67,6 +69,13 @@ def world(registry, make_user, make_incident, actor_for):
         Deployment.objects.bulk_create(
             Deployment(slug=f"bulk-{s}", name=f"Bulk {s}", model=AIModel.objects.first()) for s in serials
         )
+        playbooks = Playbook.objects.bulk_create(Playbook(slug=f"bulk-{s}", title=f"Bulk {s}") for s in serials)
+        PlaybookVersion.objects.bulk_create(
+            PlaybookVersion(playbook=p, number=1, priority=s, steps=["a"], created_by=requester, risk_domains=["cbrn"])
+            for p, s in zip(playbooks, serials, strict=True)
+        )
+        steps = [f"Step {s}" for s in serials]
+        incident_services.checklist_add(actor=actor_for(requester), incident=target, steps=steps, source="bulk")
         for k in range(n):
             correction = corrections.correction_request(
                 actor=actor_for(requester), incident=target, type="rollback_model",
@@ -126,6 +135,8 @@ LISTS = {
         10,
     ),  # fmt: skip
     "API incident timeline": (_api, f"{API}/incidents/{{ref}}/timeline/", {}, 5),
+    "API incident checklist": (_api, f"{API}/incidents/{{ref}}/checklist/", {}, 5),
+    "API playbooks": (_api, f"{API}/playbooks/", {}, 5),
 }
 
 # API lists whose counts are asserted by the tests of the engineer who owns them.

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from corrections.api import views
+from corrections.playbooks import api as playbooks
 
 urlpatterns = [
     path("correction-types/", views.CorrectionTypeListView.as_view(), name="api-correction-types"),
@@ -21,5 +22,12 @@ urlpatterns = [
          name="api-correction-target-confirm"),
     path("in-force/", views.InForceListView.as_view(), name="api-in-force"),
     path("readiness/", views.ReadinessListView.as_view(), name="api-readiness"),
+    path("playbooks/", playbooks.PlaybookListView.as_view(), name="api-playbook-list"),
+    path("playbooks/<int:playbook_id>/", playbooks.PlaybookDetailView.as_view(), name="api-playbook"),
+    path("playbooks/<int:playbook_id>/versions/", playbooks.PlaybookVersionCreateView.as_view(),
+         name="api-playbook-versions"),
+    path("playbooks/<int:playbook_id>/versions/<int:number>/approve/", playbooks.PlaybookPreauthApproveView.as_view(),
+         name="api-playbook-approve"),
+    path("incidents/<ref:ref>/playbook/", playbooks.IncidentPlaybookView.as_view(), name="api-incident-playbook"),
     path("approvals/pending/", views.PendingApprovalListView.as_view(), name="api-approvals-pending"),
 ]  # fmt: skip

@@ -15,6 +15,7 @@ ledger.record). Illegal transitions are refused here and only here. Callers use
 `from corrections import services; services.<name>(...)`.
 """
 
+from corrections.catalogue import MAX_DURATION_MINUTES
 from corrections.models import CLOSED_INCIDENT
 from corrections.services.common import COMMANDER_ROLES, content_hash, current_policy, deployments_reached
 from corrections.services.configuration import (
@@ -41,7 +42,6 @@ from corrections.services.execution import (
 from corrections.services.lifts import STALE_LIFT, correction_lift_approve, correction_lift_reject
 from corrections.services.permissions import CANCELLABLE_STATES, correction_actions_for
 from corrections.services.requests import (
-    MAX_DURATION_MINUTES,
     break_glass_hours_for,
     correction_edit,
     correction_request,

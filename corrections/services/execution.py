@@ -53,7 +53,9 @@ def correction_lift(*, actor: Actor, correction: Correction, reason: str) -> Cor
             f"Only an active correction can be lifted; this one is {correction.get_state_display().lower()}.",
             code="conflict",
         )
-    if correction.state in IN_FORCE_STATES and policy.lift_needs_signoff(correction.tier):
+    # A playbook's pre-authorisation lowers who must approve applying it, not lifting it: the type's own tier.
+    lift_tier = max(correction.tier, get_type(correction.type).tier_of(correction.params))
+    if correction.state in IN_FORCE_STATES and policy.lift_needs_signoff(lift_tier):
         refuse_if_closed(incident, "a lift that needs approval cannot be asked for on it")
         lift_request_record(actor, correction, user=user, reason=reason)
         return correction

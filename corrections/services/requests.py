@@ -13,9 +13,10 @@ from accounts.models import User
 from accounts.roles import Role
 from config.errors import DomainError
 from corrections import policy
-from corrections.catalogue import CorrectionType, get_type, resolve_target, validate_params
+from corrections.catalogue import MAX_DURATION_MINUTES, CorrectionType, get_type, resolve_target, validate_params
 from corrections.events import CorrectionEvent
 from corrections.models import Approval, Correction, CorrectionEditor, State
+from corrections.playbooks import selectors as playbooks
 from corrections.policy import PolicySnapshot
 from corrections.services.common import (
     COMMANDER_ROLES,
@@ -35,7 +36,6 @@ from incidents.models.oncall import Page
 from incidents.notifications import Event, Need, incident_url, members_of, notify
 from incidents.oncall import services as oncall
 
-MAX_DURATION_MINUTES = 365 * 24 * 60
 NO_RATIONALE = "Say why this correction is needed."
 
 
@@ -105,6 +105,16 @@ def break_glass_hours_for(*, user: User, ctype: CorrectionType, incident: Incide
     return snapshot.ratification_hours if _may_break_glass(user, snapshot, incident) else None
 
 
+def _preauthorisation(facts: policy.RequestFacts, incident: Incident) -> policy.PreAuthorisation | None:
+    """The leadership-approved playbook that lowers this request to tier 1 here, if any (policy decides)."""
+    if facts.break_glass or facts.tier <= 1 or facts.tier > policy.PREAUTHORISED_MAX_TIER:
+        return None  # nothing to lower, or never lowered: skip the queries
+    candidates = playbooks.preauthorisations_for(incident)
+    if not candidates:
+        return None
+    return policy.preauthorised_by(facts, playbooks.profile_of(incident, deployments=True), candidates)
+
+
 @transaction.atomic
 def correction_request(
     *,
@@ -124,7 +134,7 @@ def correction_request(
     params = validate_params(ctype, params, target)
     rationale = required_text(rationale, "rationale", NO_RATIONALE)
     duration = _duration(ctype, duration_minutes)
-    tier = ctype.tier_of(params)
+    tier = normal_tier = ctype.tier_of(params)
     rule = current_policy(tier)
     snapshot = rule.snapshot()
     if not user.roles & set(snapshot.requester_roles):
@@ -132,8 +142,20 @@ def correction_request(
             f"Your role may not request a tier {tier} correction ({ctype.label}).",
             code="forbidden",
         )
+    facts = policy.RequestFacts(
+        type=ctype.key, tier=tier, params=params, duration_minutes=duration,
+        deployment=target.deployment.slug if target.deployment else None, break_glass=break_glass,
+    )  # fmt: skip
+    # Policies are locked before the incident (corrections.locks): take tier 1's now if a playbook may need it.
+    preauth = _preauthorisation(facts, incident)
+    tier1 = current_policy(1) if preauth is not None else None
     incident = lock_incident(actor, incident)
     refuse_if_closed(incident, "nothing can be requested on it")
+    if tier1 is not None:  # decided again on the incident as locked: it may have changed meanwhile
+        preauth = _preauthorisation(facts, incident)
+        if preauth is not None:
+            tier, rule = 1, tier1
+            snapshot = rule.snapshot()
     if break_glass:
         justification = (justification or rationale).strip()
         if not _break_glass_applies(ctype, tier):
@@ -160,13 +182,15 @@ def correction_request(
         pending_until=now + timedelta(minutes=snapshot.pending_ttl_minutes),
         break_glass=break_glass,
         break_glass_justification=justification if break_glass else "",
+        playbook_version_id=preauth.version_id if preauth is not None else None,
     )
     targets = create_targets(correction)
     record(
         actor, CorrectionEvent.REQUESTED, correction,
         after={"type": ctype.key, "target": target.name, "params": params, "duration_minutes": duration,
                "tier": tier, "policy": f"tier {tier} v{rule.version}", "rationale": rationale,
-               "break_glass": break_glass, "targets": [t.deployment.slug for t in targets]},
+               "break_glass": break_glass, "targets": [t.deployment.slug for t in targets]}
+        | ({"preauthorised_by": preauth.label, "normal_tier": normal_tier} if preauth is not None else {}),
     )  # fmt: skip
     signoff = policy.evaluate(snapshot.requirements, [])
     if break_glass:
@@ -193,15 +217,16 @@ def correction_request(
             body=f"{told}\n\n{incident_url(incident.ref)}",
         )
         record(actor, CorrectionEvent.BREAK_GLASS, correction, after={"paged": paged}, reason=justification)
-    elif signoff.satisfied:  # pre-authorised (tier 1): runs now, the commander is told
+    elif signoff.satisfied:  # pre-authorised (tier 1, or by a playbook): runs now, the commander is told
         approve(actor, correction, now)
+        by = f" (pre-authorised by playbook {preauth.label})" if preauth is not None else ""
         notify(
             incident=incident,
             users=[incident.commander] if incident.commander is not None else members_of(Role.INCIDENT_COMMANDER),
             needs=Need.INCIDENT_COMMANDER,
             event=Event.PREAUTHORISED,
             subject=f"Pre-authorised correction: {ctype.label} on {target.name} ({incident.ref})",
-            body=f"{user.username} applied {ctype.label}: {rationale}\n\n{incident_url(incident.ref)}",
+            body=f"{user.username} applied {ctype.label}{by}: {rationale}\n\n{incident_url(incident.ref)}",
         )
     else:
         _notify_approvers(actor, correction, signoff)

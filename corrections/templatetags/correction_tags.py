@@ -140,3 +140,21 @@ def readiness_warning() -> dict[str, Any]:
 @register.filter
 def count_of(counts: dict[str, int], key: str) -> int:
     return counts.get(key, 0)
+
+
+@register.inclusion_tag("corrections/_playbook_panel.html", takes_context=True)
+def playbook_panel(context, incident) -> dict[str, Any]:
+    """The incident page's playbook: which version matched, its escalation criteria, and its
+    recommended corrections, each one click from the request form filled in (sign-off as usual)."""
+    from corrections.playbooks.selectors import playbook_for, recommendations_for
+    from corrections.services import CLOSED_INCIDENT
+
+    request = context["request"]
+    version = playbook_for(incident)
+    return {
+        "request": request,
+        "incident": incident,
+        "version": version,
+        "recommendations": recommendations_for(incident, version),
+        "can_request": request.user.can_write and incident.status not in CLOSED_INCIDENT,
+    }

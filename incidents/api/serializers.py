@@ -6,7 +6,18 @@ from rest_framework import serializers
 
 from accounts.models import LedgerEvent
 from config.strict import SlugRelatedField, StrictBooleanField, StrictSerializer, TextField
-from incidents.models import Category, Deployment, Incident, RiskDomain, Severity, Signal, Source, Status, TimelineEntry
+from incidents.models import (
+    Category,
+    ChecklistItem,
+    Deployment,
+    Incident,
+    RiskDomain,
+    Severity,
+    Signal,
+    Source,
+    Status,
+    TimelineEntry,
+)
 
 TEXT_MAX = 20000
 TITLE_MAX = 200
@@ -96,6 +107,7 @@ class IncidentSummarySerializer(serializers.ModelSerializer):
             "ref", "title", "category", "risk_domain", "severity", "status", "source", "restricted",
             "deployments", "reporter", "commander", "occurred_at", "detected_at", "reported_at",
             "acknowledged_at", "contained_at", "resolved_at", "closed_at", "updated_at",
+            "checklist_done", "checklist_total",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -152,6 +164,29 @@ class TimelineItemSerializer(serializers.Serializer):
 class TimelineSerializer(serializers.Serializer):
     ref = serializers.CharField()
     items = TimelineItemSerializer(many=True, help_text="Oldest first.")
+
+
+# --- checklist ----------------------------------------------------------------------------------
+
+
+class ChecklistItemSerializer(serializers.ModelSerializer):
+    ticked_by = serializers.SlugRelatedField(read_only=True, slug_field="username", allow_null=True)
+
+    class Meta:
+        model = ChecklistItem
+        fields = ["id", "position", "text", "source", "ticked_by", "ticked_at"]
+        read_only_fields = fields
+
+
+class ChecklistTickSerializer(StrictSerializer):
+    """Ticking takes nothing but the step in the URL: an empty object (or no body)."""
+
+
+class ChecklistSerializer(serializers.Serializer):
+    ref = serializers.CharField()
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+    items = ChecklistItemSerializer(many=True, help_text="In order; a ticked step names who ticked it and when.")
 
 
 # --- registry -----------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ urlpatterns = [
     path("incidents/<ref:ref>/escalate/", views.IncidentEscalateView.as_view(), name="api-incident-escalate"),
     path("incidents/<ref:ref>/bundle/", IncidentBundleView.as_view(), name="api-incident-bundle"),
     path("incidents/<ref:ref>/timeline/", views.IncidentTimelineView.as_view(), name="api-incident-timeline"),
+    path("incidents/<ref:ref>/checklist/", views.IncidentChecklistView.as_view(), name="api-incident-checklist"),
+    path("incidents/<ref:ref>/checklist/<int:item_id>/tick/", views.ChecklistTickView.as_view(),
+         name="api-checklist-tick"),
     path("metrics/", MetricsView.as_view(), name="api-metrics"),
     path("deployments/", views.DeploymentListView.as_view(), name="api-deployment-list"),
     path("signals/", views.SignalListView.as_view(), name="api-signal-list"),
@@ -21,4 +24,4 @@ urlpatterns = [
     path("", include("incidents.oncall.api.urls")),
     path("me/notification-preferences/", NotificationPreferencesView.as_view(), name="api-notification-preferences"),
     path("", include("incidents.integrations.urls")),
-]
+]  # fmt: skip

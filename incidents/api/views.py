@@ -13,6 +13,9 @@ from accounts.api.base import ApiListView, ApiView, actor_of
 from config.api import MAX_ID, REF_PATTERN, CanWrite, HasAnyRole, error_responses
 from incidents import selectors, services
 from incidents.api.serializers import (
+    ChecklistItemSerializer,
+    ChecklistSerializer,
+    ChecklistTickSerializer,
     DeploymentSerializer,
     IncidentCreateSerializer,
     IncidentEscalateSerializer,
@@ -147,6 +150,39 @@ class IncidentTimelineView(ApiView):
         params.is_valid(raise_exception=True)
         entry = services.timeline_entry_add(actor=actor_of(request), incident=incident, **params.validated_data)
         return Response(TimelineEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+# --- checklist ----------------------------------------------------------------------------------
+
+
+class IncidentChecklistView(ApiView):
+    permission_classes = [CanWrite]
+
+    @extend_schema(responses={200: ChecklistSerializer, **error_responses(404)}, tags=["incidents"])
+    def get(self, request, ref: str):
+        """The incident's checklist (copied from its playbook), with who ticked each step and when."""
+        incident = incident_or_404(request, ref)
+        items = selectors.checklist_for(incident=incident)
+        data = {"ref": incident.ref, "done": incident.checklist_done, "total": incident.checklist_total, "items": items}
+        return Response(ChecklistSerializer(data).data)
+
+
+class ChecklistTickView(ApiView):
+    permission_classes = [CanWrite]
+
+    @extend_schema(
+        request=ChecklistTickSerializer,
+        responses={200: ChecklistItemSerializer, **error_responses(400, 403, 404, 409)},
+        tags=["incidents"],
+    )
+    def post(self, request, ref: str, item_id: int):
+        """Tick one step: who and when are recorded, and the timeline says so. Ticking it again is 409."""
+        incident = incident_or_404(request, ref)
+        ChecklistTickSerializer(data=request.data).is_valid(raise_exception=True)
+        if item_id > MAX_ID:
+            raise NotFound("No such step on this incident's checklist.")
+        item = services.checklist_item_tick(actor=actor_of(request), incident=incident, item_id=item_id)
+        return Response(ChecklistItemSerializer(item).data)
 
 
 # --- registry -----------------------------------------------------------------------------------

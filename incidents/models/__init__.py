@@ -210,6 +210,10 @@ class Incident(models.Model):
     # current and a GIN index serves search (migration 0004); elsewhere it stays empty and
     # search falls back to substrings.
     search_vector = SearchVectorField(null=True, editable=False)
+    # The checklist's progress, kept beside the rows it counts (under the incident's lock) so the
+    # list shows "3/7" without a query per row.
+    checklist_total = models.PositiveSmallIntegerField(default=0)
+    checklist_done = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["severity", "-reported_at"]
@@ -289,6 +293,37 @@ class ClosingException(models.Model):
 
     def __str__(self) -> str:
         return f"exception to close {self.incident_id}"
+
+
+class ChecklistItem(models.Model):
+    """One step of a checklist copied onto an incident (from a playbook: `source` says which version).
+
+    The text is copied, not referenced: a later edit of the playbook never changes an incident's
+    list. Ticked once, by a named person, at a time (ledgered, so it is on the timeline).
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="checklist")
+    position = models.PositiveSmallIntegerField()
+    text = models.CharField(max_length=300)
+    source = models.CharField(max_length=120, help_text="Where the step came from, e.g. playbook cbrn-uplift v2.")
+    ticked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    ticked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "position"], name="checklist_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} #{self.position}: {self.text[:40]}"
+
+    @property
+    def done(self) -> bool:
+        return self.ticked_at is not None
 
 
 class TimelineEntry(models.Model):

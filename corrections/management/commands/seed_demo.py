@@ -21,7 +21,8 @@ from accounts.models import User
 from accounts.roles import Role
 from corrections import services
 from corrections.connectors.sandbox_secret import DEV_SANDBOX_SECRET, SANDBOX_SECRET_ENV
-from corrections.models import Actuator
+from corrections.models import Actuator, Playbook
+from corrections.playbooks import services as playbooks
 from incidents import services as incident_services
 from incidents.channels import services as channel_services
 from incidents.channels.local_slack import DEMO_ROLE_CHANNELS
@@ -92,6 +93,93 @@ DEMO_INCIDENTS = (
 )
 
 
+# Playbooks (DESIGN §8a): written by the commander; leader1 approves the CBRN one's pre-authorisation.
+DEMO_PLAYBOOKS = (
+    ("cbrn-uplift-tool", {
+        "title": "CBRN uplift via a tool",
+        "categories": ["dangerous_capability", "misuse"],
+        "risk_domains": ["cbrn"],
+        "min_severity": "SEV3",
+        "priority": 100,
+        "escalation_criteria": [
+            {"text": "SEV1 if uplift is confirmed in CBRN by the biosecurity red team", "risk_domain": "cbrn",
+             "signal": "uplift_confirmed", "severity": "SEV1"},
+            {"text": "SEV2 if the route reproduces on a second deployment", "risk_domain": "cbrn",
+             "signal": "reproduced_elsewhere", "severity": "SEV2"},
+        ],
+        "steps": [
+            "Preserve the transcripts and tool-call logs of the reported sessions",
+            "Disable tool use on the affected deployment (pre-authorised below)",
+            "Raise the CBRN classifier to block on detection",
+            "Ask the biosecurity red team to confirm or rule out uplift",
+            "Brief the responsible scaling officer",
+            "Assess reportability (EU AI Act, SB 53) and record the decision",
+        ],
+        "recommendations": [
+            {"type": "disable_capability", "params": {"capability": "tool_use"}, "duration_minutes": 72 * 60,
+             "note": "Cuts the tool path the uplift used; chat without tools keeps working."},
+            {"type": "tighten_safeguard", "params": {"safeguard": "cbrn_classifier", "setting": "block"},
+             "duration_minutes": 72 * 60, "note": "Blocks flagged completions while the route is studied."},
+            {"type": "restrict_use_case", "params": {"use_cases": ["bio_research", "chem_synthesis"]},
+             "note": "If uplift is confirmed: forbid the use cases outright."},
+        ],
+        "preauthorised_type": "disable_capability",
+        "note": "First version, from the 2026 tabletop exercise.",
+    }),
+    ("jailbreak-in-the-wild", {
+        "title": "Jailbreak spreading in the wild",
+        "categories": ["misuse", "dangerous_behavior"],
+        "risk_domains": [],
+        "min_severity": "SEV4",
+        "priority": 50,
+        "escalation_criteria": [
+            {"text": "SEV2 if the jailbreak is posted publicly and used by more than 100 accounts",
+             "signal": "public_spread", "severity": "SEV2"},
+        ],
+        "steps": [
+            "Collect the jailbreak prompts and the accounts using them",
+            "Block the accounts that use it at scale",
+            "Tighten the jailbreak detector",
+            "Forbid the use cases the jailbreak unlocks",
+            "Ship a safety fine-tune or classifier update, then lift",
+        ],
+        "recommendations": [
+            {"type": "block_accounts", "params": {"accounts": ["acct-mallory"]}, "duration_minutes": 7 * 24 * 60,
+             "note": "Replace with the accounts seen using the jailbreak."},
+            {"type": "tighten_safeguard", "params": {"safeguard": "jailbreak_detector", "setting": "strict"},
+             "duration_minutes": 72 * 60},
+            {"type": "restrict_use_case", "params": {"use_cases": ["exploit_development"]},
+             "duration_minutes": 72 * 60},
+        ],
+    }),
+    ("weight-exfiltration", {
+        "title": "Weight exfiltration suspected",
+        "categories": ["security"],
+        "risk_domains": [],
+        "min_severity": "SEV4",
+        "priority": 100,
+        "escalation_criteria": [
+            {"text": "SEV1 if weights are confirmed outside our infrastructure", "signal": "weights_confirmed_out",
+             "severity": "SEV1"},
+        ],
+        "steps": [
+            "Page security on-call and open a war room",
+            "Rotate serving credentials, API signing keys and storage access keys",
+            "Restrict access to identity-verified customers",
+            "Pause the deployment the access came through if exfiltration is under way",
+            "Preserve access logs; assess the 5-day notice (EU GPAI code of practice)",
+        ],
+        "recommendations": [
+            {"type": "restrict_access_tier", "params": {"allowed_tiers": ["verified", "enterprise"]},
+             "duration_minutes": 72 * 60},
+            {"type": "pause_deployment", "params": {}, "note": "Only if exfiltration is under way."},
+            {"type": "rate_limit", "params": {"scope": "deployment", "requests_per_minute": 100},
+             "duration_minutes": 24 * 60},
+        ],
+    }),
+)  # fmt: skip
+
+
 class Command(BaseCommand):
     help = "Create demo users (one per role), the atlas model and deployments, and a few incidents."
 
@@ -113,6 +201,7 @@ class Command(BaseCommand):
             self._registry()
             self._actuators(gateway_url)
             self._rotations(users)
+            self._playbooks(users)
             self._incidents(users)
             self._slack(users)
         self._gateway(gateway_state_dir)
@@ -199,6 +288,18 @@ class Command(BaseCommand):
             if not SlackIdentity.objects.filter(user=user).exists():
                 member_id = "U0" + username.upper()
                 channel_services.slack_identity_set(actor=actor, user=user, member_id=member_id)
+
+    def _playbooks(self, users):
+        commander = Actor.command(users["commander"], "seed_demo")
+        leader = Actor.command(users["leader1"], "seed_demo")
+        for slug, data in DEMO_PLAYBOOKS:
+            if Playbook.objects.filter(slug=slug).exists():
+                continue
+            version = playbooks.playbook_create(actor=commander, slug=slug, data=data)
+            if data.get("preauthorised_type"):
+                playbooks.playbook_preauth_approve(
+                    actor=leader, version=version, comment="Reviewed at the tabletop exercise."
+                )
 
     def _incidents(self, users):
         if Incident.objects.exists():
