@@ -16,6 +16,8 @@ from corrections.models import (
     ApprovalPolicy,
     Correction,
     CorrectionTarget,
+    Drill,
+    DrillSchedule,
     LiftRequest,
     OutboxEntry,
 )
@@ -82,3 +84,13 @@ def actuator(actuator_id: int) -> Actuator:
 
 def current_policy(tier: int) -> ApprovalPolicy:
     return ApprovalPolicy.objects.select_for_update().get(tier=tier, is_current=True)
+
+
+def drill(drill_id: int) -> Drill:
+    """A drill's row, while its report is made (after its incident, if that is locked too)."""
+    return Drill.objects.select_for_update(of=("self",)).select_related("incident").get(pk=drill_id)
+
+
+def drill_schedule(schedule_id: int) -> DrillSchedule:
+    """Configuration: locked on its own, never with the rows above."""
+    return DrillSchedule.objects.select_for_update().get(pk=schedule_id)

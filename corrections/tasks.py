@@ -4,6 +4,7 @@ from celery import shared_task
 
 from accounts.actor import Actor
 from corrections import dispatch, services
+from corrections.drills import services as drills
 from corrections.outbox import DISPATCH_TASK
 
 
@@ -28,3 +29,10 @@ def sweep_expired() -> int:
 @shared_task(name="corrections.sweep_deadlines")
 def sweep_deadlines() -> int:
     return services.corrections_sweep_deadlines(actor=Actor.system("sweep_deadlines"))
+
+
+@shared_task(name="corrections.sweep_drills")
+def sweep_drills() -> int:
+    """Keep the report of every drill that closed, and remind commanders of drills that are due."""
+    made = drills.drill_reports_for_closed(actor=Actor.system("drill_reports"))
+    return made + drills.drills_remind_due(actor=Actor.system("drill_reminders"))

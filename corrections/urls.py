@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from corrections import views
 
@@ -20,4 +20,5 @@ urlpatterns = [
          name="correction-target-confirm"),
     path("in-force/", views.in_force, name="in-force"),
     path("approvals/", views.approval_inbox, name="approval-inbox"),
+    path("", include("corrections.drills.urls")),
 ]  # fmt: skip

@@ -17,6 +17,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.roles import Role
+from incidents.drills import subject_for
 from incidents.models import Incident
 from incidents.selectors import viewers_among
 
@@ -57,12 +58,13 @@ def notify(
     `incident` is what the message is about (None only for a message about no incident). Those
     who may not see it get a generic message naming only its ref and what it `needs` (fixed
     words, so no detail can leak through them); their usernames come back with REDACTED
-    appended, so the ledger says who got the full message and who the generic one.
+    appended, so the ledger says who got the full message and who the generic one. About a drill,
+    every subject starts with "[DRILL]" (incidents.drills), whoever wrote it.
     """
     people = list({user.pk: user for user in users}.values())
     if not people:
         return []
-    full = (subject, body)
+    full = (subject_for(incident, subject), body)
     if incident is None:
         outgoing = [(user.username, user.email, *full) for user in people]
     else:
@@ -91,8 +93,9 @@ def notify(
 
 def _generic(incident: Incident, needs: Need) -> tuple[str, str]:
     """What someone who may not see the incident is told: its ref and what it needs, nothing else."""
+    # A drill says so even to those who may not see it: being paged for a rehearsal is not an emergency.
     return (
-        f"A restricted incident needs {needs}",
+        subject_for(incident, f"A restricted incident needs {needs}"),
         f"The restricted incident {incident.ref} needs {needs}. You have no access to its details; "
         f"ask leadership for access.\n\n{incident_url(incident.ref)}",
     )

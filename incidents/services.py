@@ -160,7 +160,9 @@ def incident_create(
     occurred_at: datetime | None = None,
     detected_at: datetime | None = None,
     restricted: bool = False,
+    is_drill: bool = False,
 ) -> Incident:
+    """Log an incident. `is_drill` marks a rehearsal for good (corrections.drills starts those)."""
     _require_writer(actor)
     _require_choice("category", category, Category)
     _require_choice("risk_domain", risk_domain, RiskDomain)
@@ -180,6 +182,7 @@ def incident_create(
         severity=severity,
         source=source,
         restricted=restricted,
+        is_drill=is_drill,
         reporter=actor.user,
         occurred_at=occurred_at,
         detected_at=detected_at or now,
@@ -197,7 +200,8 @@ def incident_create(
         obj=incident,
         incident_ref=incident.ref,
         after={**_snapshot(incident), "ref": incident.ref, "deployments": sorted(d.slug for d in deployments)}
-        | ({"paged": paged} if paged else {}),
+        | ({"paged": paged} if paged else {})
+        | ({"is_drill": True} if is_drill else {}),
     )
     return incident
 

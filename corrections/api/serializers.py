@@ -145,6 +145,11 @@ class CorrectionSerializer(serializers.ModelSerializer):
         help_text="Targets that cannot be reached automatically (no actuator, or its readiness check failed): "
         "shown before anyone approves."
     )
+    dry_run = serializers.BooleanField(
+        read_only=True,
+        help_text="A drill's correction: sent to actuators with dry_run, recorded there, never enforced. "
+        "`active` with dry_run means active (dry run).",
+    )
 
     class Meta:
         model = Correction
@@ -154,7 +159,7 @@ class CorrectionSerializer(serializers.ModelSerializer):
             "approved_at", "execute_by", "activated_at", "verified_at", "expires_at", "lifted_at", "failure",
             "break_glass", "break_glass_justification", "ratification_due_at", "ratified_at", "ratification_overdue",
             "approvals", "still_needed", "seconds_left", "lift_awaiting_approval", "targets", "progress",
-            "cannot_automate",
+            "cannot_automate", "dry_run",
         ]  # fmt: skip
 
     def _status(self, correction):

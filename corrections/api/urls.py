@@ -1,6 +1,7 @@
 from django.urls import path
 
 from corrections.api import views
+from corrections.drills import api as drills
 
 urlpatterns = [
     path("correction-types/", views.CorrectionTypeListView.as_view(), name="api-correction-types"),
@@ -21,4 +22,7 @@ urlpatterns = [
          name="api-correction-target-confirm"),
     path("in-force/", views.InForceListView.as_view(), name="api-in-force"),
     path("approvals/pending/", views.PendingApprovalListView.as_view(), name="api-approvals-pending"),
+    path("drills/", drills.DrillListView.as_view(), name="api-drills"),
+    path("drills/reports/<int:report_id>/", drills.DrillReportView.as_view(), name="api-drill-report"),
+    path("incidents/<ref:ref>/drill-report/", drills.DrillReportMakeView.as_view(), name="api-drill-report-make"),
 ]  # fmt: skip

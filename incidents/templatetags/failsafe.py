@@ -117,6 +117,8 @@ def nav_current(context) -> str:
         return "metrics"
     if name == "in-force":
         return "in-force"
+    if name and name.startswith("drill"):
+        return "drills"
     return ""
 
 
