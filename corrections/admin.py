@@ -12,7 +12,6 @@ from django.db.models import Count
 from accounts.actor import Actor
 from config.errors import DomainError
 from corrections import dispatch, selectors, services
-from corrections.drills import selectors as drill_selectors
 from corrections.drills import services as drill_services
 from corrections.in_force import target_in_force_q
 from corrections.models import (
@@ -20,7 +19,6 @@ from corrections.models import (
     ApprovalPolicy,
     Correction,
     DispatchAttempt,
-    DrillReport,
     DrillSchedule,
     OutboxEntry,
 )
@@ -199,12 +197,3 @@ class DrillScheduleAdmin(admin.ModelAdmin):
         )  # fmt: skip
         obj.pk = saved.pk
 
-
-@admin.register(DrillReport)
-class DrillReportAdmin(ReadOnlyAdmin):
-    """Kept reports, read only; only those of drills the admin may see."""
-
-    list_display = ("id", "drill", "trigger", "made_at", "made_by")
-
-    def get_queryset(self, request):
-        return drill_selectors.reports_for(user=request.user)

@@ -203,6 +203,7 @@ def pytest_collection_modifyitems(items):
 def route_values(make_user, make_incident, actor_for):
     """One incident, correction and signal to fill route parameters with (a SEV1 pause request)."""
     from corrections import services as corrections
+    from corrections.drills import services as drill_services
     from incidents.models import Signal
 
     incident = make_incident(severity="SEV1")
@@ -211,5 +212,10 @@ def route_values(make_user, make_incident, actor_for):
         deployment="atlas-chat", params={}, rationale="x",
     )  # fmt: skip
     signal = Signal.objects.create(source="other", title="s")
+    leader = actor_for(make_user(Role.LEADERSHIP))
+    drill = drill_services.drill_start(
+        actor=leader, title="Drill", category="misuse", risk_domain="cyber", severity="SEV3",
+    )  # fmt: skip
+    report = drill_services.drill_report_make(actor=leader, drill=drill)
     return {"<ref:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk),
-            "<int:seq>": "1"}  # fmt: skip
+            "<int:seq>": "1", "<int:report_id>": str(report.pk)}  # fmt: skip

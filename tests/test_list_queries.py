@@ -122,6 +122,7 @@ COUNTED_ELSEWHERE = {
     "/api/v1/incidents/{ref}/review/follow-ups/": "tests/incidents/reviews/test_api.py",
     "/api/v1/reviews/": "tests/incidents/reviews/test_api.py",
     "/api/v1/in-force/": "tests/corrections/test_in_force.py",
+    "/api/v1/drills/": "tests/corrections/test_drills.py (with the /drills/ page, for 3 and 30 reports)",
 }
 
 
