@@ -566,3 +566,34 @@ def test_a_schedule_is_refused_with_field_level_messages(people, actor_for):
 def test_the_drill_sweep_is_routed_and_on_beat(settings):
     assert settings.CELERY_TASK_ROUTES["corrections.sweep_drills"] == {"queue": "sweeps"}
     assert any(entry["task"] == "corrections.sweep_drills" for entry in settings.CELERY_BEAT_SCHEDULE.values())
+
+
+def test_the_actuator_contract_documents_dry_run():
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    from tests.corrections.test_sandbox_gateway import OPENAPI
+
+    doc = yaml.safe_load(OPENAPI.read_text())
+    validator = Draft202012Validator({"$ref": "#/components/schemas/ApplyRequest", "components": doc["components"]})
+    body = {"correction_id": "7", "type": "block_accounts", "deployment": "atlas-api", "model": "atlas",
+            "params": {"accounts": ["acct-mallory"]}, "expires_at": None, "generation": 1}  # fmt: skip
+    assert validator.is_valid({**body, "dry_run": True})
+    assert not validator.is_valid({**body, "dry_run": "yes"})
+    assert "dry_run" in doc["components"]["schemas"]["CorrectionStatus"]["properties"]
+    assert "## Dry runs: drills" in doc["info"]["description"]
+
+
+def test_an_admin_sets_a_schedule_in_the_admin_and_it_is_ledgered(people, client):
+    admin_user = people["admin"]
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save(update_fields=["is_staff", "is_superuser"])
+    client.force_login(admin_user)
+    answer = client.post(
+        "/admin/corrections/drillschedule/add/",
+        {"team": "Safety on-call", "every_days": "90", "remind_days_before": "7", "active": "on"},
+    )
+    assert answer.status_code == 302, answer.content[:500]
+    schedule = DrillSchedule.objects.get(team="Safety on-call")
+    event = LedgerEvent.objects.get(verb="drill.schedule_set", object_id=str(schedule.pk))
+    assert event.after["every_days"] == 90 and event.actor_name == admin_user.username
