@@ -196,4 +196,3 @@ class DrillScheduleAdmin(admin.ModelAdmin):
             remind_days_before=data["remind_days_before"], active=data["active"],
         )  # fmt: skip
         obj.pk = saved.pk
-

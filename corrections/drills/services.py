@@ -56,6 +56,8 @@ def drill_start(
     real pages (subjects start with [DRILL]); it stays out of metrics and of everything for outsiders.
     """
     _require(actor, "start a drill")
+    if actor.user is None:
+        raise DomainError("A drill is started by a person, who is its reporter.", code="forbidden")
     if schedule is not None and not schedule.active:
         raise DomainError.invalid_field("schedule", f"The schedule of {schedule.team} is not active.")
     incident = incidents.incident_create(
@@ -72,7 +74,6 @@ def drill_start(
         "restricted": restricted,
         "detected_at": detected_at.isoformat() if detected_at else None,
     }
-    assert actor.user is not None  # incident_create refuses an actor without a writer role
     drill = Drill.objects.create(incident=incident, schedule=schedule, scenario=scenario, started_by=actor.user)
     ledger.record(
         actor=actor, verb=CorrectionEvent.DRILL_STARTED, obj=drill, incident_ref=incident.ref,

@@ -597,3 +597,20 @@ def test_an_admin_sets_a_schedule_in_the_admin_and_it_is_ledgered(people, client
     schedule = DrillSchedule.objects.get(team="Safety on-call")
     event = LedgerEvent.objects.get(verb="drill.schedule_set", object_id=str(schedule.pk))
     assert event.after["every_days"] == 90 and event.actor_name == admin_user.username
+
+
+def test_what_is_in_force_leaves_a_drills_dry_runs_out(start, make_incident, people, actor_for, api_for):
+    from corrections.in_force import dashboard_counts, in_force_by_deployment
+
+    real = make_incident()
+    for incident in (start().incident, real):
+        correction = services.correction_request(
+            actor=actor_for(people["responder"]), incident=incident, type="block_accounts", deployment="atlas-api",
+            params={"accounts": ["acct-mallory"]}, rationale="x",
+        )  # fmt: skip
+        Correction.objects.filter(pk=correction.pk).update(state=State.ACTIVE)
+        correction.targets.update(state="active")
+    shown = api_for(people["leader1"]).get("/api/v1/in-force/").json()
+    assert len(shown) == 1 and shown[0]["incident"] == real.ref
+    assert dashboard_counts()["total"] == 1
+    assert in_force_by_deployment() == {"atlas-api": 1}
