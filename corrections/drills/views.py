@@ -89,7 +89,7 @@ def drill_list(request: HttpRequest) -> HttpResponse:
     return _render_list(request, form, status=status)
 
 
-@role_required(READ_ROLES)
+@role_required(READ_ROLES, write_roles=WRITE_ROLES)  # read only: a POST by an auditor is 403, not 404
 def drill_report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
     report = selectors.report_get_for(user=request.user, report_id=report_id) if report_id <= MAX_ID else None
     if report is None:
@@ -99,8 +99,8 @@ def drill_report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
     return render(request, "corrections/drills/drill_report.html", {"report": report, "phases": phases})
 
 
+@role_required(WRITE_ROLES)  # outermost: the role is checked before the method
 @require_POST
-@role_required(WRITE_ROLES)
 def drill_report_make(request: HttpRequest, ref: str) -> HttpResponse:
     drill = selectors.drill_for_incident(user=request.user, ref=ref)
     if drill is None:
