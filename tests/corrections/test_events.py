@@ -17,7 +17,7 @@ from incidents import audit
 
 APP = Path(corrections.__file__).parent
 # The verbs this app records are "correction.*", "actuator.*" and "policy.*".
-VERB = re.compile(r"^(correction|actuator|policy)\.[a-z_]+$")
+VERB = re.compile(r"^(correction|actuator|policy|drill)\.[a-z_]+$")
 
 
 def _app_modules():
