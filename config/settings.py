@@ -321,6 +321,7 @@ CELERY_TASK_ROUTES = {
     "incidents.relay_deliveries": {"queue": "sweeps"},
     "corrections.send_reminders": {"queue": "sweeps"},
     "incidents.send_reminders": {"queue": "sweeps"},
+    "corrections.sweep_drills": {"queue": "sweeps"},
 }
 # Readiness (DESIGN §8a): every actuator's GET /health is checked this often by beat; a result older
 # than FAILSAFE_READINESS_STALE_AFTER intervals is stale (shown amber, warned about like a failure).
@@ -342,6 +343,8 @@ CELERY_BEAT_SCHEDULE = {
     # Each reminder is sent once whatever the period (incidents.reminders); a minute is precise enough.
     "send-correction-reminders": {"task": "corrections.send_reminders", "schedule": 60.0},
     "send-follow-up-reminders": {"task": "incidents.send_reminders", "schedule": 300.0},
+    # Drill reports of closed drills, and reminders when a team's next drill is due (once a day each).
+    "sweep-drills": {"task": "corrections.sweep_drills", "schedule": 60.0},
 }
 # Inbound monitoring integrations: deliveries allowed per integration (DRF rate, e.g. 120/min).
 FAILSAFE_INTEGRATION_RATE = os.environ.get("FAILSAFE_INTEGRATION_RATE", "120/min")

@@ -13,8 +13,16 @@ from accounts.actor import Actor
 from config.errors import DomainError
 from corrections import dispatch, selectors, services
 from corrections.catalogue import TYPES
+from corrections.drills import services as drill_services
 from corrections.in_force import target_in_force_q
-from corrections.models import Actuator, ApprovalPolicy, Correction, DispatchAttempt, OutboxEntry
+from corrections.models import (
+    Actuator,
+    ApprovalPolicy,
+    Correction,
+    DispatchAttempt,
+    DrillSchedule,
+    OutboxEntry,
+)
 from incidents.admin import DeploymentAdmin as RegistryDeploymentAdmin
 from incidents.models import Deployment
 
@@ -172,3 +180,31 @@ class DeploymentAdmin(RegistryDeploymentAdmin):
     @admin.display(description="corrections in force", ordering="in_force_count")
     def in_force(self, obj) -> int:
         return obj.in_force_count
+
+
+class DrillScheduleForm(forms.ModelForm):
+    class Meta:
+        model = DrillSchedule
+        fields = ["team", "every_days", "remind_days_before", "active"]
+
+
+@admin.register(DrillSchedule)
+class DrillScheduleAdmin(admin.ModelAdmin):
+    """A team's drill schedule; saving goes through drills.services.drill_schedule_save (ledgered)."""
+
+    form = DrillScheduleForm
+    list_display = ("team", "every_days", "remind_days_before", "active", "last_reminded_at")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # drills point at their schedule; pause one instead (active)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("team",) if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        saved = drill_services.drill_schedule_save(
+            actor=Actor.from_request(request), team=obj.team, every_days=data["every_days"],
+            remind_days_before=data["remind_days_before"], active=data["active"],
+        )  # fmt: skip
+        obj.pk = saved.pk

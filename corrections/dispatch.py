@@ -131,6 +131,9 @@ NOTHING_TO_LIFT = frozenset({TargetState.LIFTED, TargetState.PENDING, TargetStat
 
 
 def payload_for(correction: Correction) -> dict[str, Any]:
+    """The body of the apply. `dry_run` is true for every correction on a drill, sandbox or not: the
+    actuator validates and records it but enforces nothing. The signature covers the body, so it
+    cannot be stripped on the way."""
     return {
         "correction_id": str(correction.pk),
         "type": correction.type,
@@ -139,6 +142,7 @@ def payload_for(correction: Correction) -> dict[str, Any]:
         "params": correction.params,
         "expires_at": correction.expires_at.isoformat() if correction.expires_at else None,
         "generation": correction.generation,
+        "dry_run": correction.dry_run,
     }
 
 
@@ -451,10 +455,10 @@ def verify(*, correction_id: int, entry: OutboxEntry) -> bool:
         actuator = actuators.get(target.deployment_id)
         if actuator is not None:
             results.append((target, connector_for(actuator).status(correction_id=str(correction_id))))
-    verified = bool(results) and all(
-        r.ok and isinstance(r.body, dict) and r.body.get("state") == "active" and r.body.get("enforced", True)
-        for _, r in results
-    )
+    dry_run = Correction.objects.filter(pk=correction_id, incident__is_drill=True).exists()
+    verified = bool(results) and all(_in_force(r, dry_run=dry_run) for _, r in results)
+    # An actuator that enforced a dry run does not know the flag: the drill's correction is REAL there.
+    enforced_dry_run = dry_run and any(isinstance(r.body, dict) and r.body.get("enforced") for _, r in results)
     now = timezone.now()
     with transaction.atomic():
         correction = locks.correction(correction_id, related=("incident",))
@@ -462,7 +466,25 @@ def verify(*, correction_id: int, entry: OutboxEntry) -> bool:
             _store_attempt(correction, entry, target, "status", result, now)
         if verified:
             worker.dispatch_verified(WORKER, correction, now=now)
+    if enforced_dry_run:
+        _alert_commander(
+            correction,
+            event=Event.DISPATCH_FAILED,
+            subject="Dry run ENFORCED",
+            body=f"Correction #{correction.pk} was sent as a dry run, but the actuator reports it in force: it "
+            "ignored dry_run. Lift it now; the drill's correction is restricting real users.",
+        )
     return verified
+
+
+def _in_force(result: CallResult, *, dry_run: bool) -> bool:
+    """The status answer says the correction is active: enforced, or for a dry run, recorded and not enforced."""
+    body = result.body
+    if not (result.ok and isinstance(body, dict) and body.get("state") == "active"):
+        return False
+    if dry_run:
+        return body.get("dry_run") is True and not body.get("enforced", False)
+    return bool(body.get("enforced", True))
 
 
 # --- expiry --------------------------------------------------------------------------------------

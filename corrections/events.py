@@ -82,7 +82,14 @@ class CorrectionEvent(StrEnum):
         "correction.target_confirmed",
         lambda e: (f"confirmed by hand that {_a(e, 'deployment')} was {_a(e, 'done')} for correction {e.object_id}"),
     )
-    VERIFIED = "correction.verified", lambda e: f"verified correction {e.object_id} is in force"
+    VERIFIED = (
+        "correction.verified",
+        lambda e: (
+            f"verified correction {e.object_id} is recorded as a DRY RUN (not enforced)"
+            if _a(e, "dry_run")
+            else f"verified correction {e.object_id} is in force"
+        ),
+    )
     FAILED = "correction.failed", lambda e: f"— correction {e.object_id} FAILED: {_a(e, 'error')}"
     RETRIED = "correction.retried", lambda e: f"retried correction {e.object_id}"
     LIFT_REQUESTED = "correction.lift_requested", lambda e: f"asked to lift correction {e.object_id}"
@@ -113,6 +120,16 @@ class CorrectionEvent(StrEnum):
         "playbook.attached",
         lambda e: f"— playbook {_a(e, 'playbook')} v{_a(e, 'version')} ({_a(e, 'title')}) matches this incident",
     )
+    DRILL_STARTED = (
+        "drill.started",
+        lambda e: f"started a DRILL ({_a(e, 'team') or 'unscheduled'}): nothing will be enforced",
+    )
+    DRILL_REPORTED = (
+        "drill.reported",
+        lambda e: f"— drill report {e.object_id} kept ({_a(e, 'trigger')})",
+    )
+    DRILL_REMINDED = "drill.reminded"  # about no incident: a schedule's next drill is due
+    DRILL_SCHEDULE_SET = "drill.schedule_set"
     # Configuration: no incident, so never in an incident's history.
     PLAYBOOK_CREATED = "playbook.created"
     PLAYBOOK_VERSIONED = "playbook.version_created"

@@ -1,6 +1,7 @@
 """What is in force (DESIGN §8a): every correction now active, partly active, applying, lifting,
 expiring within a day, awaiting ratification, or failed and not yet resolved, per model and
-deployment. Selectors: a fixed number of queries whatever the number of corrections.
+deployment; drills' corrections (dry runs, enforced nowhere) are left out. Selectors: a fixed
+number of queries whatever the number of corrections.
 
 Everyone with a role sees that something is in force on a deployment (its type, state, since and
 until); why — incident, rationale, who asked and who approved — only those who may see the incident.
@@ -40,7 +41,8 @@ STATUS_OF = {
 }  # fmt: skip
 # The query twins of needs_ratification() and of what this page shows: one definition for the list and the counts.
 AWAITING_RATIFICATION = Q(break_glass=True, ratified_at__isnull=True, state__in=RATIFIABLE_STATES)
-SHOWN = Q(state__in=SHOWN_STATES) | AWAITING_RATIFICATION
+# A drill's corrections are dry runs: recorded at the edge, restricting no one, so never "in force" here.
+SHOWN = (Q(state__in=SHOWN_STATES) | AWAITING_RATIFICATION) & Q(incident__is_drill=False)
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,13 @@ def dashboard_counts() -> dict[str, int]:
 
 def target_in_force_q(prefix: str = "") -> Q:
     """A target counts as in force on its deployment: the one rule of the badge and the admin's column."""
-    return Q(**{f"{prefix}state__in": IN_FORCE, f"{prefix}correction__state__in": SHOWN_STATES})
+    return Q(
+        **{
+            f"{prefix}state__in": IN_FORCE,
+            f"{prefix}correction__state__in": SHOWN_STATES,
+            f"{prefix}correction__incident__is_drill": False,  # a dry run restricts no one
+        }
+    )
 
 
 def in_force_by_deployment() -> dict[str, int]:

@@ -17,6 +17,8 @@ from corrections.models import (
     ApprovalPolicy,
     Correction,
     CorrectionTarget,
+    Drill,
+    DrillSchedule,
     LiftRequest,
     OutboxEntry,
     Playbook,
@@ -99,3 +101,13 @@ def playbook_version(version_id: int) -> PlaybookVersion:
 
 def current_playbook_version(playbook: Playbook) -> PlaybookVersion | None:
     return PlaybookVersion.objects.select_for_update().filter(playbook=playbook, is_current=True).first()
+
+
+def drill(drill_id: int) -> Drill:
+    """A drill's row, while its report is made (after its incident, if that is locked too)."""
+    return Drill.objects.select_for_update(of=("self",)).select_related("incident").get(pk=drill_id)
+
+
+def drill_schedule(schedule_id: int) -> DrillSchedule:
+    """Configuration: locked on its own, never with the rows above."""
+    return DrillSchedule.objects.select_for_update().get(pk=schedule_id)

@@ -183,6 +183,11 @@ class Correction(models.Model):
         return self.deployment.slug if self.deployment_id else self.model.name
 
     @property
+    def dry_run(self) -> bool:
+        """A drill's correction (fixed: a drill is one from its creation): actuators record it, enforce nothing."""
+        return bool(self.incident.is_drill)
+
+    @property
     def policy_at_request(self) -> PolicySnapshot:
         """The policy this request is held to: the version in force when it was made."""
         return PolicySnapshot.from_dict(self.policy_snapshot)
@@ -521,3 +526,70 @@ class IncidentPlaybook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version_id} on {self.incident_id}"
+
+
+# --- Drills (DESIGN §8a; corrections/drills/) ---------------------------------------------------
+
+
+class DrillSchedule(models.Model):
+    """How often one team rehearses; beat reminds the incident commanders when its next drill is due."""
+
+    team = models.CharField(max_length=100, unique=True, help_text="e.g. Safety on-call")
+    every_days = models.PositiveIntegerField(default=90)
+    remind_days_before = models.PositiveIntegerField(default=7, help_text="Start reminding this many days before.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["team"]
+
+    def __str__(self) -> str:
+        return f"{self.team}: every {self.every_days} days"
+
+
+class Drill(models.Model):
+    """One rehearsal: an incident created as a drill (Incident.is_drill), and what it was started with."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.PROTECT, related_name="drill")
+    schedule = models.ForeignKey(DrillSchedule, on_delete=models.PROTECT, null=True, blank=True, related_name="drills")
+    scenario = models.JSONField(default=dict, help_text="What the drill was started with, as given.")
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"drill {self.incident_id}"
+
+
+class DrillReport(models.Model):
+    """A kept, immutable snapshot of how long each phase of a drill took and who was slowest in it.
+
+    Made when the drill's incident closes (beat) or on demand; never changed (the service only
+    creates; on PostgreSQL a trigger refuses UPDATE and DELETE, migration 0009_drills)."""
+
+    class Trigger(models.TextChoices):
+        CLOSED = "closed", "When the drill closed"
+        ON_DEMAND = "on_demand", "On demand"
+
+    drill = models.ForeignKey(Drill, on_delete=models.PROTECT, related_name="reports")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    made_at = models.DateTimeField()
+    made_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    phases = models.JSONField(default=list, help_text="Each phase: key, label, started_at, ended_at, seconds, who.")
+    summary = models.JSONField(default=dict, help_text="The incident as it stood: ref, title, severity, status.")
+
+    class Meta:
+        ordering = ["-made_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["drill"], condition=Q(trigger="closed"), name="one_closing_report_per_drill"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"report {self.pk} of drill {self.drill_id}"

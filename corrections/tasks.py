@@ -4,6 +4,7 @@ from celery import shared_task
 
 from accounts.actor import Actor
 from corrections import dispatch, reminders, services
+from corrections.drills import services as drills
 from corrections.outbox import DISPATCH_TASK
 
 
@@ -38,3 +39,10 @@ def check_readiness() -> int:
 @shared_task(name="corrections.send_reminders")
 def send_reminders() -> int:
     return reminders.corrections_remind(actor=Actor.system("send_reminders"))
+
+
+@shared_task(name="corrections.sweep_drills")
+def sweep_drills() -> int:
+    """Keep the report of every drill that closed, and remind commanders of drills that are due."""
+    made = drills.drill_reports_for_closed(actor=Actor.system("drill_reports"))
+    return made + drills.drills_remind_due(actor=Actor.system("drill_reminders"))

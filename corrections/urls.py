@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from corrections import views
 
@@ -21,4 +21,5 @@ urlpatterns = [
     path("in-force/", views.in_force, name="in-force"),
     path("readiness/", views.readiness_matrix, name="readiness"),
     path("approvals/", views.approval_inbox, name="approval-inbox"),
+    path("", include("corrections.drills.urls")),
 ]  # fmt: skip

@@ -53,7 +53,13 @@ def _assigned(event: LedgerEvent) -> str:
 
 @register_verbs
 class IncidentEvent(LedgerVerb):
-    CREATED = "incident.created", lambda e: f"opened {e.incident_ref}: “{_a(e, 'title')}”, {_a(e, 'severity')}"
+    CREATED = (
+        "incident.created",
+        lambda e: (
+            f"opened {'the DRILL ' if _a(e, 'is_drill') else ''}{e.incident_ref}: "
+            f"“{_a(e, 'title')}”, {_a(e, 'severity')}"
+        ),
+    )
     UPDATED = "incident.updated", lambda e: "edited " + ", ".join(k.replace("_", " ") for k in (e.after or {}))
     SEVERITY_CHANGED = (
         "incident.severity_changed",

@@ -17,6 +17,7 @@ from incidents import selectors
 from incidents.models import OPEN_STATUSES, Category, Incident, Severity, Signal, Status
 
 SEARCH_MAX = 200
+ONLY_DRILLS, HIDE_DRILLS = "only", "hide"
 
 
 @extend_schema_field({"type": "string", "maxLength": SEARCH_MAX, "description": "Text in title or summary, or a ref."})
@@ -36,7 +37,7 @@ def _deployments(request=None):
 class FilterForm(forms.Form):
     """Every list's filter form: fields in the order the page shows them, whatever class declared them."""
 
-    field_order = ["q", "severity", "status", "category", "deployment", "state"]
+    field_order = ["q", "severity", "status", "category", "deployment", "drills", "state"]
 
 
 class IncidentFilter(django_filters.FilterSet):
@@ -54,6 +55,13 @@ class IncidentFilter(django_filters.FilterSet):
         empty_label="Any deployment",
         error_messages={"invalid_choice": "Unknown deployment."},
     )
+    drills = django_filters.ChoiceFilter(
+        choices=[(ONLY_DRILLS, "Drills only"), (HIDE_DRILLS, "Hide drills")],
+        empty_label="Drills and real incidents",
+        label="Drills",
+        method="by_drill",
+        help_text="`only`: drills only; `hide`: real incidents only; empty: both.",
+    )
 
     class Meta:
         model = Incident
@@ -62,6 +70,9 @@ class IncidentFilter(django_filters.FilterSet):
 
     def search(self, queryset, name: str, value: str):
         return selectors.incident_search(queryset, text=value)
+
+    def by_drill(self, queryset, name: str, value: str):
+        return queryset.filter(is_drill=value == ONLY_DRILLS)
 
 
 class IncidentPageFilter(IncidentFilter):

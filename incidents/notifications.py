@@ -28,6 +28,7 @@ from accounts.models import User
 from accounts.outbox import send_by_name
 from accounts.roles import Role
 from incidents.channels import base as channels
+from incidents.drills import subject_for
 from incidents.models import Incident
 from incidents.models.notifications import URGENT_EVENTS, Delivery, DeliveryState, Event, Notification
 from incidents.preferences import PERSONAL_CHANNELS, Preferences, preferences_for
@@ -100,8 +101,9 @@ def message_for(*, incident: Incident | None, allowed: bool, subject: str, body:
     """The full message for someone allowed to see it; otherwise the generic one (ref and need only)."""
     if allowed or incident is None:
         return Content(subject[:SUBJECT_MAX], body, redacted=False)
+    # A drill says so even to those who may not see it: being paged for a rehearsal is not an emergency.
     return Content(
-        f"A restricted incident needs {needs}",
+        subject_for(incident, f"A restricted incident needs {needs}"),
         f"The restricted incident {incident.ref} needs {needs}. You have no access to its details; "
         f"ask leadership for access.\n\n{incident_url(incident.ref)}",
         redacted=True,
@@ -150,7 +152,9 @@ def notify(
     says who got the full message and who the generic one. `to` adds addresses that are no person;
     about an incident that is restricted they always get the generic message. `urgent` (and the
     events SEV1, break glass and page, always) ignores quiet hours and switched-off events.
+    About a drill, every subject starts with "[DRILL]" (incidents.drills), whoever wrote it.
     """
+    subject = subject_for(incident, subject)
     people = list({user.pk: user for user in users}.values())
     addresses = list(dict.fromkeys(to))
     if not people and not addresses:

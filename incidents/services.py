@@ -167,7 +167,9 @@ def incident_create(
     occurred_at: datetime | None = None,
     detected_at: datetime | None = None,
     restricted: bool = False,
+    is_drill: bool = False,
 ) -> Incident:
+    """Log an incident. `is_drill` marks a rehearsal for good (corrections.drills starts those)."""
     _require_writer(actor)
     _require_choice("category", category, Category)
     _require_choice("risk_domain", risk_domain, RiskDomain)
@@ -187,6 +189,7 @@ def incident_create(
         severity=severity,
         source=source,
         restricted=restricted,
+        is_drill=is_drill,
         reporter=actor.user,
         occurred_at=occurred_at,
         detected_at=detected_at or now,
@@ -202,7 +205,8 @@ def incident_create(
         verb=IncidentEvent.CREATED,
         obj=incident,
         incident_ref=incident.ref,
-        after={**_snapshot(incident), "ref": incident.ref, "deployments": sorted(d.slug for d in deployments)},
+        after={**_snapshot(incident), "ref": incident.ref, "deployments": sorted(d.slug for d in deployments)}
+        | ({"is_drill": True} if is_drill else {}),
     )
     if severity == Severity.SEV1:  # after the incident's first event: the page.opened event says who
         _page_leadership_for_sev1(actor, incident)

@@ -251,6 +251,7 @@ def route_values(make_user, make_incident, actor_for, make_playbook):
     """One incident (with a playbook's checklist), correction and signal to fill route parameters with
     (a SEV1 pause request)."""
     from corrections import services as corrections
+    from corrections.drills import services as drill_services
     from incidents.integrations.services import integration_create
     from incidents.models import Page, Signal, WebhookEndpoint
     from incidents.oncall import services as oncall
@@ -274,9 +275,13 @@ def route_values(make_user, make_incident, actor_for, make_playbook):
     integration, _ = integration_create(
         actor=actor_for(make_user(Role.ADMIN)), name="route-values", kind="alertmanager"
     )
+    drill = drill_services.drill_start(
+        actor=actor_for(leader), title="Drill", category="misuse", risk_domain="cyber", severity="SEV3",
+    )  # fmt: skip
+    report = drill_services.drill_report_make(actor=actor_for(leader), drill=drill)
     return {"<ref:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk),
             "<int:seq>": "1", "<int:endpoint_id>": str(endpoint.pk),
             "<int:page_id>": str(Page.objects.get(incident=incident, reason="sev1").pk),
             "<int:rotation_id>": str(rotation.pk), "<int:integration_id>": str(integration.pk),
             "<int:playbook_id>": str(playbook.playbook_id), "<int:number>": str(playbook.number),
-            "<int:item_id>": str(incident.checklist.first().pk)}  # fmt: skip
+            "<int:item_id>": str(incident.checklist.first().pk), "<int:report_id>": str(report.pk)}  # fmt: skip

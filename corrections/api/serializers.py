@@ -154,6 +154,11 @@ class CorrectionSerializer(serializers.ModelSerializer):
         "reach automatically (no actuator, the actuator does not support the type, or a manual step by choice) "
         "and targets whose actuator's readiness check failed, is stale or never ran."
     )
+    dry_run = serializers.BooleanField(
+        read_only=True,
+        help_text="A drill's correction: sent to actuators with dry_run, recorded there, never enforced. "
+        "`active` with dry_run means active (dry run).",
+    )
 
     class Meta:
         model = Correction
@@ -163,7 +168,7 @@ class CorrectionSerializer(serializers.ModelSerializer):
             "approved_at", "execute_by", "activated_at", "verified_at", "expires_at", "lifted_at", "failure",
             "break_glass", "break_glass_justification", "ratification_due_at", "ratified_at", "ratification_overdue",
             "approvals", "still_needed", "seconds_left", "lift_awaiting_approval", "targets", "progress",
-            "cannot_automate",
+            "cannot_automate", "dry_run",
         ]  # fmt: skip
 
     def _status(self, correction):

@@ -17,6 +17,7 @@ from corrections import params as read
 from corrections.sandbox import vocabulary as v
 
 APPLY_FIELDS = ("correction_id", "type", "deployment", "model", "params", "expires_at", "generation")
+# Optional: "dry_run": true asks the edge to validate and record the correction, never to enforce it.
 MAX_ID_LENGTH = 64
 MAX_KEY_LENGTH = 200
 # The deepest body of the contract nests 3 levels; json.loads recurses once per level and a deep
@@ -127,6 +128,9 @@ def parse_apply(body: bytes, *, correction_id: str, deployments: dict[str, dict]
         params = _PARAMS[ctype](params, deployment=deployment, model=model, deployments=deployments)
     except read.ParamError as err:
         raise Invalid(f"params.{err.message}") from None
+    dry_run = data.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise Invalid("dry_run must be true or false.")
     return {
         "type": ctype,
         "deployment": deployment,
@@ -134,6 +138,7 @@ def parse_apply(body: bytes, *, correction_id: str, deployments: dict[str, dict]
         "params": params,
         "expires_at": expires_at.isoformat() if expires_at else None,
         "generation": generation,
+        "dry_run": dry_run,
     }
 
 

@@ -31,8 +31,8 @@ class Answer:
 
 
 def in_force(correction: dict[str, Any], now: datetime) -> bool:
-    if correction.get("state") != "active":
-        return False
+    if correction.get("state") != "active" or correction.get("dry_run"):
+        return False  # a dry run (a drill's correction) is recorded, never enforced
     expires_at = correction.get("expires_at")
     return expires_at is None or datetime.fromisoformat(expires_at) > now
 

@@ -7,10 +7,14 @@ Routes (docs/actuator-openapi.yaml describes each):
   POST /v1/generate                        Authorization: Bearer <account key>
   POST | DELETE /_sandbox/faults           signed; fault injection for tests
   GET /_sandbox/log                        signed; the idempotency log
+
+An apply with "dry_run": true (a drill's correction) is validated, recorded and logged like any
+other, and its status reports it, but /v1/generate never enforces it (enforce.in_force).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from datetime import UTC, datetime
@@ -23,6 +27,8 @@ from corrections.sandbox.replay import refuse_replay
 from corrections.sandbox.responses import Response, error, header, iso
 from corrections.sandbox.state import Store
 from corrections.sandbox.vocabulary import CORRECTION_TYPES, NEVER_DISPATCHED
+
+logger = logging.getLogger("failsafe.sandbox")
 
 
 class Gateway:
@@ -116,6 +122,15 @@ class Gateway:
             except contract.Invalid as exc:
                 return error(400, "invalid", detail=exc.detail)
             existing = state["corrections"].get(correction_id)
+            live = existing is not None and existing.get("state") == "active"
+            if live and bool(existing.get("dry_run")) != record["dry_run"]:
+                # A dry run never turns a real correction off at the edge, nor a real apply a drill's on.
+                return error(
+                    409,
+                    "dry_run_mismatch",
+                    detail=f"Correction {correction_id} is active with dry_run={existing.get('dry_run', False)}; "
+                    "lift it before applying it otherwise.",
+                )
             if existing is not None and (
                 record["generation"] < existing["generation"]
                 or (record["generation"] == existing["generation"] and existing["last_action"] == "lift")
@@ -142,7 +157,14 @@ class Gateway:
                 "applied_at": applied_at,
                 "idempotency_key": key,
                 "replayed": False,
+                "dry_run": record["dry_run"],
+                "enforced": not record["dry_run"],
             }
+            if record["dry_run"]:
+                logger.warning(
+                    "dry run recorded, not enforced: correction %s %s on %s", correction_id, record["type"],
+                    record["deployment"] or record["model"],
+                )  # fmt: skip
             return self._done(state, key, correction_id, "apply", record["generation"], body_out, now)
 
     def _done(
@@ -151,7 +173,7 @@ class Gateway:
         """Log the key with its answer (so a repeat replays it) and persist, still under the lock."""
         idempotency.log_key(
             state, key=key, correction_id=correction_id, action=action, generation=generation, response=body_out,
-            now=now,
+            now=now, dry_run=bool(state["corrections"].get(correction_id, {}).get("dry_run")),
         )  # fmt: skip
         self.store.save_state()
         return Response(200, body_out)
@@ -264,5 +286,6 @@ def _public(record: dict[str, Any], now: float) -> dict[str, Any]:
     fields = ("id", "state", "type", "deployment", "model", "params", "applied_at", "lifted_at", "expires_at")
     out = {name: record.get(name) for name in fields}
     out["generation"] = record["generation"]
+    out["dry_run"] = bool(record.get("dry_run"))
     out["enforced"] = enforce.in_force(record, datetime.fromtimestamp(now, UTC))
     return out

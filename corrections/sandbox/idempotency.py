@@ -36,12 +36,14 @@ def log_key(
     generation: int,
     response: dict[str, Any],
     now: float,
+    dry_run: bool = False,
 ) -> None:
     state["idempotency"][key] = {
         "idempotency_key": key,
         "correction_id": correction_id,
         "action": action,
         "generation": generation,
+        "dry_run": dry_run,
         "applied_count": 1,  # only a new key is ever applied, so this stays 1
         "seen_count": 1,
         "applied_at": iso(now),

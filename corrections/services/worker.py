@@ -107,7 +107,8 @@ def dispatch_verified(actor: Actor, correction: Correction, *, now: datetime) ->
         return
     correction.verified_at = now
     correction.save(update_fields=["verified_at", "updated_at"])
-    record(actor, CorrectionEvent.VERIFIED, correction, after={"verified_at": now})
+    dry_run = {"dry_run": True} if correction.dry_run else {}
+    record(actor, CorrectionEvent.VERIFIED, correction, after={"verified_at": now, **dry_run})
 
 
 @transaction.atomic

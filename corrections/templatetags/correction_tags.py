@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from corrections import readiness
 from corrections.catalogue import TYPES
 from corrections.forms import describe_minutes
-from corrections.models import State
+from corrections.models import DrillReport, State
 
 register = template.Library()
 
@@ -33,9 +33,18 @@ TIER_TITLES = {
 
 
 @register.simple_tag
-def correction_state_badge(state: str) -> str:
+def correction_state_badge(state: str, dry_run: bool = False) -> str:
+    """The state in words; a drill's correction in force says "(dry run)": recorded at the edge, not enforced."""
     label = STATE_LABELS.get(state, str(state).replace("_", " "))
     moving = " cstate-moving" if state in MOVING else ""
+    if dry_run and state in (State.ACTIVE, State.PARTLY_ACTIVE):
+        return format_html(
+            '<span class="badge cstate cstate-{} dry-run" data-state="{}" data-dry-run="true" '
+            'title="A drill: the actuator recorded it and enforces nothing">{} (dry run)</span>',
+            state,
+            state,
+            label,
+        )
     return format_html('<span class="badge cstate cstate-{}{}" data-state="{}">{}</span>', state, moving, state, label)
 
 
@@ -73,6 +82,15 @@ def corrections_panel(context, incident) -> dict[str, Any]:
     panel = panel_context(request.user, incident)
     families = type_choices(request.user) if panel["can_request"] else []
     return {"request": request, "families": families, **panel}
+
+
+@register.inclusion_tag("corrections/drills/_drill_panel.html", takes_context=True)
+def drill_panel(context, incident) -> dict[str, Any]:
+    """A drill incident's banner: its schedule, its kept reports, and keeping one now."""
+    request = context["request"]
+    drill = getattr(incident, "drill", None)
+    reports = list(DrillReport.objects.filter(drill=drill).order_by("-made_at")[:10]) if drill else []
+    return {"drill": drill, "reports": reports, "can_report": request.user.can_write}
 
 
 @register.filter

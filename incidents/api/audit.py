@@ -212,12 +212,12 @@ class IncidentBundleView(APIView):
                 "ledger (head_seq, head_hash, events with prev_hash and hash, events_hash_ok), and one key per "
                 "section other apps register (e.g. corrections with approvals and dispatch attempts).",
             ),
-            **_errors(403, 404),
+            **_errors(403, 404, 409),
         },
         tags=["audit"],
     )
     def get(self, request, ref: str):
-        """The regulator bundle for one incident."""
+        """The regulator bundle for one incident (409 for a drill: nothing about one goes to regulators)."""
         bundle = audit.incident_bundle(user=request.user, ref=ref) if REF_PATTERN.match(ref) else None
         if bundle is None:
             raise NotFound("No such incident.")

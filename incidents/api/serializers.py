@@ -104,7 +104,7 @@ class IncidentSummarySerializer(serializers.ModelSerializer):
     class Meta:
         model = Incident
         fields = [
-            "ref", "title", "category", "risk_domain", "severity", "status", "source", "restricted",
+            "ref", "title", "category", "risk_domain", "severity", "status", "source", "restricted", "is_drill",
             "deployments", "reporter", "commander", "occurred_at", "detected_at", "reported_at",
             "acknowledged_at", "contained_at", "resolved_at", "closed_at", "updated_at",
             "checklist_done", "checklist_total",

@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from accounts import ledger
 from accounts.models import LedgerEvent, User
+from config.errors import DomainError
+from incidents import drills
 from incidents.audit.access import can_audit
 from incidents.audit.exports import EXPORT_FIELDS, HASH_RULE, JSON_COLUMNS, at_text, export_head
 from incidents.audit.sections import registered_sections
@@ -124,10 +126,15 @@ def _ledger_slice(incident: Incident) -> dict[str, Any]:
 
 
 def incident_bundle(*, user: User, ref: str) -> dict[str, Any] | None:
-    """Everything a regulator needs about one incident, as one JSON-ready document."""
+    """Everything a regulator needs about one incident, as one JSON-ready document.
+
+    None for an incident the user may not audit; a drill has none (DomainError, conflict): nothing
+    about a rehearsal is made for regulators (incidents.drills)."""
     incident = incident_get_for(user=user, ref=ref) if can_audit(user) else None
     if incident is None:
         return None
+    if not drills.reaches_outsiders(incident):
+        raise DomainError(f"{incident.ref} is a drill: nothing about a drill is made for regulators.", code="conflict")
     entries = [_entry_data(e) for e in TimelineEntry.objects.filter(incident=incident).select_related("author")]
     bundle = {
         "format": BUNDLE_FORMAT,

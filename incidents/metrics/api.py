@@ -99,7 +99,7 @@ class MetricsView(ApiView):
     )
     def get(self, request):
         """Response metrics over the incidents you may see: p50/p90 and n per group, metric,
-        severity and month (UTC), plus "all" rows. Dismissed incidents are not counted."""
+        severity and month (UTC), plus "all" rows. Dismissed incidents and drills are not counted."""
         form = MetricsFilterForm(request.query_params or None)
         filters = form.to_filters()
         if filters is None:

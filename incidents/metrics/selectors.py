@@ -9,8 +9,9 @@ the closest ranks), so both give the same numbers.
 
 What is counted: the rows the user may see (a restricted incident, and its corrections, only by
 someone who may see it, so no cell can reveal one to anyone else), minus dismissed incidents
-(false alarms: their milestones measure nothing) and their corrections. A missing milestone, or
-one recorded before its start, leaves that row out of that metric only; each cell says its n.
+(false alarms: their milestones measure nothing), drills (rehearsals) and their corrections. A
+missing milestone, or one recorded before its start, leaves that row out of that metric only;
+each cell says its n.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from accounts.models import User
+from incidents.drills import real_incidents_q
 from incidents.metrics.registry import MetricGroup, registered_groups
 from incidents.models import Severity, Status
 
@@ -152,9 +154,10 @@ def metrics_for(*, user: User, filters: MetricFilters) -> MetricsReport:
 def _rows(group: MetricGroup, user: User, filters: MetricFilters) -> tuple[QuerySet, list[tuple[str, str]]]:
     """The counted rows as (severity, month, timestamps…), and each metric's (start, end) aliases."""
     qs = group.visible(user).select_related(None).prefetch_related(None).order_by()
-    # Dismissed incidents were false alarms. Drills are not modelled yet (DESIGN §8a); when they
-    # are, they are left out here, the one place every group's rows pass through.
+    # Dismissed incidents were false alarms and drills were rehearsals (DESIGN §8a): both are left
+    # out here, the one place every group's rows pass through.
     qs = qs.exclude(**{group.incident_field("status"): Status.DISMISSED})
+    qs = qs.filter(real_incidents_q(group.incident_path))
     if filters.severity:
         qs = qs.filter(**{group.incident_field("severity"): filters.severity})
     if filters.category:

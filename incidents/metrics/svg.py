@@ -52,9 +52,15 @@ def _num(value: float) -> str:
 
 
 def line_chart(
-    *, chart_id: str, title: str, description: str, labels: Sequence[str], series: Sequence[Series]
+    *,
+    chart_id: str,
+    title: str,
+    description: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    x_title: str = "Month (UTC)",
 ) -> SafeString:
-    """Markup for an <svg> with one line per series over the labels (months), y from 0."""
+    """Markup for an <svg> with one line per series over the labels (months, or what x_title says), y from 0."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     present = [v for s in series for v in s.values if v is not None]
     axis_max, step, unit, unit_name = _axis(max(present, default=0.0))
@@ -88,7 +94,7 @@ def line_chart(
     for i, label in enumerate(labels):
         if i % every == 0:
             out.append(_text("chart-tick", x(i), TOP + plot_h + 16, label))
-    out.append(_text("chart-label", LEFT + plot_w / 2, HEIGHT - 8, "Month (UTC)"))
+    out.append(_text("chart-label", LEFT + plot_w / 2, HEIGHT - 8, x_title))
     middle = TOP + plot_h / 2
     out.append(_text("chart-label", 14, middle, _unit_title(unit_name), f' transform="rotate(-90 14 {middle:.1f})"'))
     out.append("</g>")

@@ -188,6 +188,10 @@ class Incident(models.Model):
     restricted = models.BooleanField(
         default=False, help_text="Details are themselves hazardous: visible only to people granted it."
     )
+    # A rehearsal (DESIGN §8a): set when it is created, never changed. Drills run the real sign-off
+    # and dispatch (with dry_run at the actuator) but stay out of metrics and everything meant for
+    # regulators and customers (incidents.drills).
+    is_drill = models.BooleanField(default=False, editable=False)
 
     reporter = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reported_incidents", null=True
@@ -240,6 +244,7 @@ class Incident(models.Model):
                     "status",
                     "category",
                     "restricted",
+                    "is_drill",
                     "id",
                     "occurred_at",
                     "detected_at",

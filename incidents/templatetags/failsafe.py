@@ -121,6 +121,8 @@ def nav_current(context) -> str:
         return "in-force"
     if name and (name.startswith("oncall") or name.startswith("page-")):
         return "oncall"
+    if name and name.startswith("drill"):
+        return "drills"
     return ""
 
 

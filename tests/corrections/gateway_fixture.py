@@ -175,6 +175,7 @@ class SandboxGateway:
         expires_at: str | None = None,
         generation: int = 1,
         key: str | None = None,
+        dry_run: Any = None,
     ) -> requests.Response:
         cid = str(correction_id)
         payload = {
@@ -186,6 +187,8 @@ class SandboxGateway:
             "expires_at": expires_at,
             "generation": generation,
         }
+        if dry_run is not None:  # absent: an apply as before the contract had it
+            payload["dry_run"] = dry_run
         key = key or f"corr-{cid}-apply-{generation}-{uuid.uuid4().hex[:8]}"
         return self.request("PUT", f"/corrections/{cid}", body=payload, key=key)
 

@@ -16,8 +16,8 @@ from corrections.services import common
 from incidents import audit
 
 APP = Path(corrections.__file__).parent
-# The verbs this app records are "correction.*", "actuator.*", "policy.*" and "playbook.*".
-VERB = re.compile(r"^(correction|actuator|policy|playbook)\.[a-z_]+$")
+# The verbs this app records are "correction.*", "actuator.*", "policy.*", "playbook.*" and "drill.*".
+VERB = re.compile(r"^(correction|actuator|policy|playbook|drill)\.[a-z_]+$")
 
 
 def _app_modules():
