@@ -114,21 +114,27 @@ def test_a_responder_cannot_start_a_drill(start, people, api_for):
     assert not Incident.objects.filter(is_drill=True).exists()
 
 
-def test_every_message_about_a_drill_says_drill_in_its_subject(start, people, django_capture_on_commit_callbacks):
+def test_every_message_about_a_drill_says_drill_in_its_subject(
+    start, people, django_capture_on_commit_callbacks, task_sends, deliver_notifications
+):
     with django_capture_on_commit_callbacks(execute=True):
         start(severity="SEV1")  # a SEV1 pages leadership
+    deliver_notifications()
     subjects = [m.subject for m in mail.outbox]
     assert subjects and all(s.startswith("[Failsafe] [DRILL] SEV1 ") for s in subjects), subjects
 
 
 def test_someone_who_may_not_see_a_restricted_drill_still_learns_it_is_a_drill(
-    start, people, django_capture_on_commit_callbacks
+    start, people, django_capture_on_commit_callbacks, task_sends, deliver_notifications
 ):
     from incidents.notifications import notify
 
     drill = start(restricted=True)
+    deliver_notifications()
+    mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         notify(incident=drill.incident, users=[people["responder"]], subject="secret title", body="secret body")
+    deliver_notifications()
     (message,) = mail.outbox
     assert message.subject == "[Failsafe] [DRILL] A restricted incident needs attention"
     assert "secret" not in message.body
@@ -527,13 +533,16 @@ def test_the_drills_page_has_an_empty_state(people, client_for):
 # --- schedules and reminders ------------------------------------------------------------------------
 
 
-def test_commanders_are_reminded_once_a_day_when_a_drill_is_due(people, actor_for, django_capture_on_commit_callbacks):
+def test_commanders_are_reminded_once_a_day_when_a_drill_is_due(
+    people, actor_for, django_capture_on_commit_callbacks, task_sends, deliver_notifications
+):
     schedule = drills.drill_schedule_save(actor=actor_for(people["admin"]), team="Safety on-call", every_days=90)
     DrillSchedule.objects.filter(pk=schedule.pk).update(created_at=timezone.now() - timedelta(days=100))
     system = actor_for(people["admin"])
     with django_capture_on_commit_callbacks(execute=True):
         assert drills.drills_remind_due(actor=system) == 1
         assert drills.drills_remind_due(actor=system) == 0  # once a day
+    deliver_notifications()
     commanders = {people["commander"].email, people["commander2"].email}
     assert {m.to[0] for m in mail.outbox} == commanders
     assert all("overdue" in m.subject and "Safety on-call" in m.subject for m in mail.outbox)
