@@ -22,7 +22,7 @@ from corrections.events import CorrectionEvent
 from corrections.models import Drill, DrillReport, DrillSchedule
 from incidents import services as incidents
 from incidents.models import Deployment, Source, Status
-from incidents.notifications import Need, members_of, notify
+from incidents.notifications import Event, Need, members_of, notify
 from incidents.selectors import can_view_incident
 
 # Who may start a drill or set a schedule: those who run the response (a drill pages people).
@@ -174,6 +174,7 @@ def drills_remind_due(*, actor: Actor, now: datetime | None = None) -> int:
                 incident=None,
                 users=members_of(Role.INCIDENT_COMMANDER),
                 needs=Need.INCIDENT_COMMANDER,
+                event=Event.REMINDER,
                 subject=f"Drill {when} {status.next_due:%d %b %Y}: {schedule.team}",
                 body=f"{schedule.team} rehearses every {schedule.every_days} days; the last drill was "
                 f"{f'{status.last_drill:%d %b %Y}' if status.last_drill else 'never'}. Start one from the drills "
