@@ -297,6 +297,7 @@ CELERY_TASK_ROUTES = {
     "corrections.sweep_expired": {"queue": "sweeps"},
     "corrections.sweep_deadlines": {"queue": "sweeps"},
     "accounts.purge_idempotency_records": {"queue": "sweeps"},
+    "incidents.sweep_clocks": {"queue": "sweeps"},
 }
 # Expiry and time-to-live are swept by beat, never scheduled as far-future ETA tasks.
 CELERY_BEAT_SCHEDULE = {
@@ -304,6 +305,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-expired": {"task": "corrections.sweep_expired", "schedule": 5.0},
     "sweep-deadlines": {"task": "corrections.sweep_deadlines", "schedule": 30.0},
     "purge-idempotency-records": {"task": "accounts.purge_idempotency_records", "schedule": 3600.0},
+    # Regulators' clocks: final-report clocks on resolution, reminders at 50 %, 80 % and 24 h before.
+    "sweep-clocks": {"task": "incidents.sweep_clocks", "schedule": 60.0},
 }
 # Transient actuator errors are retried for a time, not a number of attempts, so a control plane
 # restarting for a few seconds never fails a correction; the backoff cap bounds how long a

@@ -6,6 +6,7 @@ A transaction that needs several takes them in this order, so two never wait on 
     2. signals                 lock_signal, lock_open_signal
     3. the year's ref counter  lock_incident_counter (creating an incident)
        or a review's rows       lock_review, lock_review_draft, lock_live_review_approvals, lock_follow_up
+       or regulators' clocks    lock_running_clocks, lock_clock (incidents.reporting)
     4. the ledger head         (accounts.ledger.record, always last)
 
 Other apps that lock an incident with their own rows (corrections: incident, then correction,
@@ -16,7 +17,16 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from incidents.models import FollowUpAction, Incident, IncidentCounter, Review, ReviewApproval, ReviewVersion, Signal
+from incidents.models import (
+    Clock,
+    FollowUpAction,
+    Incident,
+    IncidentCounter,
+    Review,
+    ReviewApproval,
+    ReviewVersion,
+    Signal,
+)
 
 
 def lock_incident(pk: int) -> Incident:
@@ -63,3 +73,17 @@ def lock_live_review_approvals(version: ReviewVersion) -> QuerySet[ReviewApprova
 
 def lock_follow_up(pk: int) -> FollowUpAction:
     return FollowUpAction.objects.select_for_update().select_related("owner").get(pk=pk)
+
+
+# Regulators' clocks come after their incident; several in (due_at, id) order.
+
+
+def lock_running_clocks(incident: Incident, *, regime: str = "") -> list[Clock]:
+    clocks = Clock.objects.select_for_update(of=("self",)).filter(incident=incident, state="running")
+    if regime:
+        clocks = clocks.filter(regime=regime)
+    return list(clocks.select_related("rule").order_by("due_at", "id"))
+
+
+def lock_clock(pk: int) -> Clock:
+    return Clock.objects.select_for_update(of=("self",)).select_related("rule").get(pk=pk)

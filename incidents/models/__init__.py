@@ -346,6 +346,13 @@ class Signal(models.Model):
 
 
 # Post-incident reviews (incidents.reviews) keep their models beside these, one module each.
+# Reportability to regulators and their clocks (incidents.reporting).
+from incidents.models.reporting import (  # noqa: E402, F401
+    Assessment,
+    Clock,
+    ClockReminder,
+    RuleVersion,
+)
 from incidents.models.reviews import (  # noqa: E402, F401
     FollowUpAction,
     FollowUpStatus,
