@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.TimeZoneMiddleware",
     "accounts.middleware.NoStoreWhenSignedInMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
     "django_otp.middleware.OTPMiddleware",
@@ -231,6 +232,9 @@ SPECTACULAR_SETTINGS = {
         "KindEnum": "incidents.models.TimelineEntry.Kind",
         "FollowUpStatusEnum": "incidents.models.reviews.FollowUpStatus",
         "ExcerptKindEnum": ["event", "entry"],
+        # Reportability brought a second `decision` (the approvals' keeps its name).
+        "DecisionEnum": "corrections.models.Approval.Decision",
+        "AssessmentDecisionEnum": "incidents.models.reporting.Decision",
     },
     # Swagger UI's assets come from the pinned drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

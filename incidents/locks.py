@@ -25,6 +25,7 @@ from incidents.models import (
     Review,
     ReviewApproval,
     ReviewVersion,
+    RuleVersion,
     Signal,
 )
 
@@ -87,3 +88,8 @@ def lock_running_clocks(incident: Incident, *, regime: str = "") -> list[Clock]:
 
 def lock_clock(pk: int) -> Clock:
     return Clock.objects.select_for_update(of=("self",)).select_related("rule").get(pk=pk)
+
+
+def lock_latest_rule_version(regime: str) -> RuleVersion | None:
+    """The newest version of a regime's rule, so two admins never publish the same next number."""
+    return RuleVersion.objects.select_for_update().filter(regime=regime).order_by("-version").first()

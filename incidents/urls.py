@@ -17,4 +17,5 @@ urlpatterns = [
     path("signals/<int:pk>/promote/", views.signal_promote, name="signal-promote"),
     path("signals/<int:pk>/dismiss/", views.signal_dismiss, name="signal-dismiss"),
     path("", include("incidents.reviews.urls")),
+    path("", include("incidents.reporting.urls")),
 ]

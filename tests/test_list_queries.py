@@ -96,7 +96,7 @@ LISTS = {
     "signal page, every state": (_page, "/signals/", {"state": "all"}, 11),
     "approval inbox": (_page, "/approvals/", {}, 10),
     "approval inbox, filtered": (_page, "/approvals/", CORRECTION_FILTERS, 16),
-    "dashboard": (_page, "/", {}, 18),
+    "dashboard": (_page, "/", {}, 19),  # + the next regulators' deadlines
     "API incidents": (_api, f"{API}/incidents/", {}, 5),
     "API incidents, filtered": (_api, f"{API}/incidents/", {**INCIDENT_FILTERS, "status": "reported"}, 6),
     "API signals": (_api, f"{API}/signals/", {}, 4),
@@ -122,6 +122,8 @@ COUNTED_ELSEWHERE = {
     "/api/v1/incidents/{ref}/review/follow-ups/": "tests/incidents/reviews/test_api.py",
     "/api/v1/reviews/": "tests/incidents/reviews/test_api.py",
     "/api/v1/in-force/": "tests/corrections/test_in_force.py",
+    "/api/v1/deadlines/": "tests/incidents/reporting/test_pages_and_api.py",
+    "/api/v1/rule-versions/": "tests/incidents/reporting/test_pages_and_api.py",
 }
 
 

@@ -16,4 +16,5 @@ urlpatterns = [
     path("signals/<int:signal_id>/promote/", views.SignalPromoteView.as_view(), name="api-signal-promote"),
     path("signals/<int:signal_id>/dismiss/", views.SignalDismissView.as_view(), name="api-signal-dismiss"),
     path("", include("incidents.reviews.api.urls")),
+    path("", include("incidents.reporting.api.urls")),
 ]

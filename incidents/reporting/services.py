@@ -469,7 +469,7 @@ def rule_version_create(
         raise DomainError.invalid_field("effective_from", "Give a date and time with its time zone.")
     if len(source or "") > SOURCE_MAX:
         raise DomainError.invalid_field("source", f"At most {SOURCE_MAX} characters.")
-    latest = RuleVersion.objects.select_for_update().filter(regime=regime).order_by("-version").first()
+    latest = locks.lock_latest_rule_version(regime)
     if latest is not None and effective_from <= latest.effective_from:
         raise DomainError.invalid_field(
             "effective_from",
