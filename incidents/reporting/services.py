@@ -401,7 +401,7 @@ def _remind(actor: Actor, clock_pk: int, now: datetime) -> int:
     due = [mark for mark, at in sorted(marks.items(), key=lambda item: item[1]) if at <= now and mark not in done]
     if not due:
         return 0
-    people = members_of(Role.LEADERSHIP) + ([incident.commander] if incident.commander_id else [])
+    people = members_of(Role.LEADERSHIP) + ([incident.commander] if incident.commander is not None else [])
     left = locked.due_at - now
     when = ledger.format_time(locked.due_at)
     text = (f"is overdue: it was due {when}" if left <= timedelta(0)

@@ -27,7 +27,7 @@ def _span(delta: timedelta) -> str:
 
 @register.simple_tag
 def time_left(clock: Clock) -> str:
-    """"2 d 3 h left", or "overdue by 5 h" (red through .clock-overdue), or what became of it."""
+    """ "2 d 3 h left", or "overdue by 5 h" (red through .clock-overdue), or what became of it."""
     if clock.state == ClockState.MET:
         return format_html('<span class="clock-left clock-met">met</span>')
     if clock.state == ClockState.STOPPED:
