@@ -30,11 +30,6 @@ def clock_counts(incident: Incident) -> bool:
     return Incident.objects.filter(counted_q(), pk=incident.pk).exists()
 
 
-def rule_in_force(regime: str, at: datetime) -> RuleVersion | None:
-    """The latest version of the regime's rule in force at `at` (None before its first one)."""
-    return RuleVersion.objects.filter(regime=regime, effective_from__lte=at).order_by("-effective_from").first()
-
-
 def rule_versions() -> QuerySet[RuleVersion]:
     return RuleVersion.objects.select_related("created_by").order_by("regime", "-version")
 

@@ -326,3 +326,18 @@ def test_overdue_is_a_running_clock_past_its_due_time(now, make_incident, assess
     assert not clock.is_overdue()
     now.set(AWARE + timedelta(hours=25))
     assert clock.is_overdue() and clock.display_state == "overdue"
+
+
+def test_drills_leave_the_clocks_through_the_one_filter(now, make_incident, assess, monkeypatch, people, actor_for):
+    """Stands in for Incident.is_drill: whatever counted_q excludes starts no clock, is not listed and
+    is not reminded of — so the drills helper only has to change that one function."""
+    from django.db.models import Q
+
+    from incidents.reporting import selectors
+
+    monkeypatch.setattr(selectors, "counted_q", lambda path="": ~Q(**{f"{path}title__startswith": "DRILL"}))
+    drill, real = make_incident(title="DRILL exfiltration"), make_incident(title="Exfiltration")
+    for incident in (drill, real):
+        assess(incident, SB53, discovered=AWARE)
+    assert running(drill, SB53) == [] and len(running(real, SB53)) == 1
+    assert [c.incident_id for c in selectors.deadlines_for(user=people["leader"])] == [real.pk]
