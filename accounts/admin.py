@@ -32,6 +32,7 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "display_name", "email", "role_names", "is_active", "is_staff", "last_login")
     list_filter = ("groups", "is_active", "is_staff", "is_superuser")
     actions = ["unlock_sign_in"]
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Preferences", {"fields": ("time_zone",)}))
 
     @admin.action(description="Clear the sign-in lockout of the selected users")
     def unlock_sign_in(self, request, queryset):

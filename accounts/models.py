@@ -1,16 +1,28 @@
 import hashlib
 import secrets
+from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.functional import cached_property
 
 from accounts.roles import WRITER_ROLES, Role
 
 
+def validate_time_zone(value: str) -> None:
+    if value and value not in available_timezones():
+        raise ValidationError(f"{value!r} is not a time zone name like Europe/Paris or America/New_York.")
+
+
 class User(AbstractUser):
     """A person who signs in. Roles are group memberships (see accounts.roles)."""
+
+    # Pages show times in this zone (accounts.middleware.TimeZoneMiddleware), and deadlines in UTC too.
+    time_zone = models.CharField(
+        max_length=64, blank=True, validators=[validate_time_zone], help_text="e.g. Europe/Paris; empty means UTC."
+    )
 
     @cached_property
     def roles(self) -> frozenset[str]:

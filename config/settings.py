@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.TimeZoneMiddleware",
     "accounts.middleware.NoStoreWhenSignedInMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
     "django_otp.middleware.OTPMiddleware",
@@ -249,6 +250,9 @@ SPECTACULAR_SETTINGS = {
         "IntegrationKindEnum": "incidents.models.integrations.IntegrationKind",
         # A severity or blank: `severity_hint` and an integration's `default_severity_hint`.
         "SeverityHintEnum": ["SEV1", "SEV2", "SEV3", "SEV4", ""],
+        # Reportability brought a second `decision` (the approvals' keeps its name).
+        "DecisionEnum": "corrections.models.Approval.Decision",
+        "AssessmentDecisionEnum": "incidents.models.reporting.Decision",
     },
     # Swagger UI's assets come from the pinned drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -322,6 +326,7 @@ CELERY_TASK_ROUTES = {
     "corrections.send_reminders": {"queue": "sweeps"},
     "incidents.send_reminders": {"queue": "sweeps"},
     "corrections.sweep_drills": {"queue": "sweeps"},
+    "incidents.sweep_clocks": {"queue": "sweeps"},
 }
 # Readiness (DESIGN §8a): every actuator's GET /health is checked this often by beat; a result older
 # than FAILSAFE_READINESS_STALE_AFTER intervals is stale (shown amber, warned about like a failure).
@@ -345,6 +350,8 @@ CELERY_BEAT_SCHEDULE = {
     "send-follow-up-reminders": {"task": "incidents.send_reminders", "schedule": 300.0},
     # Drill reports of closed drills, and reminders when a team's next drill is due (once a day each).
     "sweep-drills": {"task": "corrections.sweep_drills", "schedule": 60.0},
+    # Regulators' clocks: final-report clocks on resolution, reminders at 50 %, 80 % and 24 h before.
+    "sweep-clocks": {"task": "incidents.sweep_clocks", "schedule": 60.0},
 }
 # Inbound monitoring integrations: deliveries allowed per integration (DRF rate, e.g. 120/min).
 FAILSAFE_INTEGRATION_RATE = os.environ.get("FAILSAFE_INTEGRATION_RATE", "120/min")

@@ -26,3 +26,9 @@ class IncidentsConfig(AppConfig):
 
         base.register(slack.SlackChannel())
         base.register(webhooks.WebhookChannel())
+
+        from incidents.reporting import audit as reporting_audit
+        from incidents.reporting import events as reporting_events  # noqa: F401 - registers the verbs
+        from incidents.reporting import tasks as reporting_tasks  # noqa: F401 - its module is not incidents.tasks
+
+        reporting_audit.register()

@@ -12,6 +12,7 @@ A transaction that needs several takes them in this order, so two never wait on 
        or a page                lock_page (an escalation takes only the page; an acknowledgement
                                 the incident first, for its acknowledged_at)
     (apart) an on-call rotation lock_rotation: configuration, never locked with the rows above
+       or regulators' clocks    lock_running_clocks, lock_clock (incidents.reporting)
     4. the ledger head         (accounts.ledger.record, always last)
 
 A notification's delivery (lock_delivery) is locked alone, by the worker that sends it, or with the
@@ -27,6 +28,7 @@ from django.db.models import Q, QuerySet
 
 from incidents.models import (
     ChecklistItem,
+    Clock,
     Delivery,
     FollowUpAction,
     Incident,
@@ -37,6 +39,7 @@ from incidents.models import (
     ReviewApproval,
     ReviewVersion,
     Rotation,
+    RuleVersion,
     Signal,
     SlackIdentity,
     SlackRoleChannel,
@@ -132,3 +135,22 @@ def lock_checklist_item(*, incident: Incident, item_id: int) -> ChecklistItem | 
         .filter(incident=incident, pk=item_id)
         .first()
     )
+
+
+# Regulators' clocks come after their incident; several in (due_at, id) order.
+
+
+def lock_running_clocks(incident: Incident, *, regime: str = "") -> list[Clock]:
+    clocks = Clock.objects.select_for_update(of=("self",)).filter(incident=incident, state="running")
+    if regime:
+        clocks = clocks.filter(regime=regime)
+    return list(clocks.select_related("rule").order_by("due_at", "id"))
+
+
+def lock_clock(pk: int) -> Clock:
+    return Clock.objects.select_for_update(of=("self",)).select_related("rule").get(pk=pk)
+
+
+def lock_latest_rule_version(regime: str) -> RuleVersion | None:
+    """The newest version of a regime's rule, so two admins never publish the same next number."""
+    return RuleVersion.objects.select_for_update().filter(regime=regime).order_by("-version").first()

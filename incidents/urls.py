@@ -22,4 +22,5 @@ urlpatterns = [
     path("", include("incidents.reviews.urls")),
     path("", include("incidents.oncall.urls")),
     path("accounts/notifications/", views_preferences.notification_preferences, name="notification-preferences"),
+    path("", include("incidents.reporting.urls")),
 ]  # fmt: skip

@@ -114,7 +114,7 @@ LISTS = {
     "signal page, every state": (_page, "/signals/", {"state": "all"}, 11),
     "approval inbox": (_page, "/approvals/", {}, 10),
     "approval inbox, filtered": (_page, "/approvals/", CORRECTION_FILTERS, 16),
-    "dashboard": (_page, "/", {}, 23),
+    "dashboard": (_page, "/", {}, 24),  # + the next regulators' deadlines
     "readiness page": (_page, "/readiness/", {}, 11),
     "readiness page, filtered": (_page, "/readiness/", {"model": "atlas", "page": "1"}, 11),
     "API incidents": (_api, f"{API}/incidents/", {}, 5),
@@ -152,6 +152,8 @@ COUNTED_ELSEWHERE = {
     "/api/v1/oncall/rotations/{rotation_id}/overrides/": "tests/incidents/oncall/test_queries.py",
     "/api/v1/integrations/": "tests/incidents/test_integrations.py (admins only)",
     "/api/v1/drills/": "tests/corrections/test_drills.py (with the /drills/ page, for 3 and 30 reports)",
+    "/api/v1/deadlines/": "tests/incidents/reporting/test_pages_and_api.py",
+    "/api/v1/rule-versions/": "tests/incidents/reporting/test_pages_and_api.py",
 }
 
 

@@ -424,6 +424,14 @@ from incidents.models.oncall import (  # noqa: E402, F401
     RotationMember,
     Shift,
 )
+
+# Reportability to regulators and their clocks (incidents.reporting).
+from incidents.models.reporting import (  # noqa: E402, F401
+    Assessment,
+    Clock,
+    ClockReminder,
+    RuleVersion,
+)
 from incidents.models.reviews import (  # noqa: E402, F401
     FollowUpAction,
     FollowUpStatus,

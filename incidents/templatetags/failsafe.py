@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import template
@@ -10,7 +10,7 @@ from django.template.defaultfilters import date as date_filter
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timesince
-from django.utils.timezone import template_localtime
+from django.utils.timezone import localtime, template_localtime
 
 from incidents import audit
 from incidents.models import Severity, Status
@@ -123,6 +123,8 @@ def nav_current(context) -> str:
         return "oncall"
     if name and name.startswith("drill"):
         return "drills"
+    if name == "deadlines":
+        return "deadlines"
     return ""
 
 
@@ -142,13 +144,14 @@ def when(value: datetime | None, fmt: str = "j M Y, H:i", *, utc: bool = False, 
         day_fmt = "j M Y" if fmt == "j M Y, H:i" else fmt
         return format_html('<time{} datetime="{}" title="{}">{}</time>', format_html(' class="{}"', css) if css else "",
                            value.isoformat(), date_filter(value, "j M Y"), date_filter(value, day_fmt))  # fmt: skip
-    local = template_localtime(value)
+    # " UTC" means it: the moment converted to UTC, whatever zone the viewer's pages use.
+    local = localtime(value, UTC) if utc else template_localtime(value)
     text = f"{timesince(value)} ago" if fmt == "ago" else date_filter(local, fmt)
     return format_html(
         '<time{} datetime="{}" title="{} UTC">{}{}</time>',
         format_html(' class="{}"', css) if css else "",
         date_filter(local, "c"),
-        date_filter(local, FULL_TIME),
+        date_filter(localtime(value, UTC), FULL_TIME),
         text,
         " UTC" if utc else "",
     )
