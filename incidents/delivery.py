@@ -61,6 +61,8 @@ def message_of(delivery: Delivery) -> Message:
         incident_ref=ref,
         ack_url=notification.ack_url,
         redacted=delivery.redacted,
+        # Machine-readable fields for webhooks: for a redacted message, only these three (DESIGN §7).
+        data={"ref": ref, "event": notification.event, "needs": notification.needs} if delivery.redacted else {},
     )
 
 

@@ -28,6 +28,7 @@ from accounts.models import User
 from accounts.outbox import send_by_name
 from accounts.roles import Role
 from incidents.channels import base as channels
+from incidents.channels import routing
 from incidents.models import Incident
 from incidents.models.notifications import URGENT_EVENTS, Delivery, DeliveryState, Event, Notification
 from incidents.preferences import PERSONAL_CHANNELS, Preferences, preferences_for
@@ -96,14 +97,18 @@ def may_see(*, incident: Incident | None, users: Iterable[User] = (), others: bo
     return viewers, unrestricted
 
 
-def message_for(*, incident: Incident | None, allowed: bool, subject: str, body: str, needs: Need) -> Content:
-    """The full message for someone allowed to see it; otherwise the generic one (ref and need only)."""
+def message_for(
+    *, incident: Incident | None, allowed: bool, subject: str, body: str, needs: Need, ack_url: str = ""
+) -> Content:
+    """The full message for someone allowed to see it; otherwise the generic one: the ref, what it
+    needs and, for a page, the acknowledge link (it names nothing: a page's number)."""
     if allowed or incident is None:
         return Content(subject[:SUBJECT_MAX], body, redacted=False)
+    acknowledge = f"\n\nAcknowledge the page: {ack_url}" if ack_url else ""
     return Content(
-        f"A restricted incident needs {needs}",
+        f"{'PAGE: a' if ack_url else 'A'} restricted incident needs {needs}",
         f"The restricted incident {incident.ref} needs {needs}. You have no access to its details; "
-        f"ask leadership for access.\n\n{incident_url(incident.ref)}",
+        f"ask leadership for access.{acknowledge}\n\n{incident_url(incident.ref)}",
         redacted=True,
     )
 
@@ -127,6 +132,20 @@ def routes_for(user: User, prefs: Preferences, *, event: str, urgent: bool) -> l
     return chosen
 
 
+def addresses_for(*, event: str, roles: Iterable[Role], incident: Incident | None) -> list[Address]:
+    """The addresses that are no person a notification also goes to: the Slack channels of the roles
+    it addresses (and the incident's own channel), when it names roles; the webhooks subscribed to
+    its event. Only channels that are installed (a deployment without Slack writes no Slack rows)."""
+    registered = set(channels.names())
+    found: list[Address] = []
+    roles = list(roles)
+    if roles and "slack" in registered:
+        found += [Address("slack", c) for c in routing.chat_addresses_for(roles=roles, incident=incident)]
+    if "webhook" in registered:
+        found += [Address("webhook", e) for e in routing.webhook_addresses_for(event=event)]
+    return found
+
+
 # --- notify -----------------------------------------------------------------------------------------
 
 
@@ -141,6 +160,7 @@ def notify(
     urgent: bool = False,
     ack_url: str = "",
     to: Iterable[Address] = (),
+    roles: Iterable[Role] = (),
 ) -> list[str]:
     """Write the notification and its deliveries in the current transaction; returns the usernames told.
 
@@ -148,11 +168,13 @@ def notify(
     may not see it get a generic message naming only its ref and what it `needs` (fixed words, so no
     detail can leak through them); their usernames come back with REDACTED appended, so the ledger
     says who got the full message and who the generic one. `to` adds addresses that are no person;
-    about an incident that is restricted they always get the generic message. `urgent` (and the
-    events SEV1, break glass and page, always) ignores quiet hours and switched-off events.
+    about an incident that is restricted they always get the generic message. `roles` names the
+    roles the message addresses: their Slack channels (and the incident's own channel) get it too.
+    Every webhook endpoint subscribed to `event` gets it, once per call. `urgent` (and the events
+    SEV1, break glass and page, always) ignores quiet hours and switched-off events.
     """
     people = list({user.pk: user for user in users}.values())
-    addresses = list(dict.fromkeys(to))
+    addresses = list(dict.fromkeys([*to, *addresses_for(event=event, roles=roles, incident=incident)]))
     if not people and not addresses:
         return []
     urgent = urgent or event in URGENT_EVENTS
@@ -162,12 +184,13 @@ def notify(
     told: list[str] = []
     with transaction.atomic(savepoint=False):  # the caller's transaction, or its own outside one
         notification = Notification.objects.create(
-            event=event, incident=incident, urgent=urgent, subject=subject[:SUBJECT_MAX], body=body, ack_url=ack_url
+            event=event, incident=incident, urgent=urgent, subject=subject[:SUBJECT_MAX], body=body, ack_url=ack_url,
+            needs=needs.value,
         )
         rows: list[Delivery] = []
         for user in people:
             content = message_for(
-                incident=incident, allowed=user.pk in viewers, subject=subject, body=body, needs=needs
+                incident=incident, allowed=user.pk in viewers, subject=subject, body=body, needs=needs, ack_url=ack_url
             )
             told.append(user.username + (REDACTED if content.redacted else ""))
             routes = routes_for(user, prefs[user.pk], event=event, urgent=urgent)
@@ -178,7 +201,9 @@ def notify(
             for channel, address in routes:
                 rows.append(_delivery(notification, content, channel, address, user=user, deferred_until=quiet_until))
         for where in addresses:
-            content = message_for(incident=incident, allowed=others_may_see, subject=subject, body=body, needs=needs)
+            content = message_for(
+                incident=incident, allowed=others_may_see, subject=subject, body=body, needs=needs, ack_url=ack_url
+            )
             rows.append(_delivery(notification, content, where.channel, where.address, user=None, deferred_until=None))
         Delivery.objects.bulk_create(rows)
     due = [row.pk for row in rows if row.state == DeliveryState.PENDING]
