@@ -236,7 +236,7 @@ def test_a_dm_goes_to_the_slack_identity_set_by_an_admin(make_user, make_inciden
 
 
 def test_webhook_events_are_the_notification_events(admin, receiver):
-    assert EVENT_NAMES == tuple(Event.values)
+    assert tuple(Event.values) == EVENT_NAMES
     endpoint = channel_services.webhook_endpoint_create(
         actor=admin, name="all", url=receiver.url, events=["preauthorised"]
     )
