@@ -224,15 +224,13 @@ def notify_many(notices: Iterable[Notice]) -> list[list[str]]:
                 continue
             urgent = notice.urgent or notice.event in URGENT_EVENTS
             viewers, others_may_see = may_see(incident=notice.incident, users=people, others=bool(addresses))
-            say = {
-                "incident": notice.incident, "subject": notice.subject, "body": notice.body, "needs": notice.needs,
-                "ack_url": notice.ack_url,
-            }  # fmt: skip
+            # Each distinct message once: the full one and the generic one.
+            full, generic = (_content(notice, allowed=True), _content(notice, allowed=False))
             contents: list[tuple[User | None, Content]] = [
-                (user, message_for(allowed=user.pk in viewers, **say)) for user in people
+                (user, full if user.pk in viewers else generic) for user in people
             ]
             if addresses:
-                contents.append((None, message_for(allowed=others_may_see, **say)))
+                contents.append((None, full if others_may_see else generic))
             told.append([user.username + (REDACTED if c.redacted else "") for user, c in contents if user is not None])
             notification = Notification(
                 event=notice.event, incident=notice.incident, urgent=urgent, subject=notice.subject[:SUBJECT_MAX],
@@ -260,6 +258,13 @@ def notify_many(notices: Iterable[Notice]) -> list[list[str]]:
     if due:
         transaction.on_commit(lambda: send(due))
     return told
+
+
+def _content(notice: Notice, *, allowed: bool) -> Content:
+    return message_for(
+        incident=notice.incident, allowed=allowed, subject=notice.subject, body=notice.body, needs=notice.needs,
+        ack_url=notice.ack_url,
+    )  # fmt: skip
 
 
 def _delivery(

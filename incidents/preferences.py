@@ -234,6 +234,7 @@ def _member_id_set(user: User, member_id: str) -> None:
             identity.save()
     except IntegrityError as error:  # someone claimed it meanwhile
         raise DomainError(
-            "Some preferences are not valid.", code="invalid",
+            "Some preferences are not valid.",
+            code="invalid",
             fields={"slack_member_id": ["Another person already has this Slack member id; ask an admin."]},
         ) from error

@@ -51,7 +51,9 @@ class Command(BaseCommand):
         parser.add_argument("--n", type=int, default=1000, help="notifications (default 1000)")
         parser.add_argument("--threads", type=int, default=8, help="pool size without --worker (default 8)")
         parser.add_argument("--worker", action="store_true", help="deliver with a real Celery worker process")
-        parser.add_argument("--concurrency", type=int, default=8, help="the worker's concurrency (default 8: it waits on sockets)")
+        parser.add_argument(
+            "--concurrency", type=int, default=8, help="the worker's concurrency (default 8: it waits on sockets)"
+        )
         parser.add_argument("--pool", default="prefork", help="the worker's pool: prefork (default) or threads")
         parser.add_argument("--timeout", type=float, default=120, help="give up after this many seconds")
         parser.add_argument("--no-slack", action="store_true", help="email only (one delivery per notification)")

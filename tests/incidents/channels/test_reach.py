@@ -113,9 +113,7 @@ def test_an_event_nobody_subscribed_to_writes_no_webhook_delivery(wired, make_us
     assert not Delivery.objects.filter(channel="webhook").exists()
 
 
-def test_restricted_every_channel_gets_what_its_reader_may_see(
-    wired, make_user, make_incident, deliver_notifications
-):
+def test_restricted_every_channel_gets_what_its_reader_may_see(wired, make_user, make_incident, deliver_notifications):
     """The role channel and the webhook are no person: the ref (and the ack link) only. Email follows
     each person: the leader reads it all, the commander without a grant the generic message. Slack
     keeps what it is sent, so even a leader's DM about a restricted incident is the ref and links."""
