@@ -311,7 +311,7 @@ def test_a_failed_correction_pages_the_commanders(make_incident, make_user, acto
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_sweeps_at_once_escalate_a_page_once(rotation, leaders, sev2, actor_for, now):
+def test_two_sweeps_at_once_escalate_a_page_once(rotation, leaders, sev2, actor_for, now, task_sends):
     import threading
 
     from django.db import connection
