@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import ledger
@@ -61,28 +62,39 @@ def message_of(delivery: Delivery) -> Message:
         incident_ref=ref,
         ack_url=notification.ack_url,
         redacted=delivery.redacted,
+        # Machine-readable fields for webhooks: for a redacted message, only these three (DESIGN §7).
+        data={"ref": ref, "event": notification.event, "needs": notification.needs} if delivery.redacted else {},
     )
 
 
 def _claim(delivery_id: int, now: datetime) -> Delivery | Outcome:
-    with transaction.atomic():
-        try:
-            delivery = locks.lock_delivery(delivery_id)
-        except Delivery.DoesNotExist:
-            return Outcome("skipped")
-        if delivery.done_at is not None:
+    """Take the delivery's lease: one conditional UPDATE (it re-checks its conditions against a
+    concurrent claim, so two runs at once cannot both win), then read what to send. Only when it
+    claims nothing is the row read again, to say why."""
+    token = uuid.uuid4().hex
+    claimed = (
+        Delivery.objects.filter(pk=delivery_id, done_at__isnull=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + EARLY_TOLERANCE))
+        .update(
+            claimed_until=now + timedelta(seconds=setting("FAILSAFE_NOTIFY_LEASE_SECONDS", 60)),
+            claim_token=token,
+            attempt_count=F("attempt_count") + 1,
+            next_attempt_at=None,
+            state=DeliveryState.PENDING,
+        )
+    )
+    if not claimed:
+        row = Delivery.objects.filter(pk=delivery_id).values("done_at", "claimed_until").first()
+        if row is None or row["done_at"] is not None:
             return Outcome("skipped")  # sent (or failed for good) already: never twice
-        if delivery.claimed_until and delivery.claimed_until > now:
+        if row["claimed_until"] and row["claimed_until"] > now:
             return Outcome("busy")
-        if delivery.next_attempt_at and delivery.next_attempt_at > now + EARLY_TOLERANCE:
-            return Outcome("early")  # its countdown, or the relay once it is due, brings it back
-        delivery.claimed_until = now + timedelta(seconds=setting("FAILSAFE_NOTIFY_LEASE_SECONDS", 60))
-        delivery.claim_token = uuid.uuid4().hex
-        delivery.attempt_count += 1
-        delivery.next_attempt_at = None
-        delivery.state = DeliveryState.PENDING
-        delivery.save(update_fields=["claimed_until", "claim_token", "attempt_count", "next_attempt_at", "state"])
-        return delivery
+        return Outcome("early")  # its countdown, or the relay once it is due, brings it back
+    delivery = Delivery.objects.select_related("notification__incident").get(pk=delivery_id)
+    if delivery.claim_token != token:
+        return Outcome("busy")  # another run claimed it between our update and this read (a lease ran out)
+    return delivery
 
 
 def delivery_deliver(*, delivery_id: int, now: datetime | None = None) -> Outcome:
@@ -110,6 +122,11 @@ def delivery_deliver(*, delivery_id: int, now: datetime | None = None) -> Outcom
 
 def _finish(claimed: Delivery, *, error: str, transient: bool) -> Outcome:
     now = timezone.now()
+    if not error:  # the common case in one statement; fenced by the claim's token
+        sent = Delivery.objects.filter(pk=claimed.pk, claim_token=claimed.claim_token, done_at__isnull=True).update(
+            state=DeliveryState.SENT, done_at=now, claimed_until=None
+        )
+        return Outcome("sent" if sent else "busy")
     with transaction.atomic():
         delivery = locks.lock_delivery(claimed.pk)
         if delivery.claim_token != claimed.claim_token or delivery.done_at is not None:

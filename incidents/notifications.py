@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -28,6 +28,7 @@ from accounts.models import User
 from accounts.outbox import send_by_name
 from accounts.roles import Role
 from incidents.channels import base as channels
+from incidents.channels import routing
 from incidents.drills import subject_for
 from incidents.models import Incident
 from incidents.models.notifications import URGENT_EVENTS, Delivery, DeliveryState, Event, Notification
@@ -36,7 +37,10 @@ from incidents.selectors import viewers_among
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REDACTED", "Address", "Event", "Need", "incident_url", "may_see", "members_of", "message_for", "notify"]
+__all__ = [
+    "REDACTED", "Address", "Event", "Need", "Notice", "incident_url", "may_see", "members_of", "message_for", "notify",
+    "notify_many",
+]  # fmt: skip
 
 # Appended to the username of someone who got the generic message (usernames hold no spaces).
 REDACTED = " (redacted)"
@@ -97,15 +101,19 @@ def may_see(*, incident: Incident | None, users: Iterable[User] = (), others: bo
     return viewers, unrestricted
 
 
-def message_for(*, incident: Incident | None, allowed: bool, subject: str, body: str, needs: Need) -> Content:
-    """The full message for someone allowed to see it; otherwise the generic one (ref and need only)."""
+def message_for(
+    *, incident: Incident | None, allowed: bool, subject: str, body: str, needs: Need, ack_url: str = ""
+) -> Content:
+    """The full message for someone allowed to see it; otherwise the generic one: the ref, what it
+    needs and, for a page, the acknowledge link (it names nothing: a page's number)."""
     if allowed or incident is None:
         return Content(subject[:SUBJECT_MAX], body, redacted=False)
+    acknowledge = f"\n\nAcknowledge the page: {ack_url}" if ack_url else ""
     # A drill says so even to those who may not see it: being paged for a rehearsal is not an emergency.
     return Content(
-        subject_for(incident, f"A restricted incident needs {needs}"),
+        subject_for(incident, f"{'PAGE: a' if ack_url else 'A'} restricted incident needs {needs}"),
         f"The restricted incident {incident.ref} needs {needs}. You have no access to its details; "
-        f"ask leadership for access.\n\n{incident_url(incident.ref)}",
+        f"ask leadership for access.{acknowledge}\n\n{incident_url(incident.ref)}",
         redacted=True,
     )
 
@@ -129,7 +137,37 @@ def routes_for(user: User, prefs: Preferences, *, event: str, urgent: bool) -> l
     return chosen
 
 
+def addresses_for(*, event: str | None, roles: Iterable[Role], incident: Incident | None) -> list[Address]:
+    """The addresses that are no person a notification also goes to: the Slack channels of the roles
+    it addresses (and the incident's own channel), when it names roles; the webhooks subscribed to
+    its event. Only channels that are installed (a deployment without Slack writes no Slack rows)."""
+    registered = set(channels.names())
+    found: list[Address] = []
+    roles = list(roles)
+    if roles and "slack" in registered:
+        found += [Address("slack", c) for c in routing.chat_addresses_for(roles=roles, incident=incident)]
+    if event is not None and "webhook" in registered:
+        found += [Address("webhook", e) for e in routing.webhook_addresses_for(event=event)]
+    return found
+
+
 # --- notify -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification to write (notify()'s arguments), for notify_many."""
+
+    incident: Incident | None
+    users: Sequence[User]
+    subject: str
+    body: str
+    needs: Need = Need.ATTENTION
+    event: Event = Event.GENERAL
+    urgent: bool = False
+    ack_url: str = ""
+    to: Sequence[Address] = ()
+    roles: Sequence[Role] = ()
 
 
 def notify(
@@ -143,6 +181,7 @@ def notify(
     urgent: bool = False,
     ack_url: str = "",
     to: Iterable[Address] = (),
+    roles: Iterable[Role] = (),
 ) -> list[str]:
     """Write the notification and its deliveries in the current transaction; returns the usernames told.
 
@@ -150,45 +189,86 @@ def notify(
     may not see it get a generic message naming only its ref and what it `needs` (fixed words, so no
     detail can leak through them); their usernames come back with REDACTED appended, so the ledger
     says who got the full message and who the generic one. `to` adds addresses that are no person;
-    about an incident that is restricted they always get the generic message. `urgent` (and the
-    events SEV1, break glass and page, always) ignores quiet hours and switched-off events.
-    About a drill, every subject starts with "[DRILL]" (incidents.drills), whoever wrote it.
+    about an incident that is restricted they always get the generic message. `roles` names the
+    roles the message addresses: their Slack channels (and the incident's own channel) get it too.
+    Every webhook endpoint subscribed to `event` gets it, once per call. `urgent` (and the events
+    SEV1, break glass and page, always) ignores quiet hours and switched-off events. About a drill,
+    every subject starts with "[DRILL]" (incidents.drills), whoever wrote it.
     """
-    subject = subject_for(incident, subject)
-    people = list({user.pk: user for user in users}.values())
-    addresses = list(dict.fromkeys(to))
-    if not people and not addresses:
-        return []
-    urgent = urgent or event in URGENT_EVENTS
-    viewers, others_may_see = may_see(incident=incident, users=people, others=bool(addresses))
-    prefs = preferences_for(users=people)
+    notice = Notice(
+        incident=incident, users=list(users), subject=subject, body=body, needs=needs, event=event, urgent=urgent,
+        ack_url=ack_url, to=list(to), roles=list(roles),
+    )  # fmt: skip
+    return notify_many([notice])[0]
+
+
+def notify_many(notices: Iterable[Notice]) -> list[list[str]]:
+    """notify() for many notifications at once (the same rules, in fewer queries: preferences for
+    everyone at once, webhooks once per event, the rows in bulk, one hand-over to the broker after
+    commit); for each notice, the usernames told."""
+    webhooks: dict[str, list[Address]] = {}
+    plans: list[tuple[Notice, list[User], list[Address]]] = []
+    everyone: dict[int, User] = {}
+    for notice in notices:
+        notice = replace(notice, subject=subject_for(notice.incident, notice.subject))  # [DRILL], in one place
+        people = list({user.pk: user for user in notice.users}.values())
+        if notice.event not in webhooks:
+            webhooks[notice.event] = addresses_for(event=notice.event, roles=(), incident=None)
+        chat = addresses_for(event=None, roles=notice.roles, incident=notice.incident) if notice.roles else []
+        plans.append((notice, people, list(dict.fromkeys([*notice.to, *chat, *webhooks[notice.event]]))))
+        everyone.update((user.pk, user) for user in people)
+    prefs = preferences_for(users=everyone.values()) if everyone else {}
     now = timezone.now()
-    told: list[str] = []
+    told: list[list[str]] = []
     with transaction.atomic(savepoint=False):  # the caller's transaction, or its own outside one
-        notification = Notification.objects.create(
-            event=event, incident=incident, urgent=urgent, subject=subject[:SUBJECT_MAX], body=body, ack_url=ack_url
-        )
+        written: list[tuple[Notification, list[tuple[User | None, Content]], list[Address], Notice]] = []
+        for notice, people, addresses in plans:
+            if not people and not addresses:
+                told.append([])
+                continue
+            urgent = notice.urgent or notice.event in URGENT_EVENTS
+            viewers, others_may_see = may_see(incident=notice.incident, users=people, others=bool(addresses))
+            # Each distinct message once: the full one and the generic one.
+            full, generic = (_content(notice, allowed=True), _content(notice, allowed=False))
+            contents: list[tuple[User | None, Content]] = [
+                (user, full if user.pk in viewers else generic) for user in people
+            ]
+            if addresses:
+                contents.append((None, full if others_may_see else generic))
+            told.append([user.username + (REDACTED if c.redacted else "") for user, c in contents if user is not None])
+            notification = Notification(
+                event=notice.event, incident=notice.incident, urgent=urgent, subject=notice.subject[:SUBJECT_MAX],
+                body=notice.body, ack_url=notice.ack_url, needs=notice.needs.value,
+            )  # fmt: skip
+            written.append((notification, contents, addresses, notice))
+        Notification.objects.bulk_create([w[0] for w in written])
         rows: list[Delivery] = []
-        for user in people:
-            content = message_for(
-                incident=incident, allowed=user.pk in viewers, subject=subject, body=body, needs=needs
-            )
-            told.append(user.username + (REDACTED if content.redacted else ""))
-            routes = routes_for(user, prefs[user.pk], event=event, urgent=urgent)
-            if not routes:
-                log.info("notification %s: %s gets nothing (no address, or the event is off)", notification.pk,
-                         user.username)  # fmt: skip
-            quiet_until = None if urgent else prefs[user.pk].quiet_until(now)
-            for channel, address in routes:
-                rows.append(_delivery(notification, content, channel, address, user=user, deferred_until=quiet_until))
-        for where in addresses:
-            content = message_for(incident=incident, allowed=others_may_see, subject=subject, body=body, needs=needs)
-            rows.append(_delivery(notification, content, where.channel, where.address, user=None, deferred_until=None))
-        Delivery.objects.bulk_create(rows)
+        for notification, contents, addresses, notice in written:
+            for user, content in contents:
+                if user is None:
+                    rows += [_delivery(notification, content, where.channel, where.address, user=None,
+                                       deferred_until=None) for where in addresses]  # fmt: skip
+                    continue
+                routes = routes_for(user, prefs[user.pk], event=notice.event, urgent=notification.urgent)
+                if not routes:
+                    log.info("notification %s: %s gets nothing (no address, or the event is off)", notification.pk,
+                             user.username)  # fmt: skip
+                quiet_until = None if notification.urgent else prefs[user.pk].quiet_until(now)
+                for channel, address in routes:
+                    rows.append(_delivery(notification, content, channel, address, user=user,
+                                          deferred_until=quiet_until))  # fmt: skip
+        Delivery.objects.bulk_create(rows, batch_size=1000)
     due = [row.pk for row in rows if row.state == DeliveryState.PENDING]
     if due:
         transaction.on_commit(lambda: send(due))
     return told
+
+
+def _content(notice: Notice, *, allowed: bool) -> Content:
+    return message_for(
+        incident=notice.incident, allowed=allowed, subject=notice.subject, body=notice.body, needs=notice.needs,
+        ack_url=notice.ack_url,
+    )  # fmt: skip
 
 
 def _delivery(

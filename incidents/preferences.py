@@ -1,34 +1,40 @@
 """Each person's notification preferences: which events on which channel, quiet hours, Slack id.
 
 `Preferences` is the frozen value every reader uses (notify() routes by it); the defaults (no row
-yet) send every event by email and nothing to Slack, at any hour. `preferences_update` is the one
-writer: it validates every field with a message per field (the page and the API show them) and
-records a ledger event.
+yet) send every event by email and nothing to Slack, at any hour. `preferences_update` is the
+person's own writer: it validates every field with a message per field (the page and the API show
+them) and records a ledger event.
+
+A person's Slack member id has one store, SlackIdentity (incidents.models.chat: unique, so no two
+people share one and a DM or an invite to a restricted incident's channel cannot reach the wrong
+person; admins also set it). Preferences read it from there and the person's own change writes it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts import ledger
 from accounts.actor import Actor
 from accounts.models import User
 from config.errors import DomainError
+from incidents import locks
 from incidents.events import IncidentEvent
+from incidents.models.chat import SlackIdentity
 from incidents.models.notifications import Event, NotificationPreference
 
 # The channels a person chooses events for, each with where their address comes from.
 PERSONAL_CHANNELS = ("email", "slack")
 ALL_EVENTS = frozenset(Event.values)
 FIELDS = frozenset({"email_events", "slack_events", "slack_member_id", "quiet_start", "quiet_end", "time_zone"})
-SLACK_MEMBER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
+SLACK_MEMBER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}\Z")  # as incidents.channels.services
 
 
 @dataclass(frozen=True)
@@ -72,11 +78,11 @@ class Preferences:
 DEFAULTS = Preferences()
 
 
-def _from_row(row: NotificationPreference) -> Preferences:
+def _from_row(row: NotificationPreference, member_id: str) -> Preferences:
     return Preferences(
         email_events=frozenset(row.email_events) & ALL_EVENTS,
         slack_events=frozenset(row.slack_events) & ALL_EVENTS,
-        slack_member_id=row.slack_member_id,
+        slack_member_id=member_id,
         quiet_start=row.quiet_start,
         quiet_end=row.quiet_end,
         time_zone=row.time_zone,
@@ -85,10 +91,16 @@ def _from_row(row: NotificationPreference) -> Preferences:
 
 
 def preferences_for(*, users: Iterable[User]) -> dict[int, Preferences]:
-    """Each user's preferences (the defaults for those who saved none), one query for all."""
+    """Each user's preferences (the defaults for those who saved none), two queries for all."""
     ids = [user.pk for user in users]
-    rows = {row.user_id: _from_row(row) for row in NotificationPreference.objects.filter(user_id__in=ids)}
-    return {pk: rows.get(pk, DEFAULTS) for pk in ids}
+    if not ids:
+        return {}
+    members = dict(SlackIdentity.objects.filter(user_id__in=ids).values_list("user_id", "member_id"))
+    rows = {
+        row.user_id: _from_row(row, members.get(row.user_id, ""))
+        for row in NotificationPreference.objects.filter(user_id__in=ids)
+    }
+    return {pk: rows.get(pk) or replace(DEFAULTS, slack_member_id=members.get(pk, "")) for pk in ids}
 
 
 def preferences_of(user: User) -> Preferences:
@@ -177,12 +189,13 @@ def preferences_update(*, actor: Actor, user: User, data: Mapping[str, Any]) -> 
         raise DomainError("You can change only your own notification preferences.", code="forbidden")
     current = preferences_of(user)
     new = validate(data, current=current)
+    if new.slack_member_id != current.slack_member_id:
+        _member_id_set(user, new.slack_member_id)
     NotificationPreference.objects.update_or_create(
         user=user,
         defaults={
             "email_events": sorted(new.email_events),
             "slack_events": sorted(new.slack_events),
-            "slack_member_id": new.slack_member_id,
             "quiet_start": new.quiet_start,
             "quiet_end": new.quiet_end,
             "time_zone": new.time_zone,
@@ -199,3 +212,29 @@ def preferences_update(*, actor: Actor, user: User, data: Mapping[str, Any]) -> 
         after={k: after[k] for k in changed},
     )
     return new
+
+
+def _member_id_set(user: User, member_id: str) -> None:
+    """Write the person's SlackIdentity (the one store of member ids); "" removes it."""
+    taken = SlackIdentity.objects.filter(member_id=member_id).exclude(user=user).exists() if member_id else False
+    if taken:
+        raise DomainError(
+            "Some preferences are not valid.", code="invalid",
+            fields={"slack_member_id": ["Another person already has this Slack member id; ask an admin."]},
+        )  # fmt: skip
+    identity = locks.lock_slack_identity(user.pk)
+    if not member_id:
+        if identity is not None:
+            identity.delete()
+        return
+    identity = identity or SlackIdentity(user=user)
+    identity.member_id = member_id
+    try:
+        with transaction.atomic():
+            identity.save()
+    except IntegrityError as error:  # someone claimed it meanwhile
+        raise DomainError(
+            "Some preferences are not valid.",
+            code="invalid",
+            fields={"slack_member_id": ["Another person already has this Slack member id; ask an admin."]},
+        ) from error

@@ -147,6 +147,12 @@ def _page_leadership_for_sev1(actor: Actor, incident: Incident) -> list[str]:
         subject=f"SEV1 {incident.ref}: {incident.title}",
         summary=f"{actor.name} raised {incident.ref} to SEV1.\n\n{incident.summary}",
     )
+    # The page reached leadership's people and Slack channel; webhooks subscribed to "sev1" hear it here.
+    notify(
+        incident=incident, users=(), event=Event.SEV1, needs=Need.LEADERSHIP,
+        subject=f"SEV1 {incident.ref}: {incident.title}",
+        body=f"{actor.name} raised {incident.ref} to SEV1.\n\n{incident.summary}\n\n{incident_url(incident.ref)}",
+    )  # fmt: skip
     return sorted(page.recipients.values_list("user__username", flat=True))
 
 
@@ -391,6 +397,7 @@ def incident_escalate(*, actor: Actor, incident: Incident, reason: str, severity
                     users=[u for u in members_of(called_in) if u.username not in paged],  # paged already
                     needs=Need.of(called_in),
                     event=Event.ESCALATION,
+                    roles=[called_in],
                     subject=f"Escalated {incident.ref} ({incident.severity}): {incident.title}",
                     body=f"{actor.name} escalated {incident.ref}: {reason}\n\n{incident_url(incident.ref)}",
                 )

@@ -67,6 +67,7 @@ def lift_request_record(actor: Actor, correction: Correction, *, user: User, rea
         users=[u for u in members_of(Role.LEADERSHIP) if u.pk != user.pk],
         needs=Need.APPROVAL,
         event=Event.APPROVAL_NEEDED,
+        roles=[Role.LEADERSHIP],
         subject=f"Lift approval needed: {correction.type} on {correction.target_name} ({incident.ref})",
         body=f"{user.username} asks to lift correction #{correction.pk} (tier {correction.tier}) before it "
         f"expires.\nReason: {reason}\n\n{incident_url(incident.ref)}",

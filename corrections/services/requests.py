@@ -61,7 +61,8 @@ def _notify_approvers(actor: Actor, correction: Correction, signoff: policy.Sign
         f"Rationale: {correction.rationale}\nStill needed: {signoff.describe_missing()}"
     )
     paged: set[int] = set()
-    if correction.tier >= 3 and Role.LEADERSHIP in roles:
+    paged_role = correction.tier >= 3 and Role.LEADERSHIP in roles
+    if paged_role:
         page = oncall.page_open(
             actor=actor, incident=correction.incident, role=Role.LEADERSHIP, reason=Page.Reason.APPROVAL_NEEDED,
             subject=subject, summary=body,
@@ -78,6 +79,8 @@ def _notify_approvers(actor: Actor, correction: Correction, signoff: policy.Sign
         users=users,
         needs=Need.APPROVAL,
         event=Event.APPROVAL_NEEDED,
+        # The roles still needed hear it on their Slack channels; leadership's page told its channel already.
+        roles=[Role(role) for role in sorted(roles) if not (paged_role and role == Role.LEADERSHIP)],
         subject=subject,
         body=f"{body}\n\n{incident_url(correction.incident.ref)}",
     )

@@ -12,22 +12,10 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.roles import Role
+from incidents.models.notifications import Event
 
-# The events a webhook endpoint (and, later, a person's preferences) may subscribe to. The notify
-# helper defines the Event enumeration with these values; the lead unifies the two.
-EVENT_NAMES = (
-    "sev1",
-    "escalation",
-    "approval_needed",
-    "break_glass",
-    "dispatch_failed",
-    "dispatch_retrying",
-    "manual_steps",
-    "page",
-    "reminder",
-    "review",
-    "general",
-)
+# The events a webhook endpoint (and a person's preferences) may subscribe to: the Event enum's values.
+EVENT_NAMES: tuple[str, ...] = tuple(Event.values)
 
 # Slack ids: channels C…/G…, members U…/W…, upper-case letters and digits (conversations.create
 # answers with one, and the admin types them).

@@ -47,6 +47,9 @@ class Notification(models.Model):
     subject = models.CharField(max_length=300)
     body = models.TextField()
     ack_url = models.CharField(max_length=500, blank=True, help_text="An absolute acknowledge link, for pages.")
+    # What the incident needs, in the fixed words of incidents.notifications.Need: all that a
+    # redacted webhook payload carries besides the ref and the event.
+    needs = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -91,13 +94,13 @@ class Delivery(OutboxRow):
 class NotificationPreference(models.Model):
     """Which events reach a person on which channel, and when not to disturb them.
 
-    No row means the defaults: every event by email, nothing on Slack, no quiet hours.
+    No row means the defaults: every event by email, nothing on Slack, no quiet hours. The Slack
+    member id DMs go to is the person's SlackIdentity (one store; incidents.preferences reads it).
     """
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     email_events = models.JSONField(default=list, blank=True)
     slack_events = models.JSONField(default=list, blank=True)
-    slack_member_id = models.CharField(max_length=32, blank=True, help_text="e.g. U024BE7LH, for direct messages.")
     quiet_start = models.TimeField(null=True, blank=True)
     quiet_end = models.TimeField(null=True, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")

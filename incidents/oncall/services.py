@@ -26,9 +26,8 @@ from config.errors import DomainError
 from incidents import locks
 from incidents.events import IncidentEvent
 from incidents.models import Incident, Override, Page, PageRecipient, Rotation, RotationMember, Shift
-from incidents.notifications import REDACTED, Need, incident_url, members_of, notify
+from incidents.notifications import Event, Need, incident_url, members_of, notify
 from incidents.oncall import schedule, selectors
-from incidents.selectors import viewers_among
 
 # Who may create and edit rotations and overrides.
 EDITOR_ROLES = (Role.ADMIN, Role.LEADERSHIP)
@@ -302,34 +301,27 @@ def _active_holders(users: Sequence[User], role: str) -> list[User]:
 
 
 def _send(page: Page, incident: Incident, users: Sequence[User], *, subject: str, summary: str) -> list[str]:
-    """Page these people: those who may see the incident get the story and the acknowledge link;
-    the others only the ref, the role it needs and the link (fixed words, DESIGN §7)."""
+    """Page these people (one urgent notification, event "page", with the acknowledge link): those
+    who may see the incident get the story; the others the generic message, which names only the
+    ref and what it needs and still carries the link (DESIGN §7). The role's Slack channel (and the
+    incident's own) is told as well, through the same recipient filter."""
     people = list({u.pk: u for u in users}.values())
     if not people:
         return []
-    need = Need.of(Role(page.role))
-    viewers = viewers_among(incident=incident, users=people)
+    role = Role(page.role)
     ack = page_url(page)
     step = Page.Step(page.step).label
     body = (
         f"You are paged ({step}) for {incident.ref}: {Page.Reason(page.reason).label}.\n{summary}\n\n"
         f"Acknowledge: {ack}\n\n{incident_url(incident.ref)}"
     )
-    # lead: pass event=Event.PAGE, urgent=True, ack_url=ack (notifications as rows)
-    full = notify(
-        incident=incident, users=[u for u in people if u.pk in viewers], needs=need,
-        subject=f"{subject} — PAGE: acknowledge", body=body,
-    )  # fmt: skip
-    # lead: pass event=Event.PAGE, urgent=True, ack_url=ack; these words name nothing but the ref
-    generic = notify(
-        incident=None, users=[u for u in people if u.pk not in viewers],
-        subject=f"PAGE: a restricted incident needs {need}",
-        body=f"The restricted incident {incident.ref} needs {need}. You have no access to its details; "
-        f"ask leadership for access.\n\nAcknowledge the page: {ack}",
+    told = notify(
+        incident=incident, users=people, needs=Need.of(role), event=Event.PAGE, urgent=True, ack_url=ack,
+        roles=[role], subject=f"{subject} — PAGE: acknowledge", body=body,
     )  # fmt: skip
     now = timezone.now()
     PageRecipient.objects.bulk_create(PageRecipient(page=page, user=u, step=page.step, paged_at=now) for u in people)
-    return sorted([*full, *(name + REDACTED for name in generic)])
+    return sorted(told)
 
 
 def _subject(page: Page, incident: Incident, subject: str) -> str:

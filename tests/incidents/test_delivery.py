@@ -23,7 +23,7 @@ from incidents import services
 from incidents.channels import base as channels
 from incidents.channels.base import DeliveryError
 from incidents.localsmtp import LocalSmtp
-from incidents.models import Delivery, DeliveryState, Event, Notification, NotificationPreference
+from incidents.models import Delivery, DeliveryState, Event, Notification, NotificationPreference, SlackIdentity
 from incidents.notifications import DELIVER_TASK, Address, notify
 
 pytestmark = pytest.mark.django_db
@@ -229,9 +229,8 @@ def test_each_channel_of_a_person_gets_what_that_person_may_see(
     incident = make_incident(title="Secret title", restricted=True)
     outsider, leader = make_user(Role.INCIDENT_COMMANDER), make_user(Role.LEADERSHIP)
     for user in (outsider, leader):
-        NotificationPreference.objects.create(
-            user=user, email_events=Event.values, slack_events=Event.values, slack_member_id=f"U{user.pk:08d}"
-        )
+        NotificationPreference.objects.create(user=user, email_events=Event.values, slack_events=Event.values)
+        SlackIdentity.objects.create(user=user, member_id=f"U{user.pk:08d}")
     told = notify(incident=incident, users=[outsider, leader], subject="Secret title", body="Secret body")
     assert told == [f"{outsider.username} (redacted)", leader.username]
     deliver_notifications()
@@ -304,13 +303,15 @@ def test_pages_sev1_and_break_glass_ignore_quiet_hours(
 
 
 def test_a_sev1_through_the_real_service_is_urgent(make_incident, make_user, actor_for):
+    """A SEV1 pages leadership (incidents.oncall): the page's notification is urgent, so quiet hours
+    do not hold it back, and carries the acknowledge link."""
     leader = make_user(Role.LEADERSHIP)
     _quiet_now(leader)
     incident = make_incident()
     services.incident_edit(actor=actor_for(incident.reporter), incident=incident, changes={"severity": "SEV1"},
                            reason="catastrophic")  # fmt: skip
-    notification = Notification.objects.get(incident=incident, event=Event.SEV1)
-    assert notification.urgent
+    notification = Notification.objects.get(incident=incident, event=Event.PAGE)
+    assert notification.urgent and "/pages/" in notification.ack_url
     assert notification.deliveries.get(user=leader).state == DeliveryState.PENDING
 
 

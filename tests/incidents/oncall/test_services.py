@@ -10,7 +10,7 @@ from django.core import mail
 from accounts.models import LedgerEvent
 from accounts.roles import Role
 from config.errors import DomainError
-from incidents.models import Incident, Page
+from incidents.models import Event, Incident, Notification, Page
 from incidents.oncall import services as oncall
 from incidents.oncall.services import ShiftPlan
 
@@ -132,14 +132,18 @@ def open_page(actor_for, user, incident, now, role=Role.LEADERSHIP):
 
 
 def test_a_page_goes_to_whoever_is_on_call_with_an_acknowledge_link(
-    rotation, leaders, sev2, actor_for, now, django_capture_on_commit_callbacks
+    rotation, leaders, sev2, actor_for, now, django_capture_on_commit_callbacks, task_sends, deliver_notifications
 ):
     with django_capture_on_commit_callbacks(execute=True):
         page = open_page(actor_for, leaders[1], sev2, now)
     assert paged(page) == ["leader-1"]
     assert page.next_step_at == now + ACK
+    deliver_notifications()
     [message] = [m for m in mail.outbox if "PAGE" in m.subject]
     assert message.to == ["leader-1@example.test"] and f"/pages/{page.pk}/" in message.body
+    notification = Notification.objects.get(incident=sev2)
+    assert notification.event == Event.PAGE and notification.urgent
+    assert notification.ack_url.endswith(f"/pages/{page.pk}/")
     [event] = verbs("page.opened")
     assert event.after["paged"] == ["leader-1"] and event.incident_ref == sev2.ref
 
@@ -246,7 +250,7 @@ def test_escalating_to_sev1_pages_leadership(rotation, make_incident, make_user,
 
 
 def test_break_glass_pages_leadership_and_still_mails_every_leader(
-    rotation, leaders, make_incident, actor_for, django_capture_on_commit_callbacks, task_sends
+    rotation, leaders, make_incident, actor_for, django_capture_on_commit_callbacks, task_sends, deliver_notifications
 ):
     from corrections import services as corrections
 
@@ -258,6 +262,7 @@ def test_break_glass_pages_leadership_and_still_mails_every_leader(
         )  # fmt: skip
     [page] = Page.objects.filter(incident=incident, reason="break_glass")
     assert len(paged(page)) == 1
+    deliver_notifications()
     mailed = sorted(address for m in mail.outbox if "BREAK GLASS" in m.subject for address in m.to)
     assert mailed == [f"{u.username}@example.test" for u in leaders]  # each once: the page or the mail
 
@@ -306,7 +311,7 @@ def test_a_failed_correction_pages_the_commanders(make_incident, make_user, acto
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_sweeps_at_once_escalate_a_page_once(rotation, leaders, sev2, actor_for, now):
+def test_two_sweeps_at_once_escalate_a_page_once(rotation, leaders, sev2, actor_for, now, task_sends):
     import threading
 
     from django.db import connection
