@@ -21,6 +21,16 @@ class IncidentsConfig(AppConfig):
         review_events.register()
         review_closing.register()
 
+        from incidents import audit
+        from incidents.reports import bundle as report_bundle
+
+        audit.register_section(
+            audit.AuditSection(
+                key="reports", title="Regulator reports", build=report_bundle.reports_for_bundle,
+                template="incidents/reports/audit_section.html",
+            )
+        )  # fmt: skip
+
         from incidents.channels import base, slack, webhooks
         from incidents.channels import events as channel_events  # noqa: F401 - registers the channels' verbs
 

@@ -431,3 +431,6 @@ from incidents.models.reviews import (  # noqa: E402, F401
     ReviewApproval,
     ReviewVersion,
 )
+
+# Regulator reports (incidents.reports): versioned, frozen once submitted.
+from incidents.models.reports import Regime, Report, ReportChannel, ReportKind, ReportVersion  # noqa: E402, F401
