@@ -249,6 +249,8 @@ SPECTACULAR_SETTINGS = {
         "IntegrationKindEnum": "incidents.models.integrations.IntegrationKind",
         # A severity or blank: `severity_hint` and an integration's `default_severity_hint`.
         "SeverityHintEnum": ["SEV1", "SEV2", "SEV3", "SEV4", ""],
+        # Regulator reports: a version's kind (with blank, when starting one: the initial report).
+        "ReportKindEnum": "incidents.models.reports.ReportKind",
     },
     # Swagger UI's assets come from the pinned drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

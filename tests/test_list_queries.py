@@ -152,6 +152,8 @@ COUNTED_ELSEWHERE = {
     "/api/v1/oncall/rotations/{rotation_id}/overrides/": "tests/incidents/oncall/test_queries.py",
     "/api/v1/integrations/": "tests/incidents/test_integrations.py (admins only)",
     "/api/v1/drills/": "tests/corrections/test_drills.py (with the /drills/ page, for 3 and 30 reports)",
+    "/api/v1/incidents/{ref}/reports/": "tests/incidents/reports/test_api.py (for 1 and 4 versions)",
+    "/api/v1/incidents/{ref}/reports/{regime}/versions/": "tests/incidents/reports/test_api.py (for 1 and 4 versions)",
 }
 
 

@@ -424,6 +424,9 @@ from incidents.models.oncall import (  # noqa: E402, F401
     RotationMember,
     Shift,
 )
+
+# Regulator reports (incidents.reports): versioned, frozen once submitted.
+from incidents.models.reports import Regime, Report, ReportChannel, ReportKind, ReportVersion  # noqa: E402, F401
 from incidents.models.reviews import (  # noqa: E402, F401
     FollowUpAction,
     FollowUpStatus,
@@ -431,6 +434,3 @@ from incidents.models.reviews import (  # noqa: E402, F401
     ReviewApproval,
     ReviewVersion,
 )
-
-# Regulator reports (incidents.reports): versioned, frozen once submitted.
-from incidents.models.reports import Regime, Report, ReportChannel, ReportKind, ReportVersion  # noqa: E402, F401

@@ -97,7 +97,7 @@ COMMON = (
     Field("reported_at", "Reported internally", "datetime"),
     Field("contained_at", "Contained", "datetime"),
     Field("resolved_at", "Resolved", "datetime"),
-    Field("corrections", "Corrections taken", "records", help="From the incident: each correction, its state and times."),
+    Field("corrections", "Corrections taken", "records", help="From the incident: each correction, its state, times."),
     Field("decisions", "Decisions timeline", "records", help="From the incident's ledger and its recorded decisions."),
     Field("submitter_contact", "Submitter and contact", "text", required=True, max_length=LINE_MAX,
           help="Who files this for the developer, and how the regulator reaches them."),
@@ -125,7 +125,8 @@ _CSI_FIELDS = (
 
 TEMPLATES: dict[str, Template] = {
     Regime.EU_AI_ACT_ART73: Template(
-        Regime.EU_AI_ACT_ART73, "Serious incident report (AI Act Art. 73)",
+        Regime.EU_AI_ACT_ART73,
+        "Serious incident report (AI Act Art. 73)",
         "Market surveillance authority of each Member State where it occurred",
         "Regulation (EU) 2024/1689 Art. 73 and Art. 3(49); fields implied by the Article (the "
         "Commission's template is a draft).",
@@ -135,8 +136,13 @@ TEMPLATES: dict[str, Template] = {
             Field("ai_system", "AI system", "text", required=True, max_length=LINE_MAX),
             Field("member_states", "Member States where it occurred", "list", required=True),
             Field("aware_at", "Provider became aware", "datetime", required=True),
-            Field("causal_link", "Causal link", "choice", required=True,
-                  choices=(("established", "Established"), ("suspected", "Suspected (reasonable likelihood)"))),
+            Field(
+                "causal_link",
+                "Causal link",
+                "choice",
+                required=True,
+                choices=(("established", "Established"), ("suspected", "Suspected (reasonable likelihood)")),
+            ),
             Field("causal_link_at", "Causal link established or suspected", "datetime", required=True),
             Field("limb", "Which limb of Art. 3(49) applies", "choice", required=True, choices=_LIMBS_349),
             Field("death", "A person died", "bool"),
@@ -148,17 +154,24 @@ TEMPLATES: dict[str, Template] = {
         ),
     ),  # fmt: skip
     Regime.EU_GPAI_COP: Template(
-        Regime.EU_GPAI_COP, "Serious incident report (GPAI code of practice, Measure 9.2)",
+        Regime.EU_GPAI_COP,
+        "Serious incident report (GPAI code of practice, Measure 9.2)",
         "EU AI Office (and national competent authorities where appropriate)",
         "AI Act Art. 55(1)(c); Code of Practice, Safety & Security chapter, Commitment 9.",
         (
             *COMMON,
-            Field("incident_type", "Incident type", "choice", required=True, choices=(
-                ("critical_infrastructure", "Critical-infrastructure disruption (2 days)"),
-                ("cybersecurity_breach", "Serious cybersecurity breach incl. weight exfiltration (5 days)"),
-                ("death", "Death of a person (10 days)"),
-                ("other_serious_harm", "Other serious harm (15 days)"),
-            )),
+            Field(
+                "incident_type",
+                "Incident type",
+                "choice",
+                required=True,
+                choices=(
+                    ("critical_infrastructure", "Critical-infrastructure disruption (2 days)"),
+                    ("cybersecurity_breach", "Serious cybersecurity breach incl. weight exfiltration (5 days)"),
+                    ("death", "Death of a person (10 days)"),
+                    ("other_serious_harm", "Other serious harm (15 days)"),
+                ),
+            ),
             Field("aware_of_involvement_at", "Became aware of the model's involvement", "datetime", required=True),
             Field("start_date", "Start (or best estimate)", "datetime", required=True),
             Field("end_date", "End (or best estimate)", "datetime"),
@@ -168,14 +181,20 @@ TEMPLATES: dict[str, Template] = {
             Field("evidence_of_involvement", "Evidence of the model's involvement", required=True),
             Field("actions", "What we have done or intend to do", required=True),
             Field("recommendations", "What we recommend the AI Office or authorities do", required=True),
-            Field("root_cause_analysis", "Root-cause analysis", required_in=(ReportKind.FINAL,),
-                  help="Contributing outputs and inputs, mitigations that failed or were circumvented, "
-                  "post-market-monitoring patterns (near misses, anomaly trends)."),
+            Field(
+                "root_cause_analysis",
+                "Root-cause analysis",
+                required_in=(ReportKind.FINAL,),
+                help="Contributing outputs and inputs, mitigations that failed or were circumvented, "
+                "post-market-monitoring patterns (near misses, anomaly trends).",
+            ),
             Field("redactions", "Redactions made for data protection"),
         ),
     ),  # fmt: skip
     Regime.CA_SB53: Template(
-        Regime.CA_SB53, "Critical safety incident report (SB 53)", "California Office of Emergency Services",
+        Regime.CA_SB53,
+        "Critical safety incident report (SB 53)",
+        "California Office of Emergency Services",
         "Bus. & Prof. Code §22757.13; definition §22757.11(d).",
         (
             *COMMON,
@@ -185,14 +204,19 @@ TEMPLATES: dict[str, Template] = {
         ),
     ),  # fmt: skip
     Regime.NY_RAISE: Template(
-        Regime.NY_RAISE, "Safety incident report (RAISE Act)", "New York DFS office",
+        Regime.NY_RAISE,
+        "Safety incident report (RAISE Act)",
+        "New York DFS office",
         "GBL Article 44-B §1422 (as amended by S8828).",
         (
             *COMMON,
             *_CSI_FIELDS,
             Field("determined_at", "Determined (or reasonable belief formed)", "datetime", required=True),
-            Field("law_enforcement_disclosure", "Disclosure to law enforcement or public safety (24 h path)",
-                  help="Which authority was told, and when, for an imminent risk of death or serious injury."),
+            Field(
+                "law_enforcement_disclosure",
+                "Disclosure to law enforcement or public safety (24 h path)",
+                help="Which authority was told, and when, for an imminent risk of death or serious injury.",
+            ),
         ),
     ),  # fmt: skip
 }

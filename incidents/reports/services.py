@@ -224,9 +224,7 @@ def _facts(report: Report, version: ReportVersion) -> dict[str, Any]:
 
 
 @transaction.atomic
-def report_start(
-    *, actor: Actor, incident: Incident, regime: str, kind: str = "", reason: str = ""
-) -> ReportVersion:
+def report_start(*, actor: Actor, incident: Incident, regime: str, kind: str = "", reason: str = "") -> ReportVersion:
     """Start a draft: version 1 (the initial report) pre-filled from the incident, or version N+1
     (intermediate, amended or final) copied from the last submitted one with the incident's facts
     (milestones, corrections, decisions) brought up to date."""
@@ -250,7 +248,8 @@ def report_start(
     else:
         if kind not in LATER_KINDS:
             raise DomainError.invalid_field(
-                "kind", f"Version {latest.number + 1} follows a submitted report: choose intermediate, amended or final."
+                "kind",
+                f"Version {latest.number + 1} follows a submitted report: choose intermediate, amended or final.",
             )
         if kind == ReportKind.AMENDED and not reason:
             raise DomainError.invalid_field("reason", "Say what the amendment corrects.")

@@ -117,16 +117,19 @@ def _render_report(
     draft = versions[-1] if versions and not versions[-1].is_submitted else None
     can_write = services.may_write(request.user, incident) and drills.reaches_outsiders(incident)
     missing = []
+    submit_form = submit_form or (ReportSubmitForm(initial={"content_hash": draft.content_hash}) if draft else None)
     if draft is not None:
         template = template_for(report.regime)
         errors = services.field_errors(report.regime, draft.fields, kind=draft.kind)
-        missing = [(template.field(name).label if template.field(name) else name, msgs) for name, msgs in errors.items()]
+        missing = [
+            (template.field(name).label if template.field(name) else name, msgs) for name, msgs in errors.items()
+        ]
     context: dict[str, Any] = {
         "incident": incident, "report": report, "template": template_for(report.regime), "versions": versions,
         "version": version, "previous": previous, "draft": draft, "can_write": can_write,
         "fields": selectors.shown_fields(report, version),
         "diff": selectors.version_diff(report, previous, version), "missing": missing,
-        "submit_form": submit_form or (ReportSubmitForm(initial={"content_hash": draft.content_hash}) if draft else None),
+        "submit_form": submit_form,
         "start_form": ReportStartForm(initial={"regime": report.regime, "kind": "amended"}),
     }  # fmt: skip
     return render(request, "incidents/reports/report_detail.html", context, status=status)

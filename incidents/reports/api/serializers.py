@@ -12,15 +12,9 @@ from config.strict import StrictSerializer, TextField
 from incidents.models.reports import Regime, Report, ReportChannel, ReportKind, ReportVersion
 from incidents.reports import records, selectors
 from incidents.reports.regimes import json_schema
+from incidents.reviews.api.serializers import DiffLineSerializer  # the one diff shape the API has
 
 HASH_HELP = "The `content_hash` of the draft as you read it (from GET …/draft/); a mismatch is 409."
-
-
-class DiffLineSerializer(serializers.Serializer):
-    field = serializers.CharField()
-    change = serializers.ChoiceField(choices=["set", "changed", "cleared", "removed"])
-    before = serializers.CharField()
-    after = serializers.CharField()
 
 
 class ReportVersionSerializer(serializers.ModelSerializer):

@@ -15,7 +15,5 @@ urlpatterns = [
         views.ReportVersionView.as_view(),
         name="api-report-version",
     ),
-    path(
-        f"{BASE}<regime:regime>/versions/<int:number>/diff/", views.ReportDiffView.as_view(), name="api-report-diff"
-    ),
+    path(f"{BASE}<regime:regime>/versions/<int:number>/diff/", views.ReportDiffView.as_view(), name="api-report-diff"),
 ]
