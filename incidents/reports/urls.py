@@ -10,5 +10,6 @@ urlpatterns = [
     path(f"{BASE}<regime:regime>/edit/", views.report_edit, name="report-edit"),
     path(f"{BASE}<regime:regime>/submit/", views.report_submit, name="report-submit"),
     path(f"{BASE}<regime:regime>/versions/<int:number>/print/", views.report_print, name="report-print"),
+    path(f"{BASE}<regime:regime>/versions/<int:number>/pdf/", views.report_pdf, name="report-pdf"),
     path(f"{BASE}<regime:regime>/versions/<int:number>/json/", views.report_json, name="report-json"),
 ]

@@ -1,6 +1,6 @@
 """Regulator report pages: an incident's reports (and starting one), a report with its versions
 and what each changed, the draft editor, submitting, and the exports of each version (a printable
-page — "PDF" is the browser's print to PDF of it — and JSON).
+page, the same page as a PDF file rendered by WeasyPrint, and JSON).
 
 Each view parses input, calls one selector or one service with the acting user, and renders; a
 refusal comes back beside the form with its 4xx status, a success redirects.
@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.access import READ_ROLES, WRITE_ROLES, role_required
@@ -24,7 +25,7 @@ from incidents import drills
 from incidents import selectors as incident_selectors
 from incidents.models import Incident
 from incidents.models.reports import Regime, Report, ReportVersion
-from incidents.reports import records, selectors, services
+from incidents.reports import pdf, records, selectors, services
 from incidents.reports.forms import ReportDraftForm, ReportStartForm, ReportSubmitForm
 from incidents.reports.regimes import template_for
 from incidents.views import attempt, submit_once
@@ -220,17 +221,36 @@ def report_submit(request: HttpRequest, ref: str, regime: str) -> HttpResponse:
 # --- exports ---------------------------------------------------------------------------------------
 
 
-@page_access
-def report_print(request: HttpRequest, ref: str, regime: str, number: int) -> HttpResponse:
+def _print_context(request: HttpRequest, ref: str, regime: str, number: int) -> dict[str, Any]:
     report = _report_or_404(request, ref, regime)
     version = _version_or_404(report, number)
-    context = {
+    return {
         "incident": report.incident, "report": report, "version": version, "template": template_for(regime),
         "fields": selectors.shown_fields(report, version), "document": records.version_document(report, version),
         "previous": selectors.previous_of(report, version),
         "diff": selectors.version_diff(report, selectors.previous_of(report, version), version),
     }  # fmt: skip
-    return render(request, "incidents/reports/report_print.html", context)
+
+
+@page_access
+def report_print(request: HttpRequest, ref: str, regime: str, number: int) -> HttpResponse:
+    return render(request, "incidents/reports/report_print.html", _print_context(request, ref, regime, number))
+
+
+@page_access
+def report_pdf(request: HttpRequest, ref: str, regime: str, number: int) -> HttpResponse:
+    """The printable page as a PDF file (WeasyPrint); where it cannot run, the printable page says how."""
+    context = _print_context(request, ref, regime, number) | {"pdf": True}
+    html = render_to_string("incidents/reports/report_print.html", context, request=request)
+    try:
+        body = pdf.html_to_pdf(html)
+    except pdf.PdfUnavailable:
+        messages.info(request, "PDF export is not available on this server: print this page or save it as PDF.")
+        return redirect("report-print", ref=ref, regime=regime, number=number)
+    response = HttpResponse(body, content_type="application/pdf")
+    name = f"{context['incident'].ref}-{regime}-v{number}.pdf"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @page_access

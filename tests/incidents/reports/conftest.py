@@ -41,11 +41,11 @@ def exfiltration(make_incident, people, actor_for):
 
     def make(*, restricted: bool = False, **fields) -> Incident:
         now = timezone.now()
-        incident = make_incident(
-            by=people["reporter"], severity="SEV1", restricted=restricted, title="Weights exfiltrated",
-            summary="An attacker copied the model weights.", risk_domain="cyber",
-            occurred_at=now - timedelta(hours=5), detected_at=now - timedelta(hours=4), **fields,
-        )  # fmt: skip
+        defaults = {
+            "title": "Weights exfiltrated", "summary": "An attacker copied the model weights.", "risk_domain": "cyber",
+            "occurred_at": now - timedelta(hours=5), "detected_at": now - timedelta(hours=4),
+        }  # fmt: skip
+        incident = make_incident(by=people["reporter"], severity="SEV1", restricted=restricted, **(defaults | fields))
         commander = actor_for(people["commander"])
         if restricted:
             incident_services.incident_grant_access(

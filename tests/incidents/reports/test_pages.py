@@ -142,3 +142,50 @@ def test_a_drill_says_it_gets_no_reports_and_refuses_one(make_incident, people, 
     assert "drills get no regulator reports" in page
     assert response.status_code == 409
     assert not ReportVersion.objects.exists()
+
+
+def test_a_version_downloads_as_a_pdf(exfiltration, people, client_for):
+    incident = exfiltration()
+    commander = client_for(people["commander"])
+    commander.post(_url(incident), {"regime": GPAI})
+    _edit_post(commander, incident, _draft())
+    _submit_post(commander, incident, _draft())
+
+    download = client_for(people["auditor"]).get(_url(incident, f"{GPAI}/versions/1/pdf/"))
+
+    assert download.status_code == 200 and download["Content-Type"] == "application/pdf"
+    assert download.content.startswith(b"%PDF-") and download["Content-Disposition"].startswith("attachment")
+
+
+def test_the_pdf_renderer_fetches_nothing_even_when_the_markup_asks(monkeypatch):
+    from weasyprint.urls import URLFetcher, URLFetchingError
+
+    from incidents.reports import pdf
+
+    fetched = []
+
+    def fetch(self, url, headers=None):  # WeasyPrint's own fetcher, which would go to the network
+        fetched.append(url)
+        raise URLFetchingError(url)
+
+    monkeypatch.setattr(URLFetcher, "fetch", fetch)
+
+    body = pdf.html_to_pdf('<img src="http://169.254.169.254/latest"><link rel="stylesheet" href="file:///etc/passwd">')
+
+    assert body.startswith(b"%PDF-") and fetched == []
+
+
+def test_without_weasyprint_the_pdf_link_leads_to_the_printable_page(exfiltration, people, client_for, monkeypatch):
+    from incidents.reports import pdf
+
+    def unavailable(html):
+        raise pdf.PdfUnavailable("no Pango here")
+
+    monkeypatch.setattr(pdf, "html_to_pdf", unavailable)
+    incident = exfiltration()
+    commander = client_for(people["commander"])
+    commander.post(_url(incident), {"regime": GPAI})
+
+    response = commander.get(_url(incident, f"{GPAI}/versions/1/pdf/"))
+
+    assert response.status_code == 302 and response["Location"] == _url(incident, f"{GPAI}/versions/1/print/")
