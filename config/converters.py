@@ -18,6 +18,15 @@ class RefConverter:
         return value
 
 
+# A regulator report's regime (incidents.models.reports.Regime): lower-case slugs only.
+REGIME_REGEX = r"[a-z0-9_]{1,32}"
+
+
+class RegimeConverter(RefConverter):
+    regex = REGIME_REGEX
+
+
 def register() -> None:
     """Called once, by IncidentsConfig.ready(), before any URL module is loaded."""
     register_converter(RefConverter, "ref")
+    register_converter(RegimeConverter, "regime")

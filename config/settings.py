@@ -253,6 +253,8 @@ SPECTACULAR_SETTINGS = {
         # Reportability brought a second `decision` (the approvals' keeps its name).
         "DecisionEnum": "corrections.models.Approval.Decision",
         "AssessmentDecisionEnum": "incidents.models.reporting.Decision",
+        # Regulator reports: a version's kind (with blank, when starting one: the initial report).
+        "ReportKindEnum": "incidents.models.reports.ReportKind",
     },
     # Swagger UI's assets come from the pinned drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

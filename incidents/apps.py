@@ -21,6 +21,16 @@ class IncidentsConfig(AppConfig):
         review_events.register()
         review_closing.register()
 
+        from incidents import audit
+        from incidents.reports import bundle as report_bundle
+
+        audit.register_section(
+            audit.AuditSection(
+                key="reports", title="Regulator reports", build=report_bundle.reports_for_bundle,
+                template="incidents/reports/audit_section.html",
+            )
+        )  # fmt: skip
+
         from incidents.channels import base, slack, webhooks
         from incidents.channels import events as channel_events  # noqa: F401 - registers the channels' verbs
 
@@ -32,3 +42,8 @@ class IncidentsConfig(AppConfig):
         from incidents.reporting import tasks as reporting_tasks  # noqa: F401 - its module is not incidents.tasks
 
         reporting_audit.register()
+
+        from incidents.reporting import services as reporting_services
+        from incidents.reports import hooks as report_hooks
+
+        report_hooks.on_submitted(reporting_services.clock_meet_by_report)  # a filed report meets its clock

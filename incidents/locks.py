@@ -8,6 +8,7 @@ A transaction that needs several takes them in this order, so two never wait on 
     3. the year's ref counter  lock_incident_counter (creating an incident)
        or a checklist step      lock_checklist_item
        or a review's rows       lock_review, lock_review_draft, lock_live_review_approvals, lock_follow_up
+       or a regulator report    lock_report, then lock_report_draft
        or a chat or webhook row lock_slack_role_channel, lock_slack_identity, lock_webhook_endpoint
        or a page                lock_page (an escalation takes only the page; an acknowledgement
                                 the incident first, for its acknowledged_at)
@@ -35,6 +36,8 @@ from incidents.models import (
     IncidentCounter,
     Integration,
     Page,
+    Report,
+    ReportVersion,
     Review,
     ReviewApproval,
     ReviewVersion,
@@ -95,6 +98,17 @@ def lock_live_review_approvals(version: ReviewVersion) -> QuerySet[ReviewApprova
 
 def lock_follow_up(pk: int) -> FollowUpAction:
     return FollowUpAction.objects.select_for_update().select_related("owner").get(pk=pk)
+
+
+# A regulator report's rows come after its incident: the report, then its draft.
+
+
+def lock_report(incident: Incident, regime: str) -> Report | None:
+    return Report.objects.select_for_update().filter(incident=incident, regime=regime).first()
+
+
+def lock_report_draft(report: Report) -> ReportVersion | None:
+    return ReportVersion.objects.select_for_update().filter(report=report, submitted_at__isnull=True).first()
 
 
 # Chat and webhook configuration (incidents.channels.services): one row each, after the incident if any.

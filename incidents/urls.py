@@ -20,6 +20,7 @@ urlpatterns = [
     path("signals/<int:pk>/promote/", views.signal_promote, name="signal-promote"),
     path("signals/<int:pk>/dismiss/", views.signal_dismiss, name="signal-dismiss"),
     path("", include("incidents.reviews.urls")),
+    path("", include("incidents.reports.urls")),
     path("", include("incidents.oncall.urls")),
     path("accounts/notifications/", views_preferences.notification_preferences, name="notification-preferences"),
     path("", include("incidents.reporting.urls")),

@@ -284,4 +284,5 @@ def route_values(make_user, make_incident, actor_for, make_playbook):
             "<int:page_id>": str(Page.objects.get(incident=incident, reason="sev1").pk),
             "<int:rotation_id>": str(rotation.pk), "<int:integration_id>": str(integration.pk),
             "<int:playbook_id>": str(playbook.playbook_id), "<int:number>": str(playbook.number),
-            "<int:item_id>": str(incident.checklist.first().pk), "<int:report_id>": str(report.pk)}  # fmt: skip
+            "<int:item_id>": str(incident.checklist.first().pk), "<int:report_id>": str(report.pk),
+            "<regime:regime>": "eu_gpai_code"}  # fmt: skip

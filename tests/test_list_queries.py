@@ -154,6 +154,8 @@ COUNTED_ELSEWHERE = {
     "/api/v1/drills/": "tests/corrections/test_drills.py (with the /drills/ page, for 3 and 30 reports)",
     "/api/v1/deadlines/": "tests/incidents/reporting/test_pages_and_api.py",
     "/api/v1/rule-versions/": "tests/incidents/reporting/test_pages_and_api.py",
+    "/api/v1/incidents/{ref}/reports/": "tests/incidents/reports/test_api.py (for 1 and 4 versions)",
+    "/api/v1/incidents/{ref}/reports/{regime}/versions/": "tests/incidents/reports/test_api.py (for 1 and 4 versions)",
 }
 
 

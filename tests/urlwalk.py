@@ -29,8 +29,8 @@ def concrete(route: str, values: dict[str, str]) -> str:
 # byte (PostgreSQL refuses it in a string literal), an overlong value, bytes that are not UTF-8,
 # path traversal, plain and percent-encoded, and a digit int() refuses ("²").
 HOSTILE_VALUES = ["%00", "INC-1%00", "x" * 10_000, "9" * 10_000, "%ff%fe", "../", "..%2f", "..%2F..%2Fetc", "%C2%B2"]
-# Converters whose pattern keeps hostile text out of a view: `ref` (config.converters), `int`.
-STRICT_CONVERTERS = {"ref", "int"}
+# Converters whose pattern keeps hostile text out of a view: `ref` and `regime` (config.converters), `int`.
+STRICT_CONVERTERS = {"ref", "regime", "int"}
 # Every query parameter a page or endpoint reads (and a few it might one day).
 QUERY_NAMES = [
     "q", "page", "state", "type", "shown", "run", "next", "before", "after", "since", "until", "incident",

@@ -20,6 +20,7 @@ urlpatterns = [
     path("signals/<int:signal_id>/promote/", views.SignalPromoteView.as_view(), name="api-signal-promote"),
     path("signals/<int:signal_id>/dismiss/", views.SignalDismissView.as_view(), name="api-signal-dismiss"),
     path("", include("incidents.reviews.api.urls")),
+    path("", include("incidents.reports.api.urls")),
     path("", include("incidents.channels.api_urls")),
     path("", include("incidents.oncall.api.urls")),
     path("me/notification-preferences/", NotificationPreferencesView.as_view(), name="api-notification-preferences"),

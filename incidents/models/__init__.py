@@ -432,6 +432,9 @@ from incidents.models.reporting import (  # noqa: E402, F401
     ClockReminder,
     RuleVersion,
 )
+
+# Regulator reports (incidents.reports): versioned, frozen once submitted.
+from incidents.models.reports import Regime, Report, ReportChannel, ReportKind, ReportVersion  # noqa: E402, F401
 from incidents.models.reviews import (  # noqa: E402, F401
     FollowUpAction,
     FollowUpStatus,

@@ -36,6 +36,7 @@ from incidents.models.reporting import (
     Regime,
     RuleVersion,
 )
+from incidents.models.reports import ReportVersion
 from incidents.notifications import Event, Need, incident_url, members_of, notify
 from incidents.reporting import rules
 from incidents.reporting.events import ReportingEvent
@@ -492,3 +493,27 @@ def rule_version_create(
                "final_after_resolution": rule.final_after_resolution},
     )  # fmt: skip
     return rule
+
+
+# A submitted report meets its clock (incidents.reports.hooks.on_submitted, wired in IncidentsConfig).
+REPORT_MEETS = {"initial": ClockKind.INITIAL, "intermediate": ClockKind.INTERMEDIATE, "final": ClockKind.FINAL}
+
+
+def clock_meet_by_report(*, actor: Actor, version: ReportVersion) -> Clock | None:
+    """The earliest running clock of the report's regime and kind is met by this submission (an
+    amendment meets none: it corrects a report already filed)."""
+    kind = REPORT_MEETS.get(version.kind)
+    if kind is None:
+        return None
+    report = version.report
+    clock = (
+        counted(Clock.objects.filter(incident_id=report.incident_id, regime=report.regime, kind=kind))
+        .filter(state=ClockState.RUNNING)
+        .order_by("due_at", "id")
+        .first()
+    )
+    if clock is None:
+        return None
+    return clock_meet(
+        actor=actor, clock=clock, met_at=version.submitted_at, report=f"{report.regime} v{version.number}"
+    )
