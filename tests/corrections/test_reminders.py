@@ -171,7 +171,7 @@ def test_a_ratified_break_glass_is_not_reminded(broken_glass, people, actor_for,
 
 
 @pytest.mark.postgres
-def test_two_beats_at_once_send_each_reminder_once(transactional_db, pending):
+def test_two_beats_at_once_send_each_reminder_once(transactional_db, pending, task_sends):
     now = pending.pending_until - timedelta(minutes=15)
     barrier = threading.Barrier(2)
     sent = []

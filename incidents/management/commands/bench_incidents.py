@@ -160,7 +160,7 @@ class Command(BaseCommand):
                 f"""
                 INSERT INTO {t["Incident"]} (ref, title, summary, category, risk_domain, severity, status, source,
                     restricted, reporter_id, commander_id, occurred_at, detected_at, reported_at, acknowledged_at,
-                    contained_at, resolved_at, closed_at, updated_at)
+                    contained_at, resolved_at, closed_at, updated_at, checklist_done, checklist_total, is_drill)
                 SELECT 'INC-' || extract(year FROM at)::int || '-'
                            || lpad(rn::text, greatest(4, length(rn::text)), '0'),
                        ({_sql_array(TITLES)})[1 + (r1 * {len(TITLES)})::int % {len(TITLES)}]
@@ -195,7 +195,7 @@ class Command(BaseCommand):
                        CASE WHEN r8 >= 0.04 AND r8 < 0.9
                             THEN at + (1 + r11 * 4 + r10 * r10 * 10) * interval '1 day' END,
                        CASE WHEN r8 >= 0.07 THEN at + (6 + r11 * 4 + r10 * r10 * 30) * interval '1 day' END,
-                       at + interval '9 days'
+                       at + interval '9 days', 0, 0, false
                 FROM (SELECT *, row_number() OVER (PARTITION BY extract(year FROM at) ORDER BY g) AS rn
                       FROM (SELECT g, now() - ({n} - g) * (interval '1825 days' / {n}) - interval '1 minute' AS at,
                                    random() r1, random() r2, random() r3, random() r4, random() r5, random() r6,
@@ -255,12 +255,12 @@ class Command(BaseCommand):
             )
             cur.execute(
                 f"""INSERT INTO {t["Signal"]} (source, title, detail, severity_hint, deployment_id, dedup_key, state,
-                        incident_id, occurrences, first_seen_at, last_seen_at, created_by_id)
+                        incident_id, occurrences, first_seen_at, last_seen_at, created_by_id, link)
                     SELECT 'internal_monitoring', 'Monitor alert for ' || ref, '', severity, NULL, 'bench-' || id,
                            CASE WHEN status IN ('reported', 'triaged') THEN 'open'
                                 WHEN status = 'dismissed' THEN 'dismissed' ELSE 'promoted' END,
                            CASE WHEN status IN ('reported', 'triaged') THEN NULL ELSE id END,
-                           1, reported_at, reported_at, NULL
+                           1, reported_at, reported_at, NULL, ''
                     FROM {t["Incident"]} WHERE id % 10 = 0"""  # noqa: S608 (table names and constants from code)
             )
             # Other apps' rows the measured pages read (corrections, for the metrics page).
