@@ -1,7 +1,8 @@
 """What other apps do when an incident is opened, escalated or its severity (or category, or risk
-domain) is changed (playbooks attach and bring their checklist). As with incidents.closing, this app never imports them: they register here, and
-incidents.services calls every registered hook inside its own transaction, after its change and
-with the incident locked (or just created), so a hook's writes and ledger events commit with it.
+domain) is changed (playbooks attach and bring their checklist). As with incidents.closing, this
+app never imports them: they register here, and incidents.services calls every registered hook
+inside its own transaction, after its change and with the incident locked (or just created), so a
+hook's writes and ledger events commit with it.
 
     hooks.register_on_triage("playbooks", playbook_attach_best)
 """

@@ -123,6 +123,8 @@ def nav_current(context) -> str:
         return "oncall"
     if name and name.startswith("drill"):
         return "drills"
+    if name and name.startswith("playbook"):
+        return "playbooks"
     return ""
 
 

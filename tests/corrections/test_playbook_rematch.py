@@ -57,7 +57,12 @@ def test_a_higher_priority_playbook_matching_after_the_change_is_attached_withou
     incident = _set_severity(actor_for(commander), incident, "SEV1")
     assert selectors.playbook_for(incident) == sev1
     texts = list(ChecklistItem.objects.filter(incident=incident).order_by("position").values_list("text", flat=True))
-    assert texts == ["Preserve the transcripts", "Disable tool use on the deployment", "Brief the RSO", "Page the RSO now"]
+    assert texts == [
+        "Preserve the transcripts",
+        "Disable tool use on the deployment",
+        "Brief the RSO",
+        "Page the RSO now",
+    ]
     assert incident.checklist_total == 4
 
 

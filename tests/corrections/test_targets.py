@@ -349,7 +349,9 @@ def test_the_approval_page_and_the_request_confirmation_warn_before_approval(
 
 
 @pytest.fixture
-def eu_only(gateway, incident, people, actor_for, django_capture_on_commit_callbacks, task_sends, deliver_notifications):
+def eu_only(
+    gateway, incident, people, actor_for, django_capture_on_commit_callbacks, task_sends, deliver_notifications
+):
     correction = services.correction_request(
         actor=actor_for(people["responder"]), incident=incident, type="disable_capability", deployment="atlas-eu",
         params={"capability": "tool_use"}, rationale="The EU surface leaks it too.",
@@ -388,7 +390,9 @@ def test_the_api_says_a_lone_manual_target_is_awaiting_its_step(eu_only, people)
     assert (body["state"], body["progress"]) == ("partly_active", "awaiting a manual step")
 
 
-def test_confirming_the_lone_manual_step_puts_it_in_force_and_contains_the_incident(eu_only, incident, people, actor_for):
+def test_confirming_the_lone_manual_step_puts_it_in_force_and_contains_the_incident(
+    eu_only, incident, people, actor_for
+):
     services.correction_target_confirm(
         actor=actor_for(people["commander"]), correction=eu_only, deployment="atlas-eu", confirm_target="atlas-eu",
         note="SRE turned tool use off on the EU route.",
