@@ -224,3 +224,17 @@ def test_an_old_version_cannot_be_approved(version, make_user, client_for, actor
     url = reverse("playbook-preauth-approve", args=[version.playbook_id, 1])
     assert "Only the current version" in client.get(url).content.decode()
     assert client.post(url, {"confirm": "on"}).status_code == 409
+
+
+def test_the_django_admin_shows_playbooks_read_only(version, admin_client):
+    for url in (
+        "/admin/corrections/playbook/",
+        f"/admin/corrections/playbook/{version.playbook_id}/change/",
+        "/admin/corrections/playbookversion/",
+        f"/admin/corrections/playbookversion/{version.pk}/change/",
+    ):
+        assert admin_client.get(url).status_code == 200, url
+    assert admin_client.get("/admin/corrections/playbook/add/").status_code == 403
+    response = admin_client.post(f"/admin/corrections/playbookversion/{version.pk}/change/", {"priority": 1})
+    assert response.status_code == 403
+    assert PlaybookVersion.objects.get(pk=version.pk).priority == 100
