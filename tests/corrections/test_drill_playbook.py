@@ -92,7 +92,6 @@ def test_the_report_names_the_playbook_and_the_page_compares_its_drills(
     assert client.get(reverse("drill-list"), {"playbook": "no such/thing"}).status_code == 200
 
 
-
 def test_the_api_starts_from_a_playbook_and_filters_reports_by_it(version, people, api_for):
     api = api_for(people["commander"])
     answer = api.post("/api/v1/drills/", {"playbook": "cbrn-uplift"}, format="json")
