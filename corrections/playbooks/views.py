@@ -9,8 +9,9 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 
-from accounts.access import READ_ROLES, role_required
+from accounts.access import READ_ROLES, WRITE_ROLES, role_required
 from accounts.actor import Actor
 from accounts.roles import Role
 from config.api import MAX_ID
@@ -51,7 +52,8 @@ def may_approve(user, version: PlaybookVersion) -> bool:
     )
 
 
-@role_required(READ_ROLES)
+@role_required(READ_ROLES, write_roles=WRITE_ROLES)  # outermost: an auditor's POST is 403, then 405 for all
+@require_safe
 def playbook_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.playbook_list(), PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [(p, (getattr(p, "current", None) or [None])[0]) for p in page.object_list]
@@ -59,7 +61,8 @@ def playbook_list(request: HttpRequest) -> HttpResponse:
     return render(request, "corrections/playbooks/playbook_list.html", context)
 
 
-@role_required(READ_ROLES)
+@role_required(READ_ROLES, write_roles=WRITE_ROLES)
+@require_safe
 def playbook_detail(request: HttpRequest, playbook_id: int) -> HttpResponse:
     playbook = _playbook_or_404(playbook_id)
     rows = selectors.version_rows(playbook)
