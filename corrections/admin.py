@@ -22,6 +22,8 @@ from corrections.models import (
     DispatchAttempt,
     DrillSchedule,
     OutboxEntry,
+    Playbook,
+    PlaybookVersion,
 )
 from incidents.admin import DeploymentAdmin as RegistryDeploymentAdmin
 from incidents.models import Deployment
@@ -208,3 +210,35 @@ class DrillScheduleAdmin(admin.ModelAdmin):
             remind_days_before=data["remind_days_before"], active=data["active"],
         )  # fmt: skip
         obj.pk = saved.pk
+
+
+# Playbooks are written through their pages and API (validated, versioned, ledgered): read only here.
+class PlaybookVersionInline(admin.TabularInline):
+    model = PlaybookVersion
+    fields = ("number", "is_current", "active", "min_severity", "priority", "preauthorised_type",
+              "created_by", "created_at", "preauth_approved_by", "preauth_approved_at")  # fmt: skip
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Playbook)
+class PlaybookAdmin(ReadOnlyAdmin):
+    list_display = ("slug", "title", "created_at")
+    search_fields = ("slug", "title")
+    inlines = [PlaybookVersionInline]
+
+
+@admin.register(PlaybookVersion)
+class PlaybookVersionAdmin(ReadOnlyAdmin):
+    list_display = ("playbook", "number", "is_current", "active", "priority", "preauthorised_type", "created_by")
+    list_filter = ("is_current", "active")
+    list_select_related = ("playbook", "created_by")
+    search_fields = ("playbook__slug",)

@@ -201,8 +201,8 @@ def dispatch_entry(*, entry_id: int) -> Outcome:
     entry, correction = claimed
     calls, total = _calls(correction, entry.action)
     single = total == 1
-    if single and calls and calls[0].actuator is None:  # one deployment, unreachable: nothing to apply anywhere
-        return _finish(entry, correction, [], permanent_error=calls[0].why_manual)
+    # A target no actuator reaches (none wired, the type unsupported, or done by hand by choice) becomes a
+    # manual step the commander confirms, even when it is the only one: an emergency may need it by hand.
     payload = payload_for(correction)
     results: list[tuple[CorrectionTarget, CallResult | None]] = []
     manual_reasons: dict[int, str] = {}
@@ -336,7 +336,10 @@ def _conclude(
         return Outcome("done")
     # Some targets wait for a person: applied (or lifted) everywhere else.
     manual = [t for t in targets if t.manual and t.state in (TargetState.MANUAL_PENDING, TargetState.LIFTING)]
-    worker.dispatch_partly_done(WORKER, correction, action, manual=[t.deployment.slug for t in manual], now=now)
+    worker.dispatch_partly_done(
+        WORKER, correction, action, manual=[t.deployment.slug for t in manual], now=now,
+        any_in_force=rollup(states).in_force > 0,
+    )  # fmt: skip
     _alert_manual_steps(correction, action, manual)
     return Outcome("done")
 

@@ -136,7 +136,7 @@ def in_force_for(*, user: User, model: str | None = None, deployment: str | None
             "correction": c,
             "model": c.model.name,
             "status": STATUS_OF.get(State(c.state), c.get_state_display().lower()),
-            "progress": summary.label() if len(targets) > 1 else "",
+            "progress": summary.label() if len(targets) > 1 or summary.manual_pending else "",
             "expiring": bool(in_force and c.expires_at and c.expires_at <= now + EXPIRING_WITHIN),
             "awaiting_ratification": needs_ratification(c),
             "since": c.activated_at or c.approved_at,

@@ -515,7 +515,7 @@ class IncidentPlaybook(models.Model):
 
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="playbooks")
     version = models.ForeignKey(PlaybookVersion, on_delete=models.PROTECT, related_name="incidents")
-    trigger = models.CharField(max_length=16, help_text="created or escalated")
+    trigger = models.CharField(max_length=16, help_text="created, escalated, changed (re-matched) or drill")
     attached_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -553,6 +553,10 @@ class Drill(models.Model):
 
     incident = models.OneToOneField(Incident, on_delete=models.PROTECT, related_name="drill")
     schedule = models.ForeignKey(DrillSchedule, on_delete=models.PROTECT, null=True, blank=True, related_name="drills")
+    playbook_version = models.ForeignKey(
+        PlaybookVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="drills",
+        help_text="The playbook version the drill was started from (attached to its incident).",
+    )  # fmt: skip
     scenario = models.JSONField(default=dict, help_text="What the drill was started with, as given.")
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     started_at = models.DateTimeField(auto_now_add=True)

@@ -289,6 +289,15 @@ def best_match(candidates: Sequence[tuple[K, Matcher]], incident: IncidentProfil
     return best[0] if best else None
 
 
+def rematch_attaches(*, attached: tuple[Any, Matcher] | None, found: tuple[Any, Matcher]) -> bool:
+    """Whether a playbook found on re-matching (escalation, a changed severity) is attached beside the one
+    already there: when none is, or when it is another playbook (keys differ) of higher priority. The same
+    playbook again, or a lower one the incident now also matches, adds nothing."""
+    if attached is None:
+        return True
+    return found[0] != attached[0] and found[1].priority > attached[1].priority
+
+
 def preauthorisation_refusal(type_key: str, tier: int) -> str | None:
     """Why this correction type can never be pre-authorised by a playbook, or None."""
     if type_key in NEVER_PREAUTHORISED:

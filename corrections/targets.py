@@ -35,11 +35,14 @@ class Rollup:
         return self.total > 1 and not self.complete and self.in_force + self.manual_pending > 0
 
     def label(self) -> str:
-        """ "in force", "partly in force (2 of 3)", or "" when nothing is in force anywhere."""
+        """ "in force", "partly in force (2 of 3)", "awaiting a manual step", or "" when nothing is in force
+        anywhere and nobody is asked to act."""
         if self.complete:
             return "in force" if self.total == 1 else f"in force ({self.total} of {self.total})"
         if self.in_force:
             return f"partly in force ({self.in_force} of {self.total})"
+        if self.manual_pending:
+            return "awaiting a manual step" if self.total == 1 else f"awaiting manual steps ({self.manual_pending})"
         return ""
 
 

@@ -22,4 +22,5 @@ urlpatterns = [
     path("readiness/", views.readiness_matrix, name="readiness"),
     path("approvals/", views.approval_inbox, name="approval-inbox"),
     path("", include("corrections.drills.urls")),
+    path("", include("corrections.playbooks.urls")),
 ]  # fmt: skip

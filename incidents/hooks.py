@@ -1,7 +1,8 @@
-"""What other apps do when an incident is opened or escalated (playbooks attach and bring their
-checklist). As with incidents.closing, this app never imports them: they register here, and
-incidents.services calls every registered hook inside its own transaction, after its change and
-with the incident locked (or just created), so a hook's writes and ledger events commit with it.
+"""What other apps do when an incident is opened, escalated or its severity (or category, or risk
+domain) is changed (playbooks attach and bring their checklist). As with incidents.closing, this
+app never imports them: they register here, and incidents.services calls every registered hook
+inside its own transaction, after its change and with the incident locked (or just created), so a
+hook's writes and ledger events commit with it.
 
     hooks.register_on_triage("playbooks", playbook_attach_best)
 """
@@ -18,6 +19,7 @@ from incidents.models import Incident
 class Trigger(StrEnum):
     CREATED = "created"
     ESCALATED = "escalated"
+    CHANGED = "changed"  # severity, category or risk domain edited: the incident may match another playbook
 
 
 Hook = Callable[[Actor, Incident, Trigger], None]

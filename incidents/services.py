@@ -245,6 +245,7 @@ def incident_edit(
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise DomainError.invalid_field(sorted(unknown)[0], "This field cannot be changed here.")
+    severity_before = incident.severity
     if severity is not None and severity != incident.severity:
         _change_severity(actor, incident, severity, _require_reason(reason), record=True)
     if status is not None and status != incident.status:
@@ -270,6 +271,9 @@ def incident_edit(
             actor=actor, verb=IncidentEvent.UPDATED, obj=incident, incident_ref=incident.ref,
             before=old, after=new, reason=reason,
         )  # fmt: skip
+    if (severity is not None and severity != severity_before) or {"category", "risk_domain"} & set(new):
+        hooks.run_on_triage(actor=actor, incident=incident, trigger=hooks.Trigger.CHANGED)
+        incident.refresh_from_db(fields=["checklist_total", "checklist_done"])
     return incident
 
 

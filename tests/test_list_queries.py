@@ -116,6 +116,8 @@ LISTS = {
     "approval inbox, filtered": (_page, "/approvals/", CORRECTION_FILTERS, 16),
     "dashboard": (_page, "/", {}, 24),  # + the next regulators' deadlines
     "readiness page": (_page, "/readiness/", {}, 11),
+    "playbook page": (_page, "/playbooks/", {}, 12),
+    "playbook page 2": (_page, "/playbooks/", {"page": "2"}, 12),
     "readiness page, filtered": (_page, "/readiness/", {"model": "atlas", "page": "1"}, 11),
     "API incidents": (_api, f"{API}/incidents/", {}, 5),
     "API incidents, filtered": (_api, f"{API}/incidents/", {**INCIDENT_FILTERS, "status": "reported"}, 6),

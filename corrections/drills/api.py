@@ -12,7 +12,7 @@ from accounts.api.base import ApiListView, ApiView, actor_of
 from config.api import MAX_ID, REF_PATTERN, CanWrite, error_responses
 from config.strict import SlugRelatedField, StrictBooleanField, StrictSerializer, TextField
 from corrections.drills import selectors, services
-from corrections.models import Drill, DrillReport, DrillSchedule
+from corrections.models import Drill, DrillReport, DrillSchedule, Playbook
 from incidents.api.serializers import MAX_DEPLOYMENTS, IncidentSerializer
 from incidents.models import Category, Deployment, RiskDomain, Severity
 
@@ -20,13 +20,27 @@ TEXT_MAX = 20000
 
 
 class DrillStartSerializer(StrictSerializer):
-    """The scenario. A playbook will be another way to fill it in (issue 12 §1)."""
+    """The scenario, or a playbook that fills in what the scenario leaves out (title, category, risk
+    domain, severity); the playbook's current version is attached to the drill's incident."""
 
-    title = TextField(max_length=200)
+    playbook = TextField(
+        max_length=64, required=False, allow_blank=True, default="",
+        help_text="A playbook's slug: rehearse it (its current version is attached and recorded on the drill).",
+    )  # fmt: skip
+    title = TextField(
+        max_length=200, required=False, allow_blank=True, default="", help_text="Optional with a playbook."
+    )
     summary = TextField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
-    category = serializers.ChoiceField(choices=Category.choices)
-    risk_domain = serializers.ChoiceField(choices=RiskDomain.choices)
-    severity = serializers.ChoiceField(choices=Severity.choices)
+    category = serializers.ChoiceField(
+        choices=Category.choices, required=False, allow_blank=True, default="", help_text="Optional with a playbook."
+    )
+    risk_domain = serializers.ChoiceField(
+        choices=RiskDomain.choices, required=False, allow_blank=True, default="", help_text="Optional with a playbook."
+    )
+    severity = serializers.ChoiceField(
+        choices=Severity.choices, required=False, allow_blank=True, default="",
+        help_text="Optional with a playbook (its minimum severity).",
+    )  # fmt: skip
     deployments = serializers.ListField(
         child=SlugRelatedField(
             slug_field="slug",
@@ -46,6 +60,14 @@ class DrillStartSerializer(StrictSerializer):
         max_length=100, required=False, allow_blank=True, default="",
         help_text="The drill schedule (team) this drill counts for; empty for none.",
     )  # fmt: skip
+
+    def validate_playbook(self, value: str) -> Playbook | None:
+        if not value:
+            return None
+        playbook = Playbook.objects.filter(slug=value).first()
+        if playbook is None:
+            raise serializers.ValidationError(f"No playbook {value!r}.")
+        return playbook
 
     def validate_team(self, value: str) -> DrillSchedule | None:
         if not value:
@@ -70,25 +92,36 @@ class PhaseSerializer(serializers.Serializer):
 class DrillReportSerializer(serializers.ModelSerializer):
     incident = serializers.CharField(source="drill.incident.ref")
     team = serializers.CharField(source="drill.schedule.team", allow_null=True, default=None)
+    playbook = serializers.CharField(
+        source="drill.playbook_version.label", allow_null=True, default=None,
+        help_text="The playbook version the drill rehearsed (slug vN), or null.",
+    )  # fmt: skip
     made_by = serializers.CharField(source="made_by.username", allow_null=True, default=None)
     phases = PhaseSerializer(many=True)
     summary = serializers.JSONField()
 
     class Meta:
         model = DrillReport
-        fields = ["id", "incident", "team", "trigger", "made_at", "made_by", "phases", "summary"]
+        fields = ["id", "incident", "team", "playbook", "trigger", "made_at", "made_by", "phases", "summary"]
         read_only_fields = fields
 
 
 class DrillSerializer(serializers.ModelSerializer):
     incident = IncidentSerializer()
     team = serializers.CharField(source="schedule.team", allow_null=True, default=None)
+    playbook = serializers.CharField(source="playbook_version.label", allow_null=True, default=None)
     started_by = serializers.CharField(source="started_by.username")
 
     class Meta:
         model = Drill
-        fields = ["id", "incident", "team", "scenario", "started_by", "started_at"]
+        fields = ["id", "incident", "team", "playbook", "scenario", "started_by", "started_at"]
         read_only_fields = fields
+
+
+class DrillFilterSerializer(serializers.Serializer):
+    playbook = serializers.SlugField(
+        max_length=64, required=False, default="", help_text="Only drills started from this playbook (its slug)."
+    )
 
 
 class DrillListView(ApiListView):
@@ -99,10 +132,17 @@ class DrillListView(ApiListView):
     def get_queryset(self):
         return selectors.reports_for(user=self.request.user)
 
-    @extend_schema(responses={200: DrillReportSerializer(many=True)}, tags=["drills"])
+    @extend_schema(
+        parameters=[DrillFilterSerializer],
+        responses={200: DrillReportSerializer(many=True), **error_responses(400)},
+        tags=["drills"],
+    )
     def get(self, request):
-        """Drill reports, newest first (drills you may see)."""
-        page = self.paginate_queryset(self.get_queryset())
+        """Drill reports, newest first (drills you may see); `playbook` compares the drills of one playbook."""
+        query = DrillFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        reports = selectors.reports_for(user=request.user, playbook=query.validated_data["playbook"])
+        page = self.paginate_queryset(reports)
         return self.get_paginated_response(DrillReportSerializer(page, many=True).data)
 
     @extend_schema(

@@ -13,7 +13,16 @@ from django.urls import reverse
 from accounts.models import LedgerEvent, User
 from corrections.drills.phases import CorrectionFacts, Decision, DrillFacts, Phase
 from corrections.events import CorrectionEvent
-from corrections.models import Approval, Correction, Drill, DrillReport, DrillSchedule, LiftRequest, State
+from corrections.models import (
+    Approval,
+    Correction,
+    Drill,
+    DrillReport,
+    DrillSchedule,
+    LiftRequest,
+    Playbook,
+    State,
+)
 from incidents.models import Status
 from incidents.selectors import visible_through_q
 
@@ -96,16 +105,28 @@ def drills_visible_to(user: User) -> QuerySet[Drill]:
 
 
 def drill_for_incident(*, user: User, ref: str) -> Drill | None:
-    return drills_visible_to(user).select_related("incident", "schedule").filter(incident__ref=ref).first()
-
-
-def reports_for(*, user: User) -> QuerySet[DrillReport]:
-    """Drill reports of drills the user may see, newest first (a restricted drill only when granted)."""
     return (
+        drills_visible_to(user)
+        .select_related("incident", "schedule", "playbook_version__playbook")
+        .filter(incident__ref=ref)
+        .first()
+    )
+
+
+def reports_for(*, user: User, playbook: str = "") -> QuerySet[DrillReport]:
+    """Drill reports of drills the user may see, newest first (a restricted drill only when granted);
+    with `playbook` (a slug), only drills started from a version of that playbook, to compare them."""
+    reports = (
         DrillReport.objects.filter(visible_through_q(user, path="drill__incident"))
-        .select_related("drill__incident", "drill__schedule", "made_by")
+        .select_related("drill__incident", "drill__schedule", "drill__playbook_version__playbook", "made_by")
         .order_by("-made_at", "-id")
     )
+    return reports.filter(drill__playbook_version__playbook__slug=playbook) if playbook else reports
+
+
+def drilled_playbooks() -> QuerySet[Playbook]:
+    """Playbooks some drill was started from (the comparison's choices)."""
+    return Playbook.objects.filter(versions__drills__isnull=False).distinct().order_by("title")
 
 
 def report_get_for(*, user: User, report_id: int) -> DrillReport | None:

@@ -19,7 +19,8 @@ from corrections import locks
 from corrections.drills import selectors
 from corrections.drills.phases import drill_timing
 from corrections.events import CorrectionEvent
-from corrections.models import Drill, DrillReport, DrillSchedule
+from corrections.models import Drill, DrillReport, DrillSchedule, Playbook, PlaybookVersion
+from corrections.playbooks import services as playbooks
 from incidents import services as incidents
 from incidents.models import Deployment, Source, Status
 from incidents.notifications import Event, Need, members_of, notify
@@ -27,6 +28,7 @@ from incidents.selectors import can_view_incident
 
 # Who may start a drill or set a schedule: those who run the response (a drill pages people).
 DRILL_ROLES = (Role.INCIDENT_COMMANDER, Role.LEADERSHIP, Role.ADMIN)
+DRILL_TRIGGER = "drill"  # IncidentPlaybook.trigger of the playbook a drill was started from
 SCHEDULE_FIELDS = ("every_days", "remind_days_before", "active")
 MAX_EVERY_DAYS = 3650
 
@@ -36,21 +38,46 @@ def _require(actor: Actor, what: str) -> None:
         raise DomainError(f"Only an incident commander, leadership or an admin may {what}.", code="forbidden")
 
 
+def _scenario_from(
+    version: PlaybookVersion | None, *, title: str, category: str, risk_domain: str, severity: str
+) -> tuple[str, str, str, str]:
+    """The scenario as given, its blanks filled from the playbook: its title, first category and risk
+    domain (empty in a playbook means any: then the scenario must say), and its minimum severity."""
+    if version is not None:
+        title = title.strip() or f"Drill: {version.playbook.title}"
+        category = category or (version.categories[0] if version.categories else "")
+        risk_domain = risk_domain or (version.risk_domains[0] if version.risk_domains else "")
+        severity = severity or version.min_severity
+    missing = {
+        "title": "Give the drill a title.", "category": "Choose the scenario's category.",
+        "risk_domain": "Choose the scenario's risk domain.", "severity": "Choose the scenario's severity.",
+    }  # fmt: skip
+    given = {"title": title.strip(), "category": category, "risk_domain": risk_domain, "severity": severity}
+    blank = {name: [message] for name, message in missing.items() if not given[name]}
+    if blank:
+        hint = " (the playbook matches any, so the scenario must say)" if version is not None else ""
+        raise DomainError(f"The scenario is incomplete{hint}.", code="invalid", fields=blank)
+    return title, category, risk_domain, severity
+
+
 @transaction.atomic
 def drill_start(
     *,
     actor: Actor,
-    title: str,
-    category: str,
-    risk_domain: str,
-    severity: str,
+    title: str = "",
+    category: str = "",
+    risk_domain: str = "",
+    severity: str = "",
     deployments: Sequence[Deployment] = (),
     summary: str = "",
     detected_at: datetime | None = None,
     restricted: bool = False,
     schedule: DrillSchedule | None = None,
+    playbook: Playbook | None = None,
 ) -> Drill:
-    """Open an incident as a drill, from a scenario (a playbook will be one more way to fill it in).
+    """Open an incident as a drill, from a scenario, or from a playbook that fills in what the scenario
+    leaves blank; the playbook's current version is attached to the drill's incident (its checklist
+    and recommended corrections, as a real match would bring) and recorded on the drill.
 
     The incident is a real one in every way but its mark: real sign-off, real dispatch with dry_run,
     real pages (subjects start with [DRILL]); it stays out of metrics and of everything for outsiders.
@@ -60,6 +87,14 @@ def drill_start(
         raise DomainError("A drill is started by a person, who is its reporter.", code="forbidden")
     if schedule is not None and not schedule.active:
         raise DomainError.invalid_field("schedule", f"The schedule of {schedule.team} is not active.")
+    version = None
+    if playbook is not None:
+        version = PlaybookVersion.objects.select_related("playbook").filter(playbook=playbook, is_current=True).first()
+        if version is None:
+            raise DomainError.invalid_field("playbook", f"Playbook {playbook.slug} has no version yet.")
+    title, category, risk_domain, severity = _scenario_from(
+        version, title=title, category=category, risk_domain=risk_domain, severity=severity
+    )
     incident = incidents.incident_create(
         actor=actor, title=title, category=category, risk_domain=risk_domain, severity=severity,
         summary=summary, source=Source.OTHER, deployments=deployments, detected_at=detected_at,
@@ -73,8 +108,13 @@ def drill_start(
         "deployments": sorted(d.slug for d in deployments),
         "restricted": restricted,
         "detected_at": detected_at.isoformat() if detected_at else None,
+        "playbook": version.label if version is not None else None,
     }
-    drill = Drill.objects.create(incident=incident, schedule=schedule, scenario=scenario, started_by=actor.user)
+    if version is not None:  # after the creation hook: whatever matched, the drill rehearses this one
+        playbooks.playbook_attach(actor=actor, incident=incident, version=version, trigger=DRILL_TRIGGER)
+    drill = Drill.objects.create(
+        incident=incident, schedule=schedule, scenario=scenario, started_by=actor.user, playbook_version=version
+    )
     ledger.record(
         actor=actor, verb=CorrectionEvent.DRILL_STARTED, obj=drill, incident_ref=incident.ref,
         after={**scenario, "team": schedule.team if schedule else None},
@@ -102,7 +142,9 @@ def drill_report_make(*, actor: Actor, drill: Drill, trigger: str = DrillReport.
                 drill=drill, trigger=trigger, made_at=now, made_by=actor.user,
                 phases=[selectors.phase_json(p) for p in timing.phases],
                 summary={"ref": incident.ref, "title": incident.title, "severity": incident.severity,
-                         "status": incident.status, "team": drill.schedule.team if drill.schedule_id else None},
+                         "status": incident.status, "team": drill.schedule.team if drill.schedule_id else None,
+                         "playbook": drill.playbook_version.playbook.slug if drill.playbook_version_id else None,
+                         "playbook_version": drill.playbook_version.label if drill.playbook_version_id else None},
             )  # fmt: skip
     except IntegrityError:
         raise DomainError("This drill already has the report made when it closed.", code="conflict") from None

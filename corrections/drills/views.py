@@ -18,6 +18,7 @@ from config.errors import DomainError
 from corrections.drills import selectors, services
 from corrections.drills.forms import DrillForm
 from corrections.drills.phases import LABELS, PHASE_KEYS
+from corrections.playbooks import selectors as playbook_selectors
 from incidents.metrics import svg
 from incidents.views import attempt, submit_once
 
@@ -49,8 +50,28 @@ def _trend(rows: list[selectors.PhaseRow]):
     )
 
 
+def _from_playbook(raw: str) -> dict[str, object]:
+    """The start form filled in from a playbook's current version (?from_playbook=<id>, from its page)."""
+    version = playbook_selectors.current_version_of(int(raw)) if raw.isdigit() and int(raw) <= MAX_ID else None
+    if version is None:
+        return {}
+    return {
+        "playbook": version.playbook_id, "title": f"Drill: {version.playbook.title}",
+        "category": version.categories[0] if version.categories else "",
+        "risk_domain": version.risk_domains[0] if version.risk_domains else "", "severity": version.min_severity,
+    }  # fmt: skip
+
+
+def _compared(request: HttpRequest) -> str:
+    """The playbook whose drills are compared (?playbook=<slug>); anything not a slug compares all."""
+    slug = request.GET.get("playbook", "")
+    return slug if 0 < len(slug) <= 64 and slug.replace("-", "").replace("_", "").isalnum() else ""
+
+
 def _render_list(request: HttpRequest, form: DrillForm, *, status: int = 200) -> HttpResponse:
-    page = Paginator(selectors.reports_for(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    compared = _compared(request)
+    reports = selectors.reports_for(user=request.user, playbook=compared)
+    page = Paginator(reports, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = selectors.comparison(list(page.object_list), PHASE_KEYS)
     now = timezone.now()
     context = {
@@ -61,6 +82,8 @@ def _render_list(request: HttpRequest, form: DrillForm, *, status: int = 200) ->
         "schedules": [(s, s.overdue(now)) for s in selectors.schedule_statuses()],
         "form": form,
         "can_start": request.user.has_role(*services.DRILL_ROLES),
+        "playbooks": list(selectors.drilled_playbooks()),
+        "compared": compared,
     }
     return render(request, "corrections/drills/drill_list.html", context, status=status)
 
@@ -69,7 +92,7 @@ def _render_list(request: HttpRequest, form: DrillForm, *, status: int = 200) ->
 def drill_list(request: HttpRequest) -> HttpResponse:
     """GET: the reports and schedules. POST: start a drill (commanders, leadership, admins)."""
     if request.method != "POST":
-        return _render_list(request, DrillForm())
+        return _render_list(request, DrillForm(initial=_from_playbook(request.GET.get("from_playbook", ""))))
     form = DrillForm(request.POST)
     status = 400
     if form.is_valid():

@@ -33,6 +33,10 @@ def playbook_get(pk: int) -> Playbook | None:
     )
 
 
+def current_version_of(playbook_id: int) -> PlaybookVersion | None:
+    return PlaybookVersion.objects.select_related("playbook").filter(playbook_id=playbook_id, is_current=True).first()
+
+
 def current_versions(*, active_only: bool = True) -> QuerySet[PlaybookVersion]:
     versions = PlaybookVersion.objects.filter(is_current=True).select_related("playbook")
     return versions.filter(active=True) if active_only else versions
@@ -159,3 +163,80 @@ def recommendations_for(incident: Incident, version: PlaybookVersion | None) -> 
             )
         )  # fmt: skip
     return rows
+
+
+# --- what changed between versions (the detail page) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field that differs from the version before: removed and added items for lists, else before → after."""
+
+    field: str
+    before: str = ""
+    after: str = ""
+    removed: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+
+
+def _criterion(item: dict[str, Any]) -> str:
+    where = f" [{item.get('risk_domain')}]" if item.get("risk_domain") else ""
+    return f"{item.get('text', '')} → {item.get('severity', '')}{where}"
+
+
+def _recommendation(item: dict[str, Any]) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in sorted((item.get("params") or {}).items()))
+    duration = f", {item['duration_minutes']} min" if item.get("duration_minutes") else ""
+    return f"{item.get('type', '')} ({params}{duration})"
+
+
+LIST_FIELDS: tuple[tuple[str, str, Any], ...] = (
+    ("categories", "Categories", str),
+    ("risk_domains", "Risk domains", str),
+    ("steps", "Checklist", str),
+    ("escalation_criteria", "Escalation criteria", _criterion),
+    ("recommendations", "Recommended corrections", _recommendation),
+)
+VALUE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("active", "Active"),
+    ("min_severity", "Minimum severity"),
+    ("priority", "Priority"),
+    ("preauthorised_type", "Pre-authorised"),
+)
+
+
+def version_changes(version: PlaybookVersion, previous: PlaybookVersion | None) -> list[Change]:
+    """What this version changed from the one before (pure: no queries). Version 1 changes nothing."""
+    if previous is None:
+        return []
+    changes = []
+    for name, label in VALUE_FIELDS:
+        before, after = getattr(previous, name), getattr(version, name)
+        if before != after:
+            changes.append(Change(label, before=str(before) if before != "" else "none", after=str(after) or "none"))
+    for name, label, show in LIST_FIELDS:
+        before_items = [show(i) for i in getattr(previous, name)]
+        after_items = [show(i) for i in getattr(version, name)]
+        if before_items != after_items:
+            removed = tuple(i for i in before_items if i not in after_items)
+            added = tuple(i for i in after_items if i not in before_items)
+            if not removed and not added:
+                changes.append(Change(label, before="same items", after="reordered"))
+            else:
+                changes.append(Change(label, removed=removed, added=added))
+    return changes
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: PlaybookVersion
+    changes: list[Change]
+
+
+def version_rows(playbook: Playbook) -> list[VersionRow]:
+    """Every version, newest first, each with what it changed (`playbook_get` prefetched them)."""
+    versions: list[PlaybookVersion] = list(getattr(playbook, "all_versions", []))
+    return [
+        VersionRow(v, version_changes(v, versions[n + 1] if n + 1 < len(versions) else None))
+        for n, v in enumerate(versions)
+    ]

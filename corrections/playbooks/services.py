@@ -146,17 +146,25 @@ def playbook_attach(
         after={"playbook": version.playbook.slug, "version": version.number, "title": version.playbook.title,
                "trigger": str(trigger), "recommendations": [r["type"] for r in version.recommendations]},
     )  # fmt: skip
-    incidents.checklist_add(actor=actor, incident=incident, steps=version.steps, source=f"playbook {version.label}")
+    on_list = set(incident.checklist.values_list("text", flat=True))
+    steps = [step for step in version.steps if step.strip()[:300] not in on_list]  # a step already there stays once
+    incidents.checklist_add(actor=actor, incident=incident, steps=steps, source=f"playbook {version.label}")
     return attached
 
 
 def playbook_attach_best(actor: Actor, incident: Incident, trigger: hooks.Trigger) -> IncidentPlaybook | None:
     """The incidents hook, inside the incident service's transaction: attach the best matching
-    playbook's current version. One already attached is not attached (nor copied) twice; a different
-    one (e.g. after escalation to SEV1) is."""
+    playbook's current version. Re-matching (escalation, a changed severity, category or risk domain)
+    attaches one only when none is attached or another playbook of higher priority now matches
+    (policy.rematch_attaches); a checklist step already on the incident is not copied again."""
     version = selectors.best_version_for(incident)
     if version is None:
         return None
+    if trigger != hooks.Trigger.CREATED:
+        current = selectors.playbook_for(incident)
+        attached = (current.playbook_id, selectors.matcher_of(current)) if current is not None else None
+        if not policy.rematch_attaches(attached=attached, found=(version.playbook_id, selectors.matcher_of(version))):
+            return None
     return playbook_attach(actor=actor, incident=incident, version=version, trigger=str(trigger))
 
 

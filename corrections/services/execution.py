@@ -32,6 +32,7 @@ from corrections.services.permissions import (
     may_operate,
 )
 from corrections.targets import after_apply, after_lift
+from incidents.models import Incident
 
 
 @transaction.atomic
@@ -144,8 +145,15 @@ def correction_target_confirm(
     target.confirmed_at, target.confirmed_by, target.confirm_note = now, user, note
     target.save()
     states = [t.state for t in targets]
+    if target.state == TargetState.MANUAL_DONE and correction.activated_at is None:
+        # The first target in force is a person's step (e.g. the only target has no actuator).
+        correction.activated_at = now
+        Incident.objects.filter(pk=incident.pk, contained_at__isnull=True).update(contained_at=now)
+        correction.save()
     if correction.state == State.PARTLY_ACTIVE and after_apply(states) == State.ACTIVE:
         transition(correction, State.ACTIVE)
+        if correction.verified_at is None:  # in force by hand only: the person's confirmation is its enforcement
+            correction.manual_confirmed_at, correction.manual_confirmed_by = now, user
         correction.save()
     elif correction.state == State.LIFTING and after_lift(states) == State.LIFTED:
         transition(correction, State.LIFTED)

@@ -72,15 +72,18 @@ def dispatch_succeeded(actor: Actor, correction: Correction, action: str, *, lat
 
 
 def dispatch_partly_done(
-    actor: Actor, correction: Correction, action: str, *, manual: list[str], now: datetime
+    actor: Actor, correction: Correction, action: str, *, manual: list[str], now: datetime, any_in_force: bool = True
 ) -> None:
-    """Applied (or lifted) wherever an actuator reaches; the `manual` deployments wait for a person."""
+    """Applied (or lifted) wherever an actuator reaches; the `manual` deployments wait for a person. With
+    nothing in force anywhere yet (e.g. its only target is manual), neither it nor the incident is stamped
+    as in force or contained: the person's confirmation does that."""
     if action == OutboxEntry.Action.APPLY:
         before = transition(correction, State.PARTLY_ACTIVE)
-        correction.activated_at = correction.activated_at or now
         correction.failure = correction.failed_action = ""
+        if any_in_force:  # not stamped while every target waits for a person
+            correction.activated_at = correction.activated_at or now
+            _contained(correction, now)
         correction.save()
-        _contained(correction, now)
         verb = CorrectionEvent.PARTLY_APPLIED
     else:
         before = correction.state

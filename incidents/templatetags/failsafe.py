@@ -125,6 +125,8 @@ def nav_current(context) -> str:
         return "drills"
     if name == "deadlines":
         return "deadlines"
+    if name and name.startswith("playbook"):
+        return "playbooks"
     return ""
 
 

@@ -489,7 +489,8 @@ def test_starting_a_drill_from_the_page(people, client_for, registry):
     incident = Incident.objects.get(title="Weights exfiltration suspected")
     assert incident.is_drill and answer["Location"] == f"/incidents/{incident.ref}/"
     assert "Start the drill" not in client_for(people["responder"]).get("/drills/").content.decode()
-    assert client_for(people["responder"]).post("/drills/", {"title": "x"}).status_code == 400
+    # A responder may not start one (the scenario's blanks may now come from a playbook, so it gets that far).
+    assert client_for(people["responder"]).post("/drills/", {"title": "x"}).status_code == 403
 
 
 def _grow_reports(start, actor, n: int) -> None:

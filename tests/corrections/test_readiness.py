@@ -336,10 +336,14 @@ def test_a_type_the_actuator_does_not_support_is_never_sent_to_it(
         )
     entry = OutboxEntry.objects.get(correction=correction, action="apply")
     dispatch.dispatch_entry(entry_id=entry.pk)
-    # One target, unreachable for this type: it fails at once, naming why, like a deployment with no actuator.
+    # One target, unreachable for this type: a manual step naming why (issue 12: an emergency may
+    # still need it done by hand), not a failure; nothing counts as in force until a person confirms.
     target = CorrectionTarget.objects.get(correction=correction)
-    assert target.failure == "The actuator of atlas-chat does not support disable_capability."
-    assert Correction.objects.get(pk=correction.pk).state == State.FAILED
+    assert (target.state, target.manual) == ("manual_pending", True)
+    assert target.manual_reason == "The actuator of atlas-chat does not support disable_capability."
+    correction = Correction.objects.get(pk=correction.pk)
+    assert correction.state == State.PARTLY_ACTIVE and correction.activated_at is None
+    assert Incident.objects.get(pk=incident.pk).contained_at is None
     assert gateway.status(correction.pk).status_code == 404  # nothing was sent to the actuator
 
 

@@ -343,3 +343,95 @@ def test_the_approval_page_and_the_request_confirmation_warn_before_approval(
     confirm = client.post(reverse("correction-new", args=[incident.ref]) + "?type=withdraw_model", body)
     text = confirm.content.decode()
     assert confirm.status_code == 200 and "Cannot be automated" in text and "atlas-eu" in text
+
+
+# --- a correction whose ONLY target cannot be automated (issue 12: a manual step, not a failure) ------
+
+
+@pytest.fixture
+def eu_only(
+    gateway, incident, people, actor_for, django_capture_on_commit_callbacks, task_sends, deliver_notifications
+):
+    correction = services.correction_request(
+        actor=actor_for(people["responder"]), incident=incident, type="disable_capability", deployment="atlas-eu",
+        params={"capability": "tool_use"}, rationale="The EU surface leaks it too.",
+    )  # fmt: skip
+    services.correction_approve(
+        actor=actor_for(people["commander"]), correction=correction, content_hash=correction.content_hash
+    )
+    entry = OutboxEntry.objects.get(correction=correction, action="apply")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert dispatch.dispatch_entry(entry_id=entry.pk).result == "done"
+    deliver_notifications()
+    correction.refresh_from_db()
+    return correction
+
+
+def test_a_lone_target_without_actuator_becomes_a_manual_step_not_a_failure(eu_only, incident, gateway, mailoutbox):
+    assert eu_only.state == State.PARTLY_ACTIVE and not eu_only.failure
+    target = CorrectionTarget.objects.get(correction=eu_only)
+    assert (target.state, target.manual, target.manual_reason) == (
+        T.MANUAL_PENDING, True, "No actuator is configured for atlas-eu."
+    )  # fmt: skip
+    # Nothing is in force yet: neither the correction nor the incident is stamped.
+    assert eu_only.activated_at is None
+    assert Incident.objects.get(pk=incident.pk).contained_at is None
+    assert rollup([target.state]).label() == "awaiting a manual step"
+    assert not DispatchAttempt.objects.filter(correction=eu_only).exists()
+    assert gateway.status(eu_only.pk).status_code == 404
+    assert not LedgerEvent.objects.filter(verb="correction.failed", object_id=str(eu_only.pk)).exists()
+    assert any("Manual step needed" in m.subject for m in mailoutbox)
+
+
+def test_the_api_says_a_lone_manual_target_is_awaiting_its_step(eu_only, people):
+    client = APIClient()
+    client.force_authenticate(people["responder"])
+    body = client.get(f"/api/v1/corrections/{eu_only.pk}/").json()
+    assert (body["state"], body["progress"]) == ("partly_active", "awaiting a manual step")
+
+
+def test_confirming_the_lone_manual_step_puts_it_in_force_and_contains_the_incident(
+    eu_only, incident, people, actor_for
+):
+    services.correction_target_confirm(
+        actor=actor_for(people["commander"]), correction=eu_only, deployment="atlas-eu", confirm_target="atlas-eu",
+        note="SRE turned tool use off on the EU route.",
+    )  # fmt: skip
+    eu_only.refresh_from_db()
+    assert eu_only.state == State.ACTIVE
+    assert eu_only.activated_at is not None and eu_only.manual_confirmed_by == people["commander"]
+    assert eu_only.manual_confirmed_at == eu_only.activated_at
+    assert Incident.objects.get(pk=incident.pk).contained_at == eu_only.activated_at
+
+
+def test_only_the_commander_confirms_the_lone_manual_step(eu_only, people, actor_for):
+    with pytest.raises(DomainError) as err:
+        services.correction_target_confirm(
+            actor=actor_for(people["responder"]), correction=eu_only, deployment="atlas-eu",
+            confirm_target="atlas-eu", note="done",
+        )  # fmt: skip
+    assert err.value.code == "forbidden"
+    assert Correction.objects.get(pk=eu_only.pk).state == State.PARTLY_ACTIVE
+
+
+def test_lifting_a_lone_manual_correction_is_a_manual_lift_step(
+    eu_only, people, actor_for, django_capture_on_commit_callbacks
+):
+    services.correction_target_confirm(
+        actor=actor_for(people["commander"]), correction=eu_only, deployment="atlas-eu", confirm_target="atlas-eu",
+        note="done",
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        services.correction_lift(actor=actor_for(people["commander"]), correction=eu_only, reason="contained")
+    entry = OutboxEntry.objects.get(correction=eu_only, action="lift")
+    with django_capture_on_commit_callbacks(execute=True):
+        dispatch.dispatch_entry(entry_id=entry.pk)
+    eu_only.refresh_from_db()
+    assert eu_only.state == State.LIFTING
+    assert target_states(eu_only) == {"atlas-eu": "lifting"}
+    services.correction_target_confirm(
+        actor=actor_for(people["commander"]), correction=eu_only, deployment="atlas-eu", confirm_target="atlas-eu",
+        note="EU route restored.",
+    )  # fmt: skip
+    eu_only.refresh_from_db()
+    assert eu_only.state == State.LIFTED

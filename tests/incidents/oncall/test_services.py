@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from django.core import mail
+from django.test import override_settings
 
 from accounts.models import LedgerEvent
 from accounts.roles import Role
@@ -303,7 +304,12 @@ def test_a_failed_correction_pages_the_commanders(make_incident, make_user, acto
         deployment="atlas-api", params={"accounts": ["acct-mallory"]}, rationale="x",
     )  # fmt: skip
     entry = OutboxEntry.objects.get(correction=correction)
-    assert dispatch.dispatch_entry(entry_id=entry.pk).result == "failed"  # atlas-api has no actuator
+    # An actuator nobody answers at, retried for no time: it fails (with none, it would be a manual step).
+    from tests.corrections.test_notifications import unreachable_actuator
+
+    unreachable_actuator("atlas-api")
+    with override_settings(FAILSAFE_DISPATCH_RETRY_SECONDS=0):
+        assert dispatch.dispatch_entry(entry_id=entry.pk).result == "failed"
     [page] = Page.objects.filter(incident=incident)
     assert page.reason == "dispatch_failed" and page.role == "incident_commander"
     assert commander.username in paged(page)
