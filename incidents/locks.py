@@ -12,6 +12,7 @@ A transaction that needs several takes them in this order, so two never wait on 
        or a page                lock_page (an escalation takes only the page; an acknowledgement
                                 the incident first, for its acknowledged_at)
     (apart) an on-call rotation lock_rotation: configuration, never locked with the rows above
+    (apart) a customer          lock_customer_organisation: configuration (its agreements and contacts)
     4. the ledger head         (accounts.ledger.record, always last)
 
 A notification's delivery (lock_delivery) is locked alone, by the worker that sends it, or with the
@@ -27,6 +28,7 @@ from django.db.models import Q, QuerySet
 
 from incidents.models import (
     ChecklistItem,
+    CustomerOrganisation,
     Delivery,
     FollowUpAction,
     Incident,
@@ -132,3 +134,8 @@ def lock_checklist_item(*, incident: Incident, item_id: int) -> ChecklistItem | 
         .filter(incident=incident, pk=item_id)
         .first()
     )
+
+
+def lock_customer_organisation(pk: int) -> CustomerOrganisation:
+    """Serialises changes to one customer's agreements (so two never overlap)."""
+    return CustomerOrganisation.objects.select_for_update().get(pk=pk)

@@ -36,7 +36,18 @@ from incidents.selectors import viewers_among
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REDACTED", "Address", "Event", "Need", "incident_url", "may_see", "members_of", "message_for", "notify"]
+__all__ = [
+    "REDACTED",
+    "Address",
+    "Event",
+    "Need",
+    "incident_url",
+    "may_see",
+    "members_of",
+    "message_for",
+    "notify",
+    "notify_rows",
+]
 
 # Appended to the username of someone who got the generic message (usernames hold no spaces).
 REDACTED = " (redacted)"
@@ -144,6 +155,27 @@ def notify(
     ack_url: str = "",
     to: Iterable[Address] = (),
 ) -> list[str]:
+    """Write the notification and its deliveries in the current transaction; returns the usernames told
+    (see notify_rows, which also returns the Notification written)."""
+    told, _ = notify_rows(
+        incident=incident, users=users, subject=subject, body=body, needs=needs, event=event, urgent=urgent,
+        ack_url=ack_url, to=to,
+    )  # fmt: skip
+    return told
+
+
+def notify_rows(
+    *,
+    incident: Incident | None,
+    users: Iterable[User],
+    subject: str,
+    body: str,
+    needs: Need = Need.ATTENTION,
+    event: Event = Event.GENERAL,
+    urgent: bool = False,
+    ack_url: str = "",
+    to: Iterable[Address] = (),
+) -> tuple[list[str], Notification | None]:
     """Write the notification and its deliveries in the current transaction; returns the usernames told.
 
     `incident` is what the message is about (None only for a message about no incident). Those who
@@ -158,7 +190,7 @@ def notify(
     people = list({user.pk: user for user in users}.values())
     addresses = list(dict.fromkeys(to))
     if not people and not addresses:
-        return []
+        return [], None
     urgent = urgent or event in URGENT_EVENTS
     viewers, others_may_see = may_see(incident=incident, users=people, others=bool(addresses))
     prefs = preferences_for(users=people)
@@ -188,7 +220,7 @@ def notify(
     due = [row.pk for row in rows if row.state == DeliveryState.PENDING]
     if due:
         transaction.on_commit(lambda: send(due))
-    return told
+    return told, notification
 
 
 def _delivery(

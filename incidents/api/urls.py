@@ -24,4 +24,5 @@ urlpatterns = [
     path("", include("incidents.oncall.api.urls")),
     path("me/notification-preferences/", NotificationPreferencesView.as_view(), name="api-notification-preferences"),
     path("", include("incidents.integrations.urls")),
+    path("", include("incidents.customers.urls")),
 ]  # fmt: skip
