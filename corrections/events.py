@@ -132,7 +132,7 @@ class CorrectionEvent(StrEnum):
     DRILL_SCHEDULE_SET = "drill.schedule_set"
     NOTICES_DRAFTED = (
         "correction.notices_drafted",
-        lambda e: f"drafted customer notices for correction {e.object_id}: {', '.join(_a(e, 'customers', []))}",
+        lambda e: f"drafted customer notices for correction {e.object_id}: {', '.join(_a(e, 'customers') or [])}",
     )
     NOTICE_EDITED = (
         "correction.notice_edited",

@@ -63,6 +63,10 @@ class NoticeEditSerializer(StrictSerializer):
     body = TextField(max_length=20000)
 
 
+class NoticeSendSerializer(StrictSerializer):
+    """No fields: the notice is sent as it stands (edit it first)."""
+
+
 def _notice_or_404(request, notice_id: int) -> CustomerNotice:
     notice = selectors.notice_get_for(user=request.user, pk=notice_id) if notice_id <= MAX_ID else None
     if notice is None:
@@ -109,11 +113,13 @@ class NoticeDetailView(ApiView):
 class NoticeSendView(ApiView):
     permission_classes = [CanWrite]
 
-    @extend_schema(request=None, responses={200: NoticeSerializer, **error_responses(403, 404, 409)},
+    @extend_schema(request=NoticeSendSerializer,
+                   responses={200: NoticeSerializer, **error_responses(400, 403, 404, 409)},
                    tags=["customers"])  # fmt: skip
     def post(self, request, notice_id: int):
         """Send the notice by email to the customer's contacts (through the outbox); its delivery state
         and time follow in `delivery`."""
         notice = _notice_or_404(request, notice_id)
+        NoticeSendSerializer(data=request.data).is_valid(raise_exception=True)
         services.notice_send(actor=actor_of(request), notice=notice)
         return _render(request, notice_id)
