@@ -15,6 +15,8 @@ from accounts.models import LedgerEvent
 from accounts.roles import Role
 from corrections import services
 from corrections.customers import checks
+from corrections.customers import services as notice_services
+from corrections.customers.selectors import correction_flags
 from corrections.models import Correction, CustomerNotice
 from incidents.customers import services as customers
 from incidents.models import CustomerAccount
@@ -25,8 +27,8 @@ API = "/api/v1"
 
 @pytest.fixture
 def acme(registry, make_user, actor_for):
-    """Acme Health on atlas-api: restrictions with 24 h notice after, withdrawal and (for the tier 2
-    acceptance test) disabling a capability... no: tool restrictions 30 days before, see `strict`."""
+    """Acme Health on atlas-api: blocks and disabling a capability with 24 h notice after; tightening a
+    safeguard (tier 2, for the acceptance test) and withdrawing the model with 30 days' notice before."""
     admin = actor_for(make_user(Role.ADMIN))
     CustomerAccount.objects.create(account_id="acct-acme", tier="enterprise")
     CustomerAccount.objects.create(account_id="acct-mallory", tier="free")
@@ -111,8 +113,6 @@ def test_withdrawing_the_model_is_flagged_for_a_customer_of_any_of_its_deploymen
     )  # fmt: skip
     [notice] = CustomerNotice.objects.filter(correction=correction)
     assert notice.organisation == acme and notice.term["minutes"] == 30 * DAY
-    from corrections.customers.selectors import correction_flags
-
     assert [f["code"] for f in correction_flags(correction)] == ["late"]
 
 
@@ -143,8 +143,9 @@ def test_after_notice_becomes_late_only_once_its_window_after_the_start_has_pass
     start = timezone.now()
 
     def codes(now, sent_at=None, started_at=start):
-        return [f.code for f in checks.flags_for(customer="Acme", correction_type="disable_capability", term=term,
-                                                 contacts=1, now=now, started_at=started_at, sent_at=sent_at)]  # fmt: skip
+        flags = checks.flags_for(customer="Acme", correction_type="disable_capability", term=term, contacts=1,
+                                 now=now, started_at=started_at, sent_at=sent_at)  # fmt: skip
+        return [f.code for f in flags]
 
     assert codes(start - timedelta(hours=1), started_at=None) == []  # not started: cannot be late
     assert codes(start + timedelta(hours=23)) == []
@@ -364,8 +365,8 @@ def test_notice_list_costs_the_same_queries_for_3_and_30_customers(
     def grow(start, n):
         for i in range(start, start + n):
             org = customers.customer_create(actor=admin, name=f"Customer {i}", deployments=["atlas-api"])
-            customers.agreement_create(actor=admin, organisation=org, effective_from=date(2026, 1, 1),
-                                       terms=[{"type": "pause_deployment", "timing": "after", "minutes": 60}])  # fmt: skip
+            terms = [{"type": "pause_deployment", "timing": "after", "minutes": 60}]
+            customers.agreement_create(actor=admin, organisation=org, effective_from=date(2026, 1, 1), terms=terms)
             customers.contact_add(actor=admin, organisation=org, name="C", email=f"c{i}@example.com")
 
     def counted(n_start, n):
@@ -375,8 +376,6 @@ def test_notice_list_costs_the_same_queries_for_3_and_30_customers(
             deployment="atlas-api", params={}, rationale="x",
         )  # fmt: skip
         for notice in CustomerNotice.objects.filter(correction=correction)[:2]:
-            from corrections.customers import services as notice_services
-
             notice_services.notice_send(actor=actor_for(commander), notice=notice)
         return correction
 
