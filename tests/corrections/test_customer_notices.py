@@ -4,9 +4,11 @@ approval, explained when broken, edited and sent by a commander, recorded when d
 from __future__ import annotations
 
 from datetime import date, timedelta
+from io import StringIO
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -19,7 +21,7 @@ from corrections.customers import services as notice_services
 from corrections.customers.selectors import correction_flags
 from corrections.models import Correction, CustomerNotice
 from incidents.customers import services as customers
-from incidents.models import CustomerAccount
+from incidents.models import CustomerAccount, CustomerOrganisation
 
 DAY = 24 * 60
 API = "/api/v1"
@@ -395,3 +397,19 @@ def test_notice_list_costs_the_same_queries_for_3_and_30_customers(
             response = client.get(url.format(big.pk))
         assert response.status_code == 200
     assert len(api.get(f"{API}/corrections/{big.pk}/notices/").json()) == 30
+
+
+def test_seed_demo_adds_acme_health_whose_withdrawal_notice_is_flagged(db, tmp_path, make_user, make_incident,
+                                                                       actor_for):  # fmt: skip
+    for _ in range(2):  # safe to repeat
+        call_command("seed_demo", force=True, gateway_state_dir=str(tmp_path), stdout=StringIO())
+    acme = CustomerOrganisation.objects.get(slug="acme-health")
+    assert [d.slug for d in acme.deployments.all()] == ["atlas-api"]
+    [agreement] = acme.agreements.all()
+    assert agreement.term_for("withdraw_model") == {"type": "withdraw_model", "timing": "before", "minutes": 30 * DAY}
+    assert agreement.term_for("disable_capability")["timing"] == "after"
+    correction = services.correction_request(
+        actor=actor_for(make_user(Role.INCIDENT_COMMANDER)), incident=make_incident(), type="withdraw_model",
+        params={"model": "atlas"}, rationale="x",
+    )  # fmt: skip
+    assert [(f["customer"], f["code"]) for f in correction_flags(correction)] == [("acme-health", "late")]
