@@ -326,10 +326,16 @@ def test_approval_page_shows_flags_and_the_notices_page_sends(acme, make_user, m
     client = client_for(commander)
     detail = client.get(f"/corrections/{correction.pk}/").content.decode()
     assert 'id="customer-notices"' in detail and "30 d notice before" in detail
-    assert 'name="approve-notice_explanation"' in detail or 'name="notice_explanation"' in detail
-    approve = client.post(f"/corrections/{correction.pk}/approve/", {"approve-content_hash": correction.content_hash})
+    assert 'name="notice_explanation"' in detail
+    approve = client.post(f"/corrections/{correction.pk}/approve/", {"content_hash": correction.content_hash})
     assert approve.status_code == 400
+    assert "could not be given" in approve.content.decode()
     assert Correction.objects.get(pk=correction.pk).state == "pending_approval"
+    explained = client.post(f"/corrections/{correction.pk}/approve/",
+                            {"content_hash": correction.content_hash, "notice_explanation": "Cannot wait."})  # fmt: skip
+    assert explained.status_code == 302
+    assert Correction.objects.get(pk=correction.pk).state == "approved"
+    assert "Cannot wait." in client.get(f"/corrections/{correction.pk}/").content.decode()
 
     notices = client.get(f"/corrections/{correction.pk}/notices/")
     assert notices.status_code == 200 and "Acme Health" in notices.content.decode()
