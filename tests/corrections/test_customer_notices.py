@@ -331,8 +331,8 @@ def test_approval_page_shows_flags_and_the_notices_page_sends(acme, make_user, m
     assert approve.status_code == 400
     assert "could not be given" in approve.content.decode()
     assert Correction.objects.get(pk=correction.pk).state == "pending_approval"
-    explained = client.post(f"/corrections/{correction.pk}/approve/",
-                            {"content_hash": correction.content_hash, "notice_explanation": "Cannot wait."})  # fmt: skip
+    body = {"content_hash": correction.content_hash, "notice_explanation": "Cannot wait."}
+    explained = client.post(f"/corrections/{correction.pk}/approve/", body)
     assert explained.status_code == 302
     assert Correction.objects.get(pk=correction.pk).state == "approved"
     assert "Cannot wait." in client.get(f"/corrections/{correction.pk}/").content.decode()
