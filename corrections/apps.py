@@ -7,9 +7,12 @@ class CorrectionsConfig(AppConfig):
 
     def ready(self):
         from corrections import audit, closing, metrics
+        from corrections.catalogue import TYPES
         from corrections.playbooks import services as playbooks
+        from incidents.customers import register_correction_types
 
         audit.register()
         closing.register()
         metrics.register()
         playbooks.register()
+        register_correction_types({key: t.label for key, t in TYPES.items()})

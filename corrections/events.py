@@ -130,6 +130,22 @@ class CorrectionEvent(StrEnum):
     )
     DRILL_REMINDED = "drill.reminded"  # about no incident: a schedule's next drill is due
     DRILL_SCHEDULE_SET = "drill.schedule_set"
+    NOTICES_DRAFTED = (
+        "correction.notices_drafted",
+        lambda e: f"drafted customer notices for correction {e.object_id}: {', '.join(_a(e, 'customers') or [])}",
+    )
+    NOTICE_EDITED = (
+        "correction.notice_edited",
+        lambda e: f"edited the notice to {_a(e, 'customer')} about correction {e.object_id}",
+    )
+    NOTICE_SENT = (
+        "correction.notice_sent",
+        lambda e: f"sent the notice to {_a(e, 'customer')} about correction {e.object_id}",
+    )
+    NOTICE_BREACH_EXPLAINED = (
+        "correction.notice_breach_explained",
+        lambda e: f"explained why customers' notice could not be given for correction {e.object_id}",
+    )
     # Configuration: no incident, so never in an incident's history.
     PLAYBOOK_CREATED = "playbook.created"
     PLAYBOOK_VERSIONED = "playbook.version_created"

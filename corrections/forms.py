@@ -106,6 +106,13 @@ class CorrectionRequestForm(OneShotForm):
         help_text="Why this cannot wait for the normal sign-off. Kept in the record.",
     )
 
+    notice_explanation = _text(
+        "Why the customers' notice could not be given",
+        required=False,
+        help_text="A customer's notice is flagged (late, no contact, or a type they never accepted). Say why "
+        "this correction cannot wait: it is kept in the record.",
+    )
+
     def __init__(
         self, *args, ctype: CorrectionType, deployments, may_break_glass: bool, ratification_hours: int = 24, **kwargs
     ):
@@ -131,7 +138,7 @@ class CorrectionRequestForm(OneShotForm):
             del self.fields["break_glass"], self.fields["justification"]
         # Order: target, parameters, duration, rationale, break glass.
         order = ["deployment", *(PARAM_PREFIX + p.name for p in ctype.params), "duration_minutes", "rationale"]
-        self.order_fields([*order, "break_glass", "justification"])
+        self.order_fields([*order, "break_glass", "justification", "notice_explanation"])
 
     @property
     def param_fields(self) -> list[forms.BoundField]:
@@ -165,6 +172,7 @@ class CorrectionRequestForm(OneShotForm):
             "duration_minutes": data.get("duration_minutes"),
             "break_glass": bool(data.get("break_glass")),
             "justification": data.get("justification", ""),
+            "notice_explanation": data.get("notice_explanation", ""),
         }
 
 
@@ -190,6 +198,12 @@ class ApproveForm(_ReviewedForm):
     id_prefix = "approve"
 
     comment = _text("Comment", required=False, rows=2)
+    notice_explanation = _text(
+        "Why the customers' notice could not be given",
+        required=False,
+        rows=2,
+        help_text="This correction breaks a customer's agreement (see Customer notices): say why it cannot wait.",
+    )
     confirm_target = forms.CharField(label="Type the target's name to confirm", max_length=64, required=False)
     otp = forms.CharField(
         label="Code from your authenticator app",

@@ -1,6 +1,6 @@
 """Row locks of the corrections app, taken in one fixed order (as Saleor's order/lock_objects.py):
 
-    incident → correction → its targets → its approvals, its lift request → its outbox entry
+    incident → correction → its targets → its approvals, its lift request, its customer notices → its outbox entry
 
 and the ledger head last (inside ledger.record). A transaction may skip a step but never goes
 back to an earlier one, so two transactions wanting the same rows queue instead of deadlocking.
@@ -17,6 +17,7 @@ from corrections.models import (
     ApprovalPolicy,
     Correction,
     CorrectionTarget,
+    CustomerNotice,
     Drill,
     DrillSchedule,
     LiftRequest,
@@ -111,3 +112,12 @@ def drill(drill_id: int) -> Drill:
 def drill_schedule(schedule_id: int) -> DrillSchedule:
     """Configuration: locked on its own, never with the rows above."""
     return DrillSchedule.objects.select_for_update().get(pk=schedule_id)
+
+
+def customer_notice(notice_id: int) -> CustomerNotice:
+    """A customer notice, after its incident and correction when those are locked too."""
+    return (
+        CustomerNotice.objects.select_for_update(of=("self",))
+        .select_related("correction", "organisation")
+        .get(pk=notice_id)
+    )

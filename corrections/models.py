@@ -6,7 +6,7 @@ from django.db.models import F, Q
 
 from accounts.outbox import OutboxRow
 from corrections.policy import PolicySnapshot
-from incidents.models import AIModel, Deployment, Incident, Status
+from incidents.models import AIModel, CustomerOrganisation, Deployment, Incident, Notification, Status
 
 
 class ApprovalPolicy(models.Model):
@@ -154,6 +154,10 @@ class Correction(models.Model):
     playbook_version = models.ForeignKey(
         "PlaybookVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="preauthorised_corrections"
     )
+
+    # Why the customers' notice could not be given (corrections.customers): required before a correction
+    # that breaks an agreement is approved; given on the request or on an approval, and ledgered.
+    notice_explanation = models.TextField(max_length=20000, blank=True)
 
     manual_confirmed_at = models.DateTimeField(null=True, blank=True)
     manual_confirmed_by = models.ForeignKey(
@@ -597,3 +601,45 @@ class DrillReport(models.Model):
 
     def __str__(self) -> str:
         return f"report {self.pk} of drill {self.drill_id}"
+
+
+class NoticeState(models.TextChoices):
+    DRAFT = "draft"
+    SENT = "sent", "Sent (handed to the outbox)"
+
+
+class CustomerNotice(models.Model):
+    """What one customer is told about one correction (issue 13 §5), drafted when it is requested.
+
+    `term` is the agreement's term for the correction's type as it stood when drafted ({} when the
+    customer never accepted the type); corrections.customers.checks reads it to flag the notice. Once
+    sent, `notification` holds the rows delivered to the contacts (their delivery state and time).
+    """
+
+    correction = models.ForeignKey(Correction, on_delete=models.PROTECT, related_name="notices")
+    organisation = models.ForeignKey(CustomerOrganisation, on_delete=models.PROTECT, related_name="+")
+    agreement = models.ForeignKey("incidents.Agreement", on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")  # fmt: skip
+    term = models.JSONField(default=dict, blank=True)
+    subject = models.CharField(max_length=300)
+    body = models.TextField(max_length=20000)
+    state = models.CharField(max_length=16, choices=NoticeState.choices, default=NoticeState.DRAFT)
+    recipients = models.JSONField(default=list, blank=True, help_text="The contacts' addresses it was sent to.")
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    edited_at = models.DateTimeField(null=True, blank=True)
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="+")  # fmt: skip
+    sent_at = models.DateTimeField(null=True, blank=True)
+    notification = models.ForeignKey(Notification, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["correction_id", "organisation__name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["correction", "organisation"], name="one_notice_per_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"notice of correction {self.correction_id} to {self.organisation_id}"

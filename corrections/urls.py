@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from corrections import views
+from corrections.customers import views as notices
 
 urlpatterns = [
     path("incidents/<ref:ref>/corrections/new/", views.correction_new, name="correction-new"),
@@ -18,6 +19,9 @@ urlpatterns = [
     path("corrections/<int:pk>/confirm/", views.correction_confirm, name="correction-confirm"),
     path("corrections/<int:pk>/targets/confirm/", views.correction_target_confirm,
          name="correction-target-confirm"),
+    path("corrections/<int:pk>/notices/", notices.correction_notices, name="correction-notices"),
+    path("notices/<int:notice_id>/edit/", notices.notice_edit, name="notice-edit"),
+    path("notices/<int:notice_id>/send/", notices.notice_send, name="notice-send"),
     path("in-force/", views.in_force, name="in-force"),
     path("readiness/", views.readiness_matrix, name="readiness"),
     path("approvals/", views.approval_inbox, name="approval-inbox"),

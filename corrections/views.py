@@ -42,6 +42,7 @@ from corrections.catalogue import (
     validate_params,
 )
 from corrections.context_processors import inbox_for
+from corrections.customers import selectors as customer_selectors
 from corrections.filters import CorrectionFilter
 from corrections.forms import (
     PARAM_PREFIX,
@@ -63,6 +64,7 @@ from corrections.models import Correction, DispatchAttempt, State, needs_ratific
 from corrections.policy import PolicySnapshot
 from corrections.readiness import automation_for_correction, automation_of
 from corrections.targets import rollup
+from incidents.drills import reaches_outsiders
 from incidents.models import Incident
 from incidents.selectors import deployment_list, incident_get_for
 from incidents.views import attempt, submit_once
@@ -281,7 +283,9 @@ def correction_new(request: HttpRequest, ref: str) -> HttpResponse:
     if "edit" in request.POST:  # back from the confirmation step
         return _render_request(request, incident, ctype, form)
     kwargs = form.service_kwargs()
-    if ctype.family in CONFIRMED_FAMILIES and request.POST.get("confirmed") != "yes":
+    if request.POST.get("confirmed") != "yes" and (
+        ctype.family in CONFIRMED_FAMILIES or _proposed_notices(incident, ctype, kwargs, flagged_only=True)
+    ):
         return _confirm_request(request, incident, ctype, form, kwargs)
     status = 400
 
@@ -307,6 +311,33 @@ def correction_new(request: HttpRequest, ref: str) -> HttpResponse:
     return done if done is not None else _render_request(request, incident, ctype, form, status=status)
 
 
+def _proposed_notices(
+    incident: Incident, ctype: CorrectionType, kwargs: dict[str, Any], *, flagged_only: bool = False
+) -> list:
+    """The customer notices this request would draft, with their flags (none for a drill, nor when invalid:
+    the service says what is wrong)."""
+    if not reaches_outsiders(incident):
+        return []
+    try:
+        target = resolve_target(ctype, deployment=kwargs["deployment"], params=kwargs["params"])
+        params = validate_params(ctype, kwargs["params"], target)
+    except DomainError:
+        return []
+    rows = customer_selectors.proposed_notices(
+        type=ctype.key, deployment=target.deployment, model=target.model, params=params
+    )
+    return [row for row in rows if row.flags] if flagged_only else rows
+
+
+def _notice_context(rows: list[tuple[str, list]], *, link: str = "") -> dict[str, Any]:
+    """What templates/corrections/_notice_flags.html reads."""
+    return {
+        "notices": [{"name": name, "flags": flags} for name, flags in rows],
+        "flagged": any(flags for _, flags in rows),
+        "link": link if rows else "",
+    }
+
+
 def _confirm_request(request, incident, ctype, form, kwargs) -> HttpResponse:
     """The "are you sure?" step: checks the parameters first, so nobody confirms something invalid."""
     try:
@@ -317,7 +348,7 @@ def _confirm_request(request, incident, ctype, form, kwargs) -> HttpResponse:
         return _render_request(request, incident, ctype, form, status=error.status)
     rule = services.current_policy(ctype.tier_of(params))
     needed = policy.evaluate(rule.requirements, []).describe_missing()
-    skip = {"csrfmiddlewaretoken", "confirmed", "edit"}
+    skip = {"csrfmiddlewaretoken", "confirmed", "edit", "notice_explanation"}
     hidden = [(name, value) for name, values in request.POST.lists() if name not in skip for value in values]
     context = {
         "incident": incident,
@@ -331,6 +362,8 @@ def _confirm_request(request, incident, ctype, form, kwargs) -> HttpResponse:
         "cannot_automate": _cannot_automate(ctype, target),
         "hidden": hidden,
         "tier": rule.tier,
+        **_notice_context([(row.customer.name, row.flags) for row in _proposed_notices(incident, ctype, kwargs)]),
+        "explanation": form["notice_explanation"],
     }
     return render(request, "corrections/correction_confirm.html", context)
 
@@ -443,6 +476,13 @@ def _render_detail(
         "policy_facts": _policy_facts(correction.policy_at_request),
         "cannot_automate": [a for a in automation_for_correction(correction) if not a.automatable],
         "duration": describe_minutes(correction.duration_minutes) if correction.duration_minutes else "",
+        **_notice_context(
+            [
+                (n.organisation.name, customer_selectors.notice_flags(n))
+                for n in customer_selectors.notices_of(correction)
+            ],
+            link=reverse("correction-notices", args=[correction.pk]),
+        ),
     }
     return render(request, "corrections/correction_detail.html", context, status=status)
 
@@ -516,6 +556,7 @@ def correction_approve(request: HttpRequest, pk: int) -> HttpResponse:
             comment=data.get("comment", ""),
             otp=data.get("otp", ""),
             confirm_target=data.get("confirm_target", ""),
+            notice_explanation=data.get("notice_explanation", ""),
         )
         if ratifying:
             done = updated.ratified_at is not None

@@ -18,12 +18,16 @@ from accounts.models import LedgerEvent
 from accounts.roles import Role
 from config.errors import DomainError
 from incidents import selectors
+from incidents.customers import services as customer_services
 from incidents.delivery import delivery_resend
 from incidents.events import IncidentEvent
 from incidents.integrations import services as integration_services
 from incidents.models import (
+    Agreement,
     AIModel,
+    Contact,
     CustomerAccount,
+    CustomerOrganisation,
     Delivery,
     Deployment,
     Incident,
@@ -117,9 +121,58 @@ class DeploymentAdmin(RegistryAdmin):
 
 @admin.register(CustomerAccount)
 class CustomerAccountAdmin(RegistryAdmin):
-    list_display = ("account_id", "name", "organisation", "tier")
+    list_display = ("account_id", "name", "organisation", "customer", "tier")
+    list_select_related = ("customer",)
     list_filter = ("tier",)
     search_fields = ("account_id", "name", "organisation")
+
+
+class ContactInline(admin.TabularInline):
+    model = Contact
+    extra = 0
+    fields = ("name", "email", "role", "active")
+
+
+@admin.register(CustomerOrganisation)
+class CustomerOrganisationAdmin(RegistryAdmin):
+    """Customers (issue 13 §5): the deployments they use and who is told; their accounts link here."""
+
+    list_display = ("name", "slug")
+    search_fields = ("name", "slug")
+    filter_horizontal = ("deployments",)
+    inlines = [ContactInline]
+
+
+class AgreementForm(forms.ModelForm):
+    """The same checks as the API (incidents.customers.services): known types, no negative notice, no overlap."""
+
+    class Meta:
+        model = Agreement
+        fields = ("organisation", "reference", "terms", "effective_from", "effective_until")
+
+    def clean(self):
+        data = super().clean()
+        try:
+            data["terms"] = customer_services.terms_clean(data.get("terms"))
+            if data.get("organisation") is not None:
+                customer_services.dates_clean(
+                    organisation=data["organisation"], effective_from=data.get("effective_from"),
+                    effective_until=data.get("effective_until"), exclude=self.instance.pk,
+                )  # fmt: skip
+        except DomainError as error:
+            for field, problems in error.fields.items():
+                name = field if field in self.fields else "terms" if field.startswith("terms") else None
+                for problem in problems:
+                    self.add_error(name, f"{field}: {problem}" if name == "terms" and field != "terms" else problem)
+        return data
+
+
+@admin.register(Agreement)
+class AgreementAdmin(RegistryAdmin):
+    form = AgreementForm
+    list_display = ("organisation", "reference", "effective_from", "effective_until")
+    list_select_related = ("organisation",)
+    search_fields = ("organisation__name", "reference")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -14,6 +14,7 @@ A transaction that needs several takes them in this order, so two never wait on 
                                 the incident first, for its acknowledged_at)
     (apart) an on-call rotation lock_rotation: configuration, never locked with the rows above
        or regulators' clocks    lock_running_clocks, lock_clock (incidents.reporting)
+    (apart) a customer          lock_customer_organisation: configuration (its agreements and contacts)
     4. the ledger head         (accounts.ledger.record, always last)
 
 A notification's delivery (lock_delivery) is locked alone, by the worker that sends it, or with the
@@ -30,6 +31,7 @@ from django.db.models import Q, QuerySet
 from incidents.models import (
     ChecklistItem,
     Clock,
+    CustomerOrganisation,
     Delivery,
     FollowUpAction,
     Incident,
@@ -168,3 +170,8 @@ def lock_clock(pk: int) -> Clock:
 def lock_latest_rule_version(regime: str) -> RuleVersion | None:
     """The newest version of a regime's rule, so two admins never publish the same next number."""
     return RuleVersion.objects.select_for_update().filter(regime=regime).order_by("-version").first()
+
+
+def lock_customer_organisation(pk: int) -> CustomerOrganisation:
+    """Serialises changes to one customer's agreements (so two never overlap)."""
+    return CustomerOrganisation.objects.select_for_update().get(pk=pk)

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "REDACTED", "Address", "Event", "Need", "Notice", "incident_url", "may_see", "members_of", "message_for", "notify",
-    "notify_many",
+    "notify_many", "notify_rows",
 ]  # fmt: skip
 
 # Appended to the username of someone who got the generic message (usernames hold no spaces).
@@ -206,6 +206,19 @@ def notify_many(notices: Iterable[Notice]) -> list[list[str]]:
     """notify() for many notifications at once (the same rules, in fewer queries: preferences for
     everyone at once, webhooks once per event, the rows in bulk, one hand-over to the broker after
     commit); for each notice, the usernames told."""
+    return [told for told, _ in _write(notices, broadcast=True)]
+
+
+def notify_rows(
+    *, incident: Incident | None, subject: str, body: str, to: Iterable[Address], event: Event = Event.GENERAL
+) -> Notification | None:
+    """A message to these addresses only (no people, no role channels, no webhooks: e.g. a customer's
+    notice, written for them), with the same rows and delivery; returns the Notification written."""
+    notice = Notice(incident=incident, users=[], subject=subject, body=body, event=event, to=list(to))
+    return _write([notice], broadcast=False)[0][1]
+
+
+def _write(notices: Iterable[Notice], *, broadcast: bool) -> list[tuple[list[str], Notification | None]]:
     webhooks: dict[str, list[Address]] = {}
     plans: list[tuple[Notice, list[User], list[Address]]] = []
     everyone: dict[int, User] = {}
@@ -213,18 +226,18 @@ def notify_many(notices: Iterable[Notice]) -> list[list[str]]:
         notice = replace(notice, subject=subject_for(notice.incident, notice.subject))  # [DRILL], in one place
         people = list({user.pk: user for user in notice.users}.values())
         if notice.event not in webhooks:
-            webhooks[notice.event] = addresses_for(event=notice.event, roles=(), incident=None)
+            webhooks[notice.event] = addresses_for(event=notice.event, roles=(), incident=None) if broadcast else []
         chat = addresses_for(event=None, roles=notice.roles, incident=notice.incident) if notice.roles else []
         plans.append((notice, people, list(dict.fromkeys([*notice.to, *chat, *webhooks[notice.event]]))))
         everyone.update((user.pk, user) for user in people)
     prefs = preferences_for(users=everyone.values()) if everyone else {}
     now = timezone.now()
-    told: list[list[str]] = []
+    told: list[tuple[list[str], Notification | None]] = []
     with transaction.atomic(savepoint=False):  # the caller's transaction, or its own outside one
         written: list[tuple[Notification, list[tuple[User | None, Content]], list[Address], Notice]] = []
         for notice, people, addresses in plans:
             if not people and not addresses:
-                told.append([])
+                told.append(([], None))
                 continue
             urgent = notice.urgent or notice.event in URGENT_EVENTS
             viewers, others_may_see = may_see(incident=notice.incident, users=people, others=bool(addresses))
@@ -235,11 +248,12 @@ def notify_many(notices: Iterable[Notice]) -> list[list[str]]:
             ]
             if addresses:
                 contents.append((None, full if others_may_see else generic))
-            told.append([user.username + (REDACTED if c.redacted else "") for user, c in contents if user is not None])
             notification = Notification(
                 event=notice.event, incident=notice.incident, urgent=urgent, subject=notice.subject[:SUBJECT_MAX],
                 body=notice.body, ack_url=notice.ack_url, needs=notice.needs.value,
             )  # fmt: skip
+            names = [user.username + (REDACTED if c.redacted else "") for user, c in contents if user is not None]
+            told.append((names, notification))
             written.append((notification, contents, addresses, notice))
         Notification.objects.bulk_create([w[0] for w in written])
         rows: list[Delivery] = []

@@ -279,10 +279,21 @@ def route_values(make_user, make_incident, actor_for, make_playbook):
         actor=actor_for(leader), title="Drill", category="misuse", risk_domain="cyber", severity="SEV3",
     )  # fmt: skip
     report = drill_services.drill_report_make(actor=actor_for(leader), drill=drill)
+    # A customer of atlas-api, so a correction there has a notice to reach (issue 13 §5).
+    from incidents.customers import services as customers
+
+    admin = actor_for(make_user(Role.ADMIN))
+    customer = customers.customer_create(actor=admin, name="Route Customer", deployments=["atlas-api"])
+    customers.contact_add(actor=admin, organisation=customer, name="Route", email="route@customer.example")
+    noticed = corrections.correction_request(
+        actor=actor_for(make_user(Role.RESPONDER)), incident=incident, type="disable_capability",
+        deployment="atlas-api", params={"capability": "browsing"}, rationale="x",
+    )  # fmt: skip
     return {"<ref:ref>": incident.ref, "<int:pk>": str(correction.pk), "<int:signal_id>": str(signal.pk),
             "<int:seq>": "1", "<int:endpoint_id>": str(endpoint.pk),
             "<int:page_id>": str(Page.objects.get(incident=incident, reason="sev1").pk),
             "<int:rotation_id>": str(rotation.pk), "<int:integration_id>": str(integration.pk),
             "<int:playbook_id>": str(playbook.playbook_id), "<int:number>": str(playbook.number),
             "<int:item_id>": str(incident.checklist.first().pk), "<int:report_id>": str(report.pk),
-            "<regime:regime>": "eu_gpai_code"}  # fmt: skip
+            "<regime:regime>": "eu_gpai_code",
+            "<int:customer_id>": str(customer.pk), "<int:notice_id>": str(noticed.notices.get().pk)}  # fmt: skip

@@ -153,6 +153,8 @@ COUNTED_ELSEWHERE = {
     "/api/v1/oncall/rotations/": "tests/incidents/oncall/test_queries.py",
     "/api/v1/oncall/rotations/{rotation_id}/overrides/": "tests/incidents/oncall/test_queries.py",
     "/api/v1/integrations/": "tests/incidents/test_integrations.py (admins only)",
+    "/api/v1/customers/": "tests/corrections/test_customer_notices.py (with the notices page, 3 and 30 customers)",
+    "/api/v1/corrections/{id}/notices/": "tests/corrections/test_customer_notices.py (3 and 30 customers)",
     "/api/v1/drills/": "tests/corrections/test_drills.py (with the /drills/ page, for 3 and 30 reports)",
     "/api/v1/deadlines/": "tests/incidents/reporting/test_pages_and_api.py",
     "/api/v1/rule-versions/": "tests/incidents/reporting/test_pages_and_api.py",

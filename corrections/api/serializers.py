@@ -9,6 +9,7 @@ from rest_framework import serializers
 from config.strict import StrictBooleanField, StrictSerializer, TextField
 from corrections import policy, readiness, selectors
 from corrections.catalogue import TYPES
+from corrections.customers import selectors as customer_selectors
 from corrections.models import Approval, Correction, CorrectionTarget, DispatchAttempt
 from corrections.readiness import automation_for_correction
 from corrections.targets import rollup
@@ -23,6 +24,11 @@ class CorrectionRequestSerializer(StrictSerializer):
                                                 max_value=365 * 24 * 60)  # fmt: skip
     break_glass = StrictBooleanField(required=False, default=False)
     justification = TextField(max_length=20000, required=False, default="", allow_blank=True)
+    notice_explanation = TextField(
+        max_length=20000, required=False, default="", allow_blank=True,
+        help_text="Why the customers' notice could not be given. Needed when a notice is flagged (late, no "
+        "contact, a type never accepted) and the correction runs at once; otherwise it may be given on an approval.",
+    )  # fmt: skip
 
 
 class CorrectionEditSerializer(StrictSerializer):
@@ -42,6 +48,11 @@ class ApproveSerializer(StrictSerializer):
     comment = TextField(max_length=20000, required=False, default="", allow_blank=True)
     otp = TextField(max_length=12, required=False, default="", allow_blank=True)
     confirm_target = TextField(max_length=64, required=False, default="", allow_blank=True)
+    notice_explanation = TextField(
+        max_length=20000, required=False, default="", allow_blank=True,
+        help_text="Why the customers' notice could not be given: needed when the correction's `notice_flags` are "
+        "not empty and it carries no `notice_explanation` yet (400 otherwise).",
+    )  # fmt: skip
 
 
 class LiftApproveSerializer(StrictSerializer):
@@ -202,11 +213,26 @@ class CorrectionSerializer(serializers.ModelSerializer):
         return LiftAwaitingApprovalSerializer(lift).data if lift else None
 
 
+class NoticeFlagSerializer(serializers.Serializer):
+    customer = serializers.CharField(help_text="The customer's slug.")
+    code = serializers.ChoiceField(choices=["late", "no_contact", "not_accepted"])
+    message = serializers.CharField()
+
+
 class CorrectionDetailSerializer(CorrectionSerializer):
     attempts = AttemptSerializer(many=True)
+    notice_flags = serializers.SerializerMethodField(
+        help_text="What breaks a customer's agreement (corrections.customers), shown before approval; an approval "
+        "of a flagged correction needs a `notice_explanation` unless it carries one."
+    )
+    notice_explanation = serializers.CharField(read_only=True)
 
     class Meta(CorrectionSerializer.Meta):
-        fields = [*CorrectionSerializer.Meta.fields, "attempts"]
+        fields = [*CorrectionSerializer.Meta.fields, "attempts", "notice_flags", "notice_explanation"]
+
+    @extend_schema_field(NoticeFlagSerializer(many=True))
+    def get_notice_flags(self, correction):
+        return customer_selectors.correction_flags(correction)
 
 
 class CorrectionTypeSerializer(serializers.Serializer):

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from corrections.api import views
+from corrections.customers import api as notices
 from corrections.drills import api as drills
 from corrections.playbooks import api as playbooks
 
@@ -31,6 +32,9 @@ urlpatterns = [
          name="api-playbook-approve"),
     path("incidents/<ref:ref>/playbook/", playbooks.IncidentPlaybookView.as_view(), name="api-incident-playbook"),
     path("approvals/pending/", views.PendingApprovalListView.as_view(), name="api-approvals-pending"),
+    path("corrections/<int:pk>/notices/", notices.CorrectionNoticeListView.as_view(), name="api-correction-notices"),
+    path("notices/<int:notice_id>/", notices.NoticeDetailView.as_view(), name="api-notice"),
+    path("notices/<int:notice_id>/send/", notices.NoticeSendView.as_view(), name="api-notice-send"),
     path("drills/", drills.DrillListView.as_view(), name="api-drills"),
     path("drills/reports/<int:report_id>/", drills.DrillReportView.as_view(), name="api-drill-report"),
     path("incidents/<ref:ref>/drill-report/", drills.DrillReportMakeView.as_view(), name="api-drill-report-make"),

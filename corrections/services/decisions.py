@@ -15,6 +15,7 @@ from accounts.lockout import second_factor_verify
 from accounts.models import User
 from config.errors import DomainError
 from corrections import locks, policy
+from corrections.customers.services import notice_explanation_check
 from corrections.events import CorrectionEvent
 from corrections.models import Approval, Correction, CorrectionEditor, State, needs_ratification
 from corrections.selectors import decision_facts
@@ -90,6 +91,7 @@ def correction_approve(
     comment: str = "",
     otp: str = "",
     confirm_target: str = "",
+    notice_explanation: str = "",
 ) -> Correction:
     """Approve (or ratify a break-glass correction) exactly the content hashed as `content_hash`.
 
@@ -119,7 +121,7 @@ def correction_approve(
             lapsed = False
             _decide_approve(
                 actor, correction, content_hash=content_hash, comment=comment,
-                second_factor_checked=second_factor_checked,
+                second_factor_checked=second_factor_checked, notice_explanation=notice_explanation,
             )  # fmt: skip
     if lapsed:  # the lapse is committed; the refusal follows
         raise DomainError("This request has lapsed: its time to live passed before it was approved.", code="conflict")
@@ -136,7 +138,13 @@ def _correction_for_decision(pk: int) -> Correction | None:
 
 
 def _decide_approve(
-    actor: Actor, correction: Correction, *, content_hash: str, comment: str, second_factor_checked: bool
+    actor: Actor,
+    correction: Correction,
+    *,
+    content_hash: str,
+    comment: str,
+    second_factor_checked: bool,
+    notice_explanation: str = "",
 ) -> None:
     user = person(actor)
     snapshot = correction.policy_at_request
@@ -149,6 +157,8 @@ def _decide_approve(
                                     user.pk, user.roles))  # fmt: skip
     if snapshot.requires_second_factor and not second_factor_checked:
         raise DomainError.invalid_field("otp", "Enter the current 6-digit code from your authenticator app.")
+    if not ratifying:  # a correction breaking a customer's agreement carries why (corrections.customers)
+        notice_explanation_check(actor=actor, correction=correction, explanation=notice_explanation)
     requirements = snapshot.requirements
     candidate = (user.pk, user.roles)
     signoff = policy.evaluate(requirements, [*[(a.approver_id, a.approver.roles) for a in approvals], candidate])

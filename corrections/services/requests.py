@@ -14,6 +14,7 @@ from accounts.roles import Role
 from config.errors import DomainError
 from corrections import policy
 from corrections.catalogue import MAX_DURATION_MINUTES, CorrectionType, get_type, resolve_target, validate_params
+from corrections.customers.services import notice_explanation_check, notices_draft
 from corrections.events import CorrectionEvent
 from corrections.models import Approval, Correction, CorrectionEditor, State
 from corrections.playbooks import selectors as playbooks
@@ -130,7 +131,10 @@ def correction_request(
     duration_minutes: int | None = None,
     break_glass: bool = False,
     justification: str = "",
+    notice_explanation: str = "",
 ) -> Correction:
+    """Ask for a correction. Customers it touches get draft notices; if one breaks their agreement and the
+    correction runs at once (pre-authorised, break glass), `notice_explanation` must say why."""
     user = person(actor)
     ctype = get_type(type)
     target = resolve_target(ctype, deployment=deployment, params=params if isinstance(params, dict) else {})
@@ -196,6 +200,9 @@ def correction_request(
         | ({"preauthorised_by": preauth.label, "normal_tier": normal_tier} if preauth is not None else {}),
     )  # fmt: skip
     signoff = policy.evaluate(snapshot.requirements, [])
+    notices_draft(actor=actor, correction=correction)
+    if break_glass or signoff.satisfied or notice_explanation.strip():
+        notice_explanation_check(actor=actor, correction=correction, explanation=notice_explanation)
     if break_glass:
         correction.ratification_due_at = now + timedelta(hours=snapshot.ratification_hours)
         approve(actor, correction, now)
@@ -277,6 +284,7 @@ def correction_edit(
         # Whoever shaped what will run counts as a requester of it (DESIGN §3): no sign-off from them.
         CorrectionEditor.objects.get_or_create(correction=correction, editor=user)
     correction.save()
+    notices_draft(actor=actor, correction=correction)  # customers the edit newly touches
     record(
         actor, CorrectionEvent.EDITED, correction, before=before,
         after={"params": new_params, "duration_minutes": new_duration, "rationale": correction.rationale,

@@ -26,4 +26,5 @@ urlpatterns = [
     path("me/notification-preferences/", NotificationPreferencesView.as_view(), name="api-notification-preferences"),
     path("", include("incidents.integrations.urls")),
     path("", include("incidents.reporting.api.urls")),
+    path("", include("incidents.customers.urls")),
 ]  # fmt: skip

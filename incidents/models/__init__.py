@@ -69,6 +69,10 @@ class CustomerAccount(models.Model):
     name = models.CharField(max_length=200, blank=True)
     organisation = models.CharField(max_length=200, blank=True)
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.STANDARD)
+    # The customer it belongs to, whose agreement a correction on this account is checked against.
+    customer = models.ForeignKey(
+        "incidents.CustomerOrganisation", on_delete=models.PROTECT, null=True, blank=True, related_name="accounts"
+    )
 
     class Meta:
         ordering = ["account_id"]
@@ -402,6 +406,9 @@ from incidents.models.chat import (  # noqa: E402, F401
     SlackRoleChannel,
     WebhookEndpoint,
 )
+
+# Customer organisations, agreements and contacts (issue 13 §5).
+from incidents.models.customers import Agreement, Contact, CustomerOrganisation, Timing  # noqa: E402, F401
 
 # Inbound monitoring integrations (incidents.integrations) and reminders sent once.
 from incidents.models.integrations import Integration, IntegrationKind, SentReminder  # noqa: E402, F401

@@ -7,7 +7,7 @@ because it wires actuators (corrections may import incidents, never the reverse)
 
 import json
 import os
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -26,9 +26,11 @@ from corrections.playbooks import services as playbooks
 from incidents import services as incident_services
 from incidents.channels import services as channel_services
 from incidents.channels.local_slack import DEMO_ROLE_CHANNELS
+from incidents.customers import services as customers
 from incidents.models import (
     AIModel,
     CustomerAccount,
+    CustomerOrganisation,
     Deployment,
     Incident,
     ModelVersion,
@@ -202,6 +204,7 @@ class Command(BaseCommand):
             self._actuators(gateway_url)
             self._rotations(users)
             self._playbooks(users)
+            self._customers(users)
             self._incidents(users)
             self._slack(users)
         self._gateway(gateway_state_dir)
@@ -262,6 +265,28 @@ class Command(BaseCommand):
         )
         for account_id, name, tier in DEMO_ACCOUNTS:
             CustomerAccount.objects.get_or_create(account_id=account_id, defaults={"name": name, "tier": tier})
+
+    def _customers(self, users):
+        """Acme Health uses atlas-api: restrictions with 24 h notice after, a withdrawal with 30 days before."""
+        if CustomerOrganisation.objects.filter(slug="acme-health").exists():
+            return
+        actor = Actor.command(users["admin"], "seed_demo")
+        CustomerAccount.objects.get_or_create(
+            account_id="acct-acme", defaults={"name": "Acme Health production key", "organisation": "Acme Health",
+                                              "tier": CustomerAccount.Tier.ENTERPRISE},
+        )  # fmt: skip
+        acme = customers.customer_create(
+            actor=actor, name="Acme Health", slug="acme-health", deployments=["atlas-api"], accounts=["acct-acme"]
+        )
+        day = 24 * 60
+        customers.agreement_create(
+            actor=actor, organisation=acme, reference="ACME-MSA-2026", effective_from=date(2026, 1, 1),
+            terms=[{"type": kind, "timing": "after", "minutes": day}
+                   for kind in ("block_accounts", "rate_limit", "disable_capability")]
+            + [{"type": "withdraw_model", "timing": "before", "minutes": 30 * day}],
+        )  # fmt: skip
+        customers.contact_add(actor=actor, organisation=acme, name="Dana Reyes", email="safety@acme-health.example",
+                              role="Head of AI safety")  # fmt: skip
 
     def _actuators(self, gateway_url):
         secret = os.environ.get(SANDBOX_SECRET_ENV) or DEV_SANDBOX_SECRET
