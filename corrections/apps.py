@@ -6,10 +6,11 @@ class CorrectionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from corrections import audit, closing, metrics
+        from corrections import audit, closing, metrics, share_fields
         from corrections.playbooks import services as playbooks
 
         audit.register()
         closing.register()
         metrics.register()
         playbooks.register()
+        share_fields.register()

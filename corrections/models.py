@@ -155,6 +155,12 @@ class Correction(models.Model):
         "PlaybookVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="preauthorised_corrections"
     )
 
+    # The evidence gate (corrections.evidence_gate): the snapshot chosen, or why it went ahead without.
+    evidence = models.ForeignKey(
+        "incidents.Evidence", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    evidence_override = models.TextField(max_length=20000, blank=True)
+
     manual_confirmed_at = models.DateTimeField(null=True, blank=True)
     manual_confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -31,6 +31,7 @@ from incidents.models import (
     ModelVersion,
     Notification,
     Severity,
+    SharingRecipient,
     Signal,
     TimelineEntry,
 )
@@ -120,6 +121,15 @@ class CustomerAccountAdmin(RegistryAdmin):
     list_display = ("account_id", "name", "organisation", "tier")
     list_filter = ("tier",)
     search_fields = ("account_id", "name", "organisation")
+
+
+@admin.register(SharingRecipient)
+class SharingRecipientAdmin(RegistryAdmin):
+    """The register of recipients incidents may be shared with (incidents.sharing)."""
+
+    list_display = ("name", "kind", "contact", "active")
+    list_filter = ("kind", "active")
+    search_fields = ("name", "contact")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -26,3 +26,9 @@ class IncidentsConfig(AppConfig):
 
         base.register(slack.SlackChannel())
         base.register(webhooks.WebhookChannel())
+
+        from incidents.evidence import audit as evidence_audit
+        from incidents.evidence import events as evidence_events  # noqa: F401 - registers evidence's verbs
+        from incidents.sharing import events as sharing_events  # noqa: F401 - registers sharing's verbs
+
+        evidence_audit.register()

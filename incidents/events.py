@@ -137,6 +137,10 @@ class IncidentEvent(LedgerVerb):
     CUSTOMERACCOUNT_CREATED = "registry.customeraccount_created"
     CUSTOMERACCOUNT_CHANGED = "registry.customeraccount_changed"
     CUSTOMERACCOUNT_DELETED = "registry.customeraccount_deleted"
+    # The register of recipients incidents are shared with (incidents.sharing), edited in the admin.
+    SHARINGRECIPIENT_CREATED = "registry.sharingrecipient_created"
+    SHARINGRECIPIENT_CHANGED = "registry.sharingrecipient_changed"
+    SHARINGRECIPIENT_DELETED = "registry.sharingrecipient_deleted"
     # On call (incidents.oncall): rotations and their overrides, and pages.
     ROTATION_CREATED = "oncall.rotation_created", lambda e: f"created the on-call rotation “{_a(e, 'name')}”"
     ROTATION_CHANGED = "oncall.rotation_changed", lambda e: "changed the on-call rotation"

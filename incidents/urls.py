@@ -21,5 +21,7 @@ urlpatterns = [
     path("signals/<int:pk>/dismiss/", views.signal_dismiss, name="signal-dismiss"),
     path("", include("incidents.reviews.urls")),
     path("", include("incidents.oncall.urls")),
+    path("", include("incidents.evidence.urls")),
+    path("", include("incidents.sharing.urls")),
     path("accounts/notifications/", views_preferences.notification_preferences, name="notification-preferences"),
 ]  # fmt: skip

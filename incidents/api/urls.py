@@ -24,4 +24,6 @@ urlpatterns = [
     path("", include("incidents.oncall.api.urls")),
     path("me/notification-preferences/", NotificationPreferencesView.as_view(), name="api-notification-preferences"),
     path("", include("incidents.integrations.urls")),
+    path("", include("incidents.evidence.api_urls")),
+    path("", include("incidents.sharing.api_urls")),
 ]  # fmt: skip

@@ -403,6 +403,9 @@ from incidents.models.chat import (  # noqa: E402, F401
     WebhookEndpoint,
 )
 
+# Evidence files and information sharing (issue 13 §4, §6).
+from incidents.models.evidence import Evidence, EvidenceKind  # noqa: E402, F401
+
 # Inbound monitoring integrations (incidents.integrations) and reminders sent once.
 from incidents.models.integrations import Integration, IntegrationKind, SentReminder  # noqa: E402, F401
 
@@ -431,3 +434,4 @@ from incidents.models.reviews import (  # noqa: E402, F401
     ReviewApproval,
     ReviewVersion,
 )
+from incidents.models.sharing import RecipientKind, Share, SharingRecipient, Tlp  # noqa: E402, F401
