@@ -318,6 +318,10 @@ def _confirm_request(request, incident, ctype, form, kwargs) -> HttpResponse:
     try:
         target = resolve_target(ctype, deployment=kwargs["deployment"], params=kwargs["params"])
         params = validate_params(ctype, kwargs["params"], target)
+        evidence_gate.evidence_check(
+            ctype=ctype, incident=incident, evidence_id=kwargs.get("evidence_id"),
+            override=kwargs.get("evidence_override", ""),
+        )  # fmt: skip
     except DomainError as error:
         bind_domain_error(form, error)
         return _render_request(request, incident, ctype, form, status=error.status)

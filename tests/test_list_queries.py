@@ -152,6 +152,9 @@ COUNTED_ELSEWHERE = {
     "/api/v1/oncall/rotations/{rotation_id}/overrides/": "tests/incidents/oncall/test_queries.py",
     "/api/v1/integrations/": "tests/incidents/test_integrations.py (admins only)",
     "/api/v1/drills/": "tests/corrections/test_drills.py (with the /drills/ page, for 3 and 30 reports)",
+    "/api/v1/incidents/{ref}/evidence/": "tests/incidents/test_evidence.py (with its page, for 3 and 30 files)",
+    "/api/v1/incidents/{ref}/shares/": "tests/incidents/test_sharing.py (with its page, for 3 and 30 shares)",
+    "/api/v1/sharing/recipients/": "tests/incidents/test_sharing.py (for 3 and 30 recipients)",
 }
 
 
