@@ -6,6 +6,7 @@ CSP, whatever the file holds; an incident the user may not see is a 404 (unknown
 
 from __future__ import annotations
 
+import base64
 import logging
 
 from django.contrib import messages
@@ -75,6 +76,11 @@ def evidence_list(request: HttpRequest, ref: str) -> HttpResponse:
     return _render(request, incident, form, status=status)
 
 
+def repr_digest(sha256_hex: str) -> str:
+    """The RFC 9530 Repr-Digest header for a SHA-256 given in hex (the ledger's form)."""
+    return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256_hex)).decode()}:"
+
+
 def download_response(evidence: Evidence) -> FileResponse:
     """The file as an attachment: its content's type, never sniffed, never run by the browser."""
     kind = sniff.KINDS[evidence.kind]
@@ -92,7 +98,7 @@ def download_response(evidence: Evidence) -> FileResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["Cache-Control"] = "private, no-store"
-    response["Digest"] = f"sha-256={evidence.sha256}"
+    response["Repr-Digest"] = repr_digest(evidence.sha256)
     return response
 
 

@@ -11,6 +11,7 @@ from accounts.access import READ_ROLES, WRITE_ROLES, role_required
 from accounts.actor import Actor
 from incidents import drills
 from incidents import selectors as incident_selectors
+from incidents.evidence.views import repr_digest
 from incidents.models import Incident, Share
 from incidents.pagination import CappedPaginator
 from incidents.sharing import selectors, services
@@ -76,7 +77,7 @@ def package_response(share: Share, *, stix: bool) -> HttpResponse:
     response = HttpResponse(text.encode(), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{share.incident.ref}-share-{share.pk}.{suffix}"'
     response["X-Content-Type-Options"] = "nosniff"
-    response["Digest"] = f"sha-256={share.stix_sha256 if stix else share.package_sha256}"
+    response["Repr-Digest"] = repr_digest(share.stix_sha256 if stix else share.package_sha256)
     return response
 
 

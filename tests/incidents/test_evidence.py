@@ -3,6 +3,7 @@ bytes go, who may see them, and how they are served."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import struct
@@ -291,6 +292,7 @@ def test_downloads_are_attachments_with_their_contents_type_and_nosniff(
         assert response["Content-Disposition"] == f'attachment; filename="{filename}"'
         assert response["X-Content-Type-Options"] == "nosniff"
         assert "sandbox" in response["Content-Security-Policy"]
+        assert response["Repr-Digest"] == f"sha-256=:{base64.b64encode(hashlib.sha256(content).digest()).decode()}:"
         assert b"".join(response.streaming_content) == content
 
 
@@ -339,10 +341,12 @@ def test_api_refusals_are_400_naming_the_file_field(incident, commander, api_for
     assert not Evidence.objects.exists()
 
 
-def test_the_incident_page_links_its_evidence(incident, commander, actor_for, client_for):
+def test_the_incident_page_lists_its_evidence_and_links_sharing(incident, commander, actor_for, client_for):
     services.evidence_add(actor=actor_for(commander), incident=incident, upload=upload("a.png", PNG))
+    evidence = Evidence.objects.get()
     page = client_for(commander).get(f"/incidents/{incident.ref}/").content.decode()
-    assert "1 evidence file" in page and f"/incidents/{incident.ref}/evidence/" in page
+    assert "a.png" in page and f"/incidents/{incident.ref}/evidence/{evidence.pk}/download/" in page
+    assert f"/incidents/{incident.ref}/shares/" in page
 
 
 @pytest.mark.parametrize("where", ["page", "api"])
@@ -384,3 +388,40 @@ def test_the_limit_is_described_as_a_person_reads_it():
     assert services.describe_bytes(25 * 1024 * 1024) == "25 MB"
     assert services.describe_bytes(1536) == "1.5 KB"
     assert services.describe_bytes(900) == "900 bytes"
+
+
+# --- stale pages and repeats ---------------------------------------------------------------------------
+
+
+def test_an_upload_from_a_page_loaded_before_the_incident_was_restricted_is_404(incident, make_user, client_for):
+    commander = make_user(Role.INCIDENT_COMMANDER)  # sees it now, has no grant
+    client = client_for(commander)
+    assert client.get(f"/incidents/{incident.ref}/evidence/").status_code == 200
+    type(incident).objects.filter(pk=incident.pk).update(restricted=True)
+
+    response = client.post(f"/incidents/{incident.ref}/evidence/", {"file": upload("a.png", PNG)})
+
+    assert response.status_code == 404
+    assert not Evidence.objects.exists() and stored_files() == []
+
+
+def test_the_service_reads_visibility_from_the_database_not_a_stale_copy(incident, make_user, actor_for):
+    commander = make_user(Role.INCIDENT_COMMANDER)
+    stale = type(incident).objects.get(pk=incident.pk)  # read while unrestricted
+    type(incident).objects.filter(pk=incident.pk).update(restricted=True)
+
+    with pytest.raises(DomainError) as refused:
+        services.evidence_add(actor=actor_for(commander), incident=stale, upload=upload("a.png", PNG))
+
+    assert refused.value.code == "not_found"
+    assert not Evidence.objects.exists() and stored_files() == []
+
+
+def test_submitting_the_same_upload_form_twice_stores_once(incident, commander, client_for):
+    client = client_for(commander)
+    token = "t" * 24
+    first = client.post(f"/incidents/{incident.ref}/evidence/", {"file": upload("a.png", PNG), "submit_token": token})
+    again = client.post(f"/incidents/{incident.ref}/evidence/", {"file": upload("a.png", PNG), "submit_token": token})
+
+    assert first.status_code == again.status_code == 302
+    assert Evidence.objects.count() == 1
