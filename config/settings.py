@@ -29,6 +29,20 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_json(name: str) -> dict | None:
+    """A JSON object from the environment, or None when unset."""
+    raw = os.environ.get(name, "")
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be a JSON object: {error}") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object.")
+    return value
+
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 # No secret key means a development checkout: debug on, local host names only (so a server
 # that forgot its key refuses every real host name). Production sets DJANGO_SECRET_KEY.
@@ -158,7 +172,7 @@ STORAGES = {
     # the app's download views, which check who may see the incident.
     "evidence": {
         "BACKEND": os.environ.get("FAILSAFE_EVIDENCE_STORAGE", "django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": json.loads(os.environ.get("FAILSAFE_EVIDENCE_STORAGE_OPTIONS", "") or "null")
+        "OPTIONS": env_json("FAILSAFE_EVIDENCE_STORAGE_OPTIONS")
         or {"location": os.environ.get("FAILSAFE_EVIDENCE_DIR", str(VAR_DIR / "evidence"))},
     },
 }
