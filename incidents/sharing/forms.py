@@ -12,6 +12,10 @@ from incidents.sharing.services import PURPOSE_MAX
 
 
 class ShareForm(OneShotForm):
+    """`include` is the service's `fields` (a form field cannot be called `fields`)."""
+
+    field_for_error = staticmethod(lambda name: "include" if name == "fields" else name)
+
     recipient = forms.ModelChoiceField(
         label="Recipient", queryset=recipients_active(), empty_label="Choose…",
         help_text="From the register of recipients, kept by admins.",
@@ -21,7 +25,7 @@ class ShareForm(OneShotForm):
         label="Traffic light (TLP 2.0)", choices=[("", "Choose…"), *Tlp.choices],
         error_messages={"required": "Choose a TLP level."},
     )  # fmt: skip
-    fields = forms.MultipleChoiceField(
+    include = forms.MultipleChoiceField(
         label="Fields to include",
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -36,9 +40,9 @@ class ShareForm(OneShotForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["recipient"].queryset = recipients_active()
-        self.fields["fields"].choices = [(f.key, f"{f.label} — {f.help}") for f in share_fields()]
+        self.fields["include"].choices = [(f.key, f"{f.label} — {f.help}") for f in share_fields()]
 
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
-        return {"recipient_id": data["recipient"].pk, "tlp": data["tlp"], "fields": data["fields"],
+        return {"recipient_id": data["recipient"].pk, "tlp": data["tlp"], "fields": data["include"],
                 "purpose": data["purpose"]}  # fmt: skip

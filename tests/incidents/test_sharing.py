@@ -232,9 +232,10 @@ def test_the_share_page_makes_a_package_and_lists_it(world, leader, recipient, c
     url = f"/incidents/{world['incident'].ref}/shares/"
     form = client.get(url)
     assert form.status_code == 200 and "Frontier Lab B" in form.content.decode()
+    assert 'name="include" value="evidence_hashes"' in form.content.decode()  # every allowlisted field offered
 
     made = client.post(
-        url, {"recipient": recipient.pk, "tlp": "GREEN", "fields": ["title", "dates"], "purpose": "Peer warning."}
+        url, {"recipient": recipient.pk, "tlp": "GREEN", "include": ["title", "dates"], "purpose": "Peer warning."}
     )
     assert made.status_code == 302
     listing = client.get(url).content.decode()
