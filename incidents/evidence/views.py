@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 
 from accounts.access import READ_ROLES, WRITE_ROLES, role_required
 from accounts.actor import Actor
@@ -102,7 +103,8 @@ def download_response(evidence: Evidence) -> FileResponse:
     return response
 
 
-@role_required(READ_ROLES)
+@page_access  # auditors are refused any other method (403); writers get 405 from require_safe
+@require_safe
 def evidence_download(request: HttpRequest, ref: str, evidence_id: int) -> HttpResponse:
     evidence = selectors.evidence_get_for(user=request.user, ref=ref, pk=evidence_id)
     if evidence is None:

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 
 from accounts.access import READ_ROLES, WRITE_ROLES, role_required
 from accounts.actor import Actor
@@ -88,11 +89,13 @@ def _share_or_404(request: HttpRequest, ref: str, share_id: int) -> Share:
     return share
 
 
-@role_required(READ_ROLES)
+@page_access  # downloads only: auditors get 403 for other methods, writers 405
+@require_safe
 def share_package(request: HttpRequest, ref: str, share_id: int) -> HttpResponse:
     return package_response(_share_or_404(request, ref, share_id), stix=False)
 
 
-@role_required(READ_ROLES)
+@page_access
+@require_safe
 def share_stix(request: HttpRequest, ref: str, share_id: int) -> HttpResponse:
     return package_response(_share_or_404(request, ref, share_id), stix=True)
