@@ -5,6 +5,7 @@ development checkout. The test suite sets what it needs (a key, plain HTTP) thro
 variables, never by editing this file. See README "Configuration".
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,20 @@ def env_bool(name: str, default: bool) -> bool:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_json(name: str) -> dict | None:
+    """A JSON object from the environment, or None when unset."""
+    raw = os.environ.get(name, "")
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be a JSON object: {error}") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object.")
+    return value
 
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
@@ -152,7 +167,20 @@ STORAGES = {
         if not DEBUG and env_bool("FAILSAFE_MANIFEST_STATIC", True)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+    # Evidence files (incidents.evidence): a local directory by default; any storage class by
+    # configuration, e.g. S3-compatible through django-storages ("storages.backends.s3.S3Storage",
+    # with its options as JSON: bucket_name, endpoint_url, ...). Never served by URL: only through
+    # the app's download views, which check who may see the incident.
+    "evidence": {
+        "BACKEND": os.environ.get("FAILSAFE_EVIDENCE_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env_json("FAILSAFE_EVIDENCE_STORAGE_OPTIONS")
+        or {"location": os.environ.get("FAILSAFE_EVIDENCE_DIR", str(VAR_DIR / "evidence"))},
+    },
 }
+# The largest evidence file accepted, in bytes (default 25 MB). Set the proxy's body limit above it.
+FAILSAFE_EVIDENCE_MAX_BYTES = int(os.environ.get("FAILSAFE_EVIDENCE_MAX_BYTES", "") or 25 * 1024 * 1024)
+# How a shared package names its sender (incidents.sharing): the STIX identity and the JSON's `from`.
+FAILSAFE_ORGANISATION_NAME = os.environ.get("FAILSAFE_ORGANISATION_NAME", "") or "Failsafe operator"
 
 # Security. Plain-HTTP local use (tests, `make run`) sets FAILSAFE_INSECURE_HTTP=1.
 INSECURE_HTTP = env_bool("FAILSAFE_INSECURE_HTTP", DEBUG)

@@ -112,12 +112,34 @@ class CorrectionRequestForm(OneShotForm):
         help_text="A customer's notice is flagged (late, no contact, or a type they never accepted). Say why "
         "this correction cannot wait: it is kept in the record.",
     )
+    evidence_id = forms.TypedChoiceField(
+        label="Evidence snapshot",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text="A file attached to the incident that records the state before this correction.",
+    )
+    evidence_override = _text(
+        "Or: why go ahead without one",
+        required=False,
+        rows=2,
+        help_text="At least 20 characters. Kept with the request and in the ledger.",
+    )
 
     def __init__(
-        self, *args, ctype: CorrectionType, deployments, may_break_glass: bool, ratification_hours: int = 24, **kwargs
-    ):
+        self, *args, ctype: CorrectionType, deployments, may_break_glass: bool, ratification_hours: int = 24,
+        evidence=None, evidence_needed: bool = False, **kwargs,
+    ):  # fmt: skip
         super().__init__(*args, **kwargs)
         self.ctype = ctype
+        self.evidence_needed = evidence_needed
+        if evidence_needed:
+            self.fields["evidence_id"].choices = [
+                ("", "Choose…"),
+                *((e.pk, f"{e.name} (SHA-256 {e.sha256[:12]}…)") for e in evidence or ()),
+            ]
+        else:
+            del self.fields["evidence_id"], self.fields["evidence_override"]
         if ctype.target_kind == "deployment":
             self.fields["deployment"].choices = [
                 ("", "Choose…"),
@@ -138,7 +160,9 @@ class CorrectionRequestForm(OneShotForm):
             del self.fields["break_glass"], self.fields["justification"]
         # Order: target, parameters, duration, rationale, break glass.
         order = ["deployment", *(PARAM_PREFIX + p.name for p in ctype.params), "duration_minutes", "rationale"]
-        self.order_fields([*order, "break_glass", "justification", "notice_explanation"])
+        self.order_fields(
+            [*order, "evidence_id", "evidence_override", "break_glass", "justification", "notice_explanation"]
+        )
 
     @property
     def param_fields(self) -> list[forms.BoundField]:
@@ -173,7 +197,8 @@ class CorrectionRequestForm(OneShotForm):
             "break_glass": bool(data.get("break_glass")),
             "justification": data.get("justification", ""),
             "notice_explanation": data.get("notice_explanation", ""),
-        }
+        } | ({"evidence_id": data.get("evidence_id"), "evidence_override": data.get("evidence_override", "")}
+             if self.evidence_needed else {})  # fmt: skip
 
 
 class _ReviewedForm(_PrefixedForm):

@@ -158,6 +158,11 @@ class Correction(models.Model):
     # Why the customers' notice could not be given (corrections.customers): required before a correction
     # that breaks an agreement is approved; given on the request or on an approval, and ledgered.
     notice_explanation = models.TextField(max_length=20000, blank=True)
+    # The evidence gate (corrections.evidence_gate): the snapshot chosen, or why it went ahead without.
+    evidence = models.ForeignKey(
+        "incidents.Evidence", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    evidence_override = models.TextField(max_length=20000, blank=True)
 
     manual_confirmed_at = models.DateTimeField(null=True, blank=True)
     manual_confirmed_by = models.ForeignKey(

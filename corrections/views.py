@@ -30,7 +30,7 @@ from accounts.roles import Role
 from config.api import MAX_ID
 from config.errors import DomainError
 from config.forms import bind_domain_error
-from corrections import policy, readiness, selectors, services
+from corrections import evidence_gate, policy, readiness, selectors, services
 from corrections.catalogue import (
     CAPABILITIES,
     SAFEGUARD_SETTINGS,
@@ -65,6 +65,7 @@ from corrections.policy import PolicySnapshot
 from corrections.readiness import automation_for_correction, automation_of
 from corrections.targets import rollup
 from incidents.drills import reaches_outsiders
+from incidents.evidence.selectors import evidence_for
 from incidents.models import Incident
 from incidents.selectors import deployment_list, incident_get_for
 from incidents.views import attempt, submit_once
@@ -76,6 +77,8 @@ page_access = role_required(READ_ROLES, write_roles=WRITE_ROLES)
 MOVING_STATES = frozenset({State.APPROVED, State.QUEUED, State.APPLYING, State.LIFTING, State.EXPIRED})
 # Types whose request asks "are you sure?" first: they change the service for everyone.
 CONFIRMED_FAMILIES = frozenset({"rollback", "shutdown", "capability restriction"})
+# The most recent evidence files offered as the request's snapshot.
+EVIDENCE_CHOICES = 200
 URGENT_SECONDS = 30 * 60
 
 
@@ -262,11 +265,14 @@ def correction_new(request: HttpRequest, ref: str) -> HttpResponse:
         error = f"Unknown correction type {key!r}: choose one below." if key else ""
         return _render_choose(request, incident, error=error, status=400 if key else 200)
     hours = services.break_glass_hours_for(user=request.user, ctype=ctype, incident=incident)
+    needed = evidence_gate.needs_evidence(ctype, incident)
     form_kwargs = {
         "ctype": ctype,
         "deployments": deployment_list(),
         "may_break_glass": hours is not None,
         "ratification_hours": hours or 24,
+        "evidence_needed": needed,
+        "evidence": list(evidence_for(incident=incident)[:EVIDENCE_CHOICES]) if needed else [],
     }
     if request.method != "POST":
         first = incident.deployments.all()[:1]
@@ -343,6 +349,10 @@ def _confirm_request(request, incident, ctype, form, kwargs) -> HttpResponse:
     try:
         target = resolve_target(ctype, deployment=kwargs["deployment"], params=kwargs["params"])
         params = validate_params(ctype, kwargs["params"], target)
+        evidence_gate.evidence_check(
+            ctype=ctype, incident=incident, evidence_id=kwargs.get("evidence_id"),
+            override=kwargs.get("evidence_override", ""),
+        )  # fmt: skip
     except DomainError as error:
         bind_domain_error(form, error)
         return _render_request(request, incident, ctype, form, status=error.status)

@@ -35,6 +35,7 @@ from incidents.models import (
     ModelVersion,
     Notification,
     Severity,
+    SharingRecipient,
     Signal,
     TimelineEntry,
 )
@@ -173,6 +174,15 @@ class AgreementAdmin(RegistryAdmin):
     list_display = ("organisation", "reference", "effective_from", "effective_until")
     list_select_related = ("organisation",)
     search_fields = ("organisation__name", "reference")
+
+
+@admin.register(SharingRecipient)
+class SharingRecipientAdmin(RegistryAdmin):
+    """The register of recipients incidents may be shared with (incidents.sharing)."""
+
+    list_display = ("name", "kind", "contact", "active")
+    list_filter = ("kind", "active")
+    search_fields = ("name", "contact")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -47,3 +47,14 @@ class IncidentsConfig(AppConfig):
         from incidents.reports import hooks as report_hooks
 
         report_hooks.on_submitted(reporting_services.clock_meet_by_report)  # a filed report meets its clock
+
+        from incidents import reportability
+        from incidents.reporting import selectors as reporting_selectors
+
+        reportability.register(reporting_selectors.reportability_is_no)  # the evidence gate's question
+
+        from incidents.evidence import audit as evidence_audit
+        from incidents.evidence import events as evidence_events  # noqa: F401 - registers evidence's verbs
+        from incidents.sharing import events as sharing_events  # noqa: F401 - registers sharing's verbs
+
+        evidence_audit.register()

@@ -150,6 +150,10 @@ class IncidentEvent(LedgerVerb):
     CUSTOMER_CREATED = "customer.created"
     CUSTOMER_AGREEMENT_CREATED = "customer.agreement_created"
     CUSTOMER_CONTACT_ADDED = "customer.contact_added"
+    # The register of recipients incidents are shared with (incidents.sharing), edited in the admin.
+    SHARINGRECIPIENT_CREATED = "registry.sharingrecipient_created"
+    SHARINGRECIPIENT_CHANGED = "registry.sharingrecipient_changed"
+    SHARINGRECIPIENT_DELETED = "registry.sharingrecipient_deleted"
     # On call (incidents.oncall): rotations and their overrides, and pages.
     ROTATION_CREATED = "oncall.rotation_created", lambda e: f"created the on-call rotation “{_a(e, 'name')}”"
     ROTATION_CHANGED = "oncall.rotation_changed", lambda e: "changed the on-call rotation"

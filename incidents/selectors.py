@@ -63,6 +63,22 @@ def can_view_incident(user: User, incident: Incident) -> bool:
     return incidents_visible_to(user).filter(pk=incident.pk).exists()
 
 
+# Who adds evidence (incidents.evidence) besides the incident's own people.
+EVIDENCE_ADDER_ROLES = (Role.INCIDENT_COMMANDER, Role.LEADERSHIP)
+
+
+def may_add_evidence(user: User, incident: Incident) -> bool:
+    """The incident's people (reporter, commander, participants) with a writing role, commanders
+    and leadership. Auditors read only. (Here, not in incidents.evidence: the detail page asks too.)"""
+    if not user.can_write:
+        return False
+    if user.has_role(*EVIDENCE_ADDER_ROLES):
+        return True
+    if user.pk in (incident.reporter_id, incident.commander_id):
+        return True
+    return incident.participants.filter(pk=user.pk).exists()
+
+
 def viewers_among(*, incident: Incident, users: Iterable[User]) -> set[int]:
     """The ids of those users who may see the incident: incidents_visible_to's rule, one query for all.
 

@@ -22,6 +22,8 @@ urlpatterns = [
     path("", include("incidents.reviews.urls")),
     path("", include("incidents.reports.urls")),
     path("", include("incidents.oncall.urls")),
+    path("", include("incidents.evidence.urls")),
+    path("", include("incidents.sharing.urls")),
     path("accounts/notifications/", views_preferences.notification_preferences, name="notification-preferences"),
     path("", include("incidents.reporting.urls")),
 ]  # fmt: skip

@@ -185,6 +185,9 @@ def _render_detail(
         "closing_blockers": [(Status(s).label.lower(), found) for s, found in blockers],
         "closing_exceptions": list(incident.closing_exceptions.select_related("recorded_by")),
         "chat_channel": IncidentChatChannel.objects.filter(incident=incident).first(),
+        # The latest few files (one query); a sixth says there are more on the evidence page.
+        "evidence": list(incident.evidence.select_related("uploaded_by").order_by("-uploaded_at", "-id")[:6]),
+        "may_add_evidence": selectors.may_add_evidence(user, incident),
         "slack_configured": slack.configured(),
         "milestones": [
             ("Occurred", incident.occurred_at),

@@ -160,6 +160,9 @@ COUNTED_ELSEWHERE = {
     "/api/v1/rule-versions/": "tests/incidents/reporting/test_pages_and_api.py",
     "/api/v1/incidents/{ref}/reports/": "tests/incidents/reports/test_api.py (for 1 and 4 versions)",
     "/api/v1/incidents/{ref}/reports/{regime}/versions/": "tests/incidents/reports/test_api.py (for 1 and 4 versions)",
+    "/api/v1/incidents/{ref}/evidence/": "tests/incidents/test_evidence.py (with its page, for 3 and 30 files)",
+    "/api/v1/incidents/{ref}/shares/": "tests/incidents/test_sharing.py (with its page, for 3 and 30 shares)",
+    "/api/v1/sharing/recipients/": "tests/incidents/test_sharing.py (for 3 and 30 recipients)",
 }
 
 

@@ -5,6 +5,7 @@ in accounts because a key belongs to a user; the rest of the plumbing is config.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 
 from django.http import HttpResponse
@@ -36,9 +37,25 @@ IDEMPOTENCY_DESCRIPTION = (
 )
 
 
+def _file_print(upload) -> dict[str, object]:
+    """An uploaded file as the fingerprint sees it: its name, size and SHA-256 (then rewound)."""
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return {"name": upload.name, "size": upload.size, "sha256": digest.hexdigest()}
+
+
+def _printable(data):
+    """A form or multipart body (a QueryDict, files included) as JSON-ready lists; JSON as it is."""
+    if not hasattr(data, "lists"):
+        return data
+    return {key: [_file_print(v) if hasattr(v, "chunks") else v for v in values] for key, values in data.lists()}
+
+
 def _request_fingerprint(request) -> str:
     """Method, path and body; the body as canonical JSON, so spacing and key order do not matter."""
-    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    body = json.dumps(_printable(request.data), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return idempotency.fingerprint(request.method, request.get_full_path(), body)
 
 

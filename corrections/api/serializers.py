@@ -29,6 +29,16 @@ class CorrectionRequestSerializer(StrictSerializer):
         help_text="Why the customers' notice could not be given. Needed when a notice is flagged (late, no "
         "contact, a type never accepted) and the correction runs at once; otherwise it may be given on an approval.",
     )  # fmt: skip
+    evidence_id = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=2**63 - 1,
+        help_text="An evidence file of this incident (GET …/evidence/) snapshotting the state before this correction. "
+        "A rollback, capability restriction or shutdown on a possibly reportable incident needs it or "
+        "`evidence_override`.",
+    )  # fmt: skip
+    evidence_override = TextField(
+        max_length=20000, required=False, default="", allow_blank=True,
+        help_text="Why this correction goes ahead without an evidence snapshot (at least 20 characters).",
+    )  # fmt: skip
 
 
 class CorrectionEditSerializer(StrictSerializer):
@@ -151,6 +161,13 @@ class CorrectionSerializer(serializers.ModelSerializer):
         help_text="Who changed what will run since it was requested; like the requester, they may not sign it off."
     )
     policy = serializers.JSONField(source="policy_at_request.as_dict")
+    evidence = serializers.IntegerField(
+        source="evidence_id", allow_null=True, read_only=True,
+        help_text="The evidence snapshot chosen when it was requested (the incident's evidence id), if any.",
+    )  # fmt: skip
+    evidence_override = serializers.CharField(
+        read_only=True, help_text="Why it went ahead without an evidence snapshot, if it did."
+    )
     approvals = ApprovalSerializer(many=True)
     still_needed = serializers.SerializerMethodField()
     seconds_left = serializers.SerializerMethodField()
@@ -179,7 +196,7 @@ class CorrectionSerializer(serializers.ModelSerializer):
             "approved_at", "execute_by", "activated_at", "verified_at", "expires_at", "lifted_at", "failure",
             "break_glass", "break_glass_justification", "ratification_due_at", "ratified_at", "ratification_overdue",
             "approvals", "still_needed", "seconds_left", "lift_awaiting_approval", "targets", "progress",
-            "cannot_automate", "dry_run",
+            "cannot_automate", "dry_run", "evidence", "evidence_override",
         ]  # fmt: skip
 
     def _status(self, correction):

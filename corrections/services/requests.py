@@ -12,7 +12,7 @@ from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import Role
 from config.errors import DomainError
-from corrections import policy
+from corrections import evidence_gate, policy
 from corrections.catalogue import MAX_DURATION_MINUTES, CorrectionType, get_type, resolve_target, validate_params
 from corrections.customers.services import notice_explanation_check, notices_draft
 from corrections.events import CorrectionEvent
@@ -132,6 +132,8 @@ def correction_request(
     break_glass: bool = False,
     justification: str = "",
     notice_explanation: str = "",
+    evidence_id: int | None = None,
+    evidence_override: str = "",
 ) -> Correction:
     """Ask for a correction. Customers it touches get draft notices; if one breaks their agreement and the
     correction runs at once (pre-authorised, break glass), `notice_explanation` must say why."""
@@ -158,6 +160,9 @@ def correction_request(
     tier1 = current_policy(1) if preauth is not None else None
     incident = lock_incident(actor, incident)
     refuse_if_closed(incident, "nothing can be requested on it")
+    evidence, evidence_override = evidence_gate.evidence_check(
+        ctype=ctype, incident=incident, evidence_id=evidence_id, override=evidence_override
+    )
     if tier1 is not None:  # decided again on the incident as locked: it may have changed meanwhile
         preauth = _preauthorisation(facts, incident)
         if preauth is not None:
@@ -190,6 +195,8 @@ def correction_request(
         break_glass=break_glass,
         break_glass_justification=justification if break_glass else "",
         playbook_version_id=preauth.version_id if preauth is not None else None,
+        evidence=evidence,
+        evidence_override=evidence_override,
     )
     targets = create_targets(correction)
     record(
@@ -197,6 +204,7 @@ def correction_request(
         after={"type": ctype.key, "target": target.name, "params": params, "duration_minutes": duration,
                "tier": tier, "policy": f"tier {tier} v{rule.version}", "rationale": rationale,
                "break_glass": break_glass, "targets": [t.deployment.slug for t in targets]}
+        | evidence_gate.evidence_record(evidence, evidence_override)
         | ({"preauthorised_by": preauth.label, "normal_tier": normal_tier} if preauth is not None else {}),
     )  # fmt: skip
     signoff = policy.evaluate(snapshot.requirements, [])

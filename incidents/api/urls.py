@@ -27,4 +27,6 @@ urlpatterns = [
     path("", include("incidents.integrations.urls")),
     path("", include("incidents.reporting.api.urls")),
     path("", include("incidents.customers.urls")),
+    path("", include("incidents.evidence.api_urls")),
+    path("", include("incidents.sharing.api_urls")),
 ]  # fmt: skip

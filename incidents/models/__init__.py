@@ -410,6 +410,9 @@ from incidents.models.chat import (  # noqa: E402, F401
 # Customer organisations, agreements and contacts (issue 13 §5).
 from incidents.models.customers import Agreement, Contact, CustomerOrganisation, Timing  # noqa: E402, F401
 
+# Evidence files and information sharing (issue 13 §4, §6).
+from incidents.models.evidence import Evidence, EvidenceKind  # noqa: E402, F401
+
 # Inbound monitoring integrations (incidents.integrations) and reminders sent once.
 from incidents.models.integrations import Integration, IntegrationKind, SentReminder  # noqa: E402, F401
 
@@ -449,3 +452,4 @@ from incidents.models.reviews import (  # noqa: E402, F401
     ReviewApproval,
     ReviewVersion,
 )
+from incidents.models.sharing import RecipientKind, Share, SharingRecipient, Tlp  # noqa: E402, F401

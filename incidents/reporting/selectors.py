@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from incidents.drills import real_incidents_q
 from incidents.models import Incident
-from incidents.models.reporting import Assessment, Clock, ClockState, Regime, RuleVersion
+from incidents.models.reporting import Assessment, Clock, ClockState, Decision, Regime, RuleVersion
 from incidents.selectors import visible_through_q
 
 
@@ -93,3 +93,14 @@ def next_deadlines_for(*, user: User, limit: int = 5) -> list[Clock]:
 
 def _now() -> datetime:
     return timezone.now()
+
+
+def reportability_is_no(incident: Incident) -> bool:
+    """Reportable under no regime: every regime's current assessment says "does not apply" (the
+    evidence gate's question, incidents.reportability; an unassessed regime keeps it possible)."""
+    latest: dict[str, str] = {}
+    for regime, decision in (
+        Assessment.objects.filter(incident=incident).order_by("regime", "number").values_list("regime", "decision")
+    ):
+        latest[regime] = decision
+    return set(latest) == set(Regime.values) and all(d == Decision.DOES_NOT_APPLY for d in latest.values())

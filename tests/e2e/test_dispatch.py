@@ -57,6 +57,8 @@ DISPATCH = 15.0  # s: from the final approval to the effect at the edge, with ro
 RECOVERY = 45.0  # s: a fault healed by lease expiry, the beat relay, a broker reconnect or backoff
 IN_FLIGHT = (State.APPROVED, State.QUEUED, State.APPLYING, State.LIFTING, State.EXPIRED)
 DISPATCH_TASK = "corrections.dispatch_outbox_entry"
+# The evidence gate (corrections.evidence_gate) asks drastic requests for a snapshot or a reason.
+EVIDENCE_OVERRIDE = "e2e: the sandbox keeps its own state; nothing to snapshot."
 
 
 # --- the processes ------------------------------------------------------------------------------
@@ -185,8 +187,9 @@ class World:
         return response.json()
 
     def request(self, ctype: str, params: dict, *, duration_minutes: int | None = None) -> dict:
+        # The stack's web process has no reportability assessments: drastic types need evidence or a reason.
         body = {"type": ctype, "deployment": "atlas-api", "params": params, "rationale": f"e2e: {ctype}",
-                "duration_minutes": duration_minutes}  # fmt: skip
+                "duration_minutes": duration_minutes, "evidence_override": EVIDENCE_OVERRIDE}  # fmt: skip
         return self.api("responder", "POST", f"/incidents/{self.incident.ref}/corrections/", body, expect=201)
 
     def approve(self, cid: int, who: str) -> dict:
@@ -785,7 +788,7 @@ def test_withdraw_model_applies_where_it_can_and_leaves_a_manual_step_for_atlas_
                for who in ("leader1", "leader2")}  # fmt: skip
 
     body = {"type": "withdraw_model", "deployment": None, "params": {"model": "atlas"},
-            "rationale": "e2e: every surface leaks it"}  # fmt: skip
+            "rationale": "e2e: every surface leaks it", "evidence_override": EVIDENCE_OVERRIDE}  # fmt: skip
     requested = world.api("commander", "POST", f"/incidents/{world.incident.ref}/corrections/", body, expect=201)
     cid = requested["id"]
     # Before anyone approves, the representation says atlas-eu cannot be automated (and nothing else).

@@ -94,6 +94,7 @@ def test_a_drill_runs_end_to_end_as_a_dry_run_and_its_report_times_every_phase(d
     requested = api("responder", "POST", f"/incidents/{ref}/corrections/", {
         "type": "disable_capability", "deployment": "atlas-api", "params": {"capability": "browsing"},
         "rationale": "Drill: switch browsing off on the API.",
+        "evidence_override": "Drill: the sandbox keeps its own state; nothing to snapshot.",
     }, expect=201)  # fmt: skip
     cid = requested["id"]
     assert requested["state"] == State.PENDING_APPROVAL and requested["dry_run"] is True

@@ -115,6 +115,8 @@ def test_cbrn_incident_gets_its_checklist_and_the_recommended_correction_is_enfo
     expect(page.get_by_label("Deployment")).to_have_value("atlas-api")
     expect(page.get_by_label("Duration in minutes")).to_have_value("4320")
     expect(page.get_by_label("Rationale")).to_contain_text("Recommended by playbook cbrn-uplift v1")
+    # The stack has no reportability assessment: the evidence gate asks for a snapshot or a reason.
+    page.get_by_label("Or: why go ahead without one").fill("Tool use is the uplift path; no state to snapshot.")
     page.get_by_role("button", name="Request correction").click()
     page.get_by_role("button", name="Yes, request it").click()
     expect(page.locator("[data-state]").first).to_have_attribute("data-state", "pending_approval")
