@@ -171,3 +171,24 @@ def test_the_request_page_asks_for_evidence_and_keeps_the_choice_through_confirm
 def test_the_request_page_does_not_ask_for_narrow_corrections(commander, incident, client_for):
     page = client_for(commander).get(f"/incidents/{incident.ref}/corrections/new/?type=block_accounts")
     assert "Evidence before it changes" not in page.content.decode()
+
+
+def test_the_gate_asks_the_reportability_assessments(actor_for, commander, make_user, incident):
+    """As wired in production: only when every regime's current assessment says "does not apply"."""
+    from incidents.models.reporting import Regime
+    from incidents.reporting import services as reporting
+
+    leader = make_user(Role.LEADERSHIP)
+    regimes = list(Regime.values)
+    for regime in regimes[:-1]:
+        reporting.assessment_record(
+            actor=actor_for(leader), incident=incident, regime=regime, decision="does_not_apply",
+            reason="No harm, no infrastructure, no infringement.", facts=None, milestones={},
+        )  # fmt: skip
+    with pytest.raises(DomainError):  # one regime not assessed yet: possibly reportable
+        request(actor_for, commander, incident, "pause_deployment")
+    reporting.assessment_record(
+        actor=actor_for(leader), incident=incident, regime=regimes[-1], decision="does_not_apply",
+        reason="No safety incident under RAISE.", facts=None, milestones={},
+    )  # fmt: skip
+    assert request(actor_for, commander, incident, "pause_deployment").pk
