@@ -1,7 +1,8 @@
-"""Issue 13's report journey in a real browser: on a SEV1 weight-exfiltration incident the
-commander files the GPAI code's initial report (pre-filled from the incident, the rest typed in,
-recorded as submitted through the AI Office's portal), then an amendment whose diff shows; the
-auditor downloads both versions as JSON and the regulator bundle, and every hash verifies."""
+"""Issue 13's report journey in a real browser: a SEV1 weight-exfiltration incident shows its GPAI
+5-day and SB 53 clocks; the commander files the GPAI code's initial report (pre-filled from the
+incident, the rest typed in, recorded as submitted through the AI Office's portal), which meets
+the GPAI clock, then an amendment whose diff shows; the auditor downloads both versions as JSON
+and the regulator bundle, and every hash verifies."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from django.utils import timezone
 from accounts.actor import Actor
 from accounts.roles import Role
 from incidents import services as incident_services
+from incidents.models.reporting import Clock
 from incidents.models.reports import ReportVersion
+from incidents.reporting import services as reporting
 from incidents.reports import records
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -37,10 +40,25 @@ def test_commander_files_an_initial_report_and_an_amendment_and_the_auditor_down
         occurred_at=now - timedelta(hours=6), detected_at=now - timedelta(hours=5),
     )  # fmt: skip
     incident_services.incident_assign(actor=Actor(user=casey, source="web"), incident=incident, commander=casey)
+    # Reportable under the GPAI code (a serious cybersecurity breach: 5 days) and SB 53 (15 days).
+    involved = now - timedelta(hours=4)
+    for regime, facts, milestones in (
+        (GPAI, {"serious_cybersecurity_breach": True}, {"model_involvement": involved}),
+        ("ca_sb53", {"critical_safety_incident": True}, {"discovered": involved}),
+    ):
+        reporting.assessment_record(
+            actor=Actor(user=casey, source="web"), incident=incident, regime=regime, decision="applies",
+            reason="", facts=facts, milestones=milestones,
+        )  # fmt: skip
+    gpai_clock = Clock.objects.get(incident=incident, regime=GPAI, kind="initial")
+    assert gpai_clock.due_at == involved + timedelta(days=5)
+    assert Clock.objects.get(incident=incident, regime="ca_sb53").due_at == involved + timedelta(days=15)
 
     # The commander starts the GPAI code's report from the incident page: it comes pre-filled.
     page = sign_in("casey", PASSWORD)
     page.goto(f"{live_server.url}/incidents/{incident.ref}/")
+    expect(page.locator(".clock-rows")).to_contain_text("EU GPAI code of practice")
+    expect(page.locator(".clock-rows")).to_contain_text("California SB 53")
     page.get_by_role("link", name="Reports to regulators").click()
     page.get_by_label("Regime").select_option(GPAI)
     page.get_by_role("button", name="Start the draft").click()
@@ -68,6 +86,8 @@ def test_commander_files_an_initial_report_and_an_amendment_and_the_auditor_down
     expect(page.locator(".report-document")).to_contain_text("Submitted")
     first = ReportVersion.objects.get(number=1)
     assert first.is_submitted and first.channel_reference == "AIO-2026-0042"
+    gpai_clock.refresh_from_db()
+    assert gpai_clock.state == "met"  # the filed initial report met the GPAI code's 5-day clock
     expect(page.locator(".report-document")).to_contain_text(first.sha256)
 
     # The amendment: a new version, edited, submitted; its page shows what changed.
