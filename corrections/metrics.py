@@ -66,7 +66,7 @@ def seed_for_benchmark(cursor) -> None:
         INSERT INTO {table} (incident_id, type, deployment_id, model_id, params, rationale, duration_minutes,
             state, tier, policy_id, policy_snapshot, content_hash, generation, requested_by_id, requested_at,
             approved_at, activated_at, lifted_at, failure, failed_action, break_glass,
-            break_glass_justification, updated_at)
+            break_glass_justification, updated_at, notice_explanation, evidence_override)
         SELECT id, 'restrict_use_case', %s, %s, '{{"use_cases": ["bio_research"]}}', 'Bench correction.', NULL,
                CASE WHEN NOT open THEN 'lifted' WHEN r2 < 0.05 THEN 'pending_approval' WHEN r2 < 0.3 THEN 'active'
                     ELSE 'lifted' END,
@@ -75,7 +75,7 @@ def seed_for_benchmark(cursor) -> None:
                CASE WHEN r2 >= 0.05 OR NOT open THEN requested + (60 + r3 * r3 * 7200 + r4 * 300) * interval '1 second'
                     END,
                CASE WHEN r2 >= 0.3 OR NOT open THEN requested + (1 + r4 * 10) * interval '1 day' END,
-               '', '', false, '', requested
+               '', '', false, '', requested, '', ''
         FROM (SELECT id, reporter_id, reported_at + (5 + random() * 120) * interval '1 minute' AS requested,
                      random() r2, random() r3, random() r4,
                      status IN ('reported', 'triaged', 'responding', 'contained') AS open
