@@ -13,6 +13,7 @@ a request lapses from corrections.services.decisions.lapse_if_due, in the lapse'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db.models import Prefetch, QuerySet
@@ -50,80 +51,89 @@ def _when(value: datetime) -> str:
 
 
 def approvals_remind(*, actor: Actor, now: datetime) -> int:
-    due: list[tuple[Correction, datetime, Stage, str]] = []
     pending = _open_corrections().filter(state=State.PENDING_APPROVAL, pending_until__gt=now).order_by("pending_until")
-    for correction in pending:
-        deadline = correction.pending_until
-        assert deadline is not None  # filtered above
-        stages = (
+
+    def stages(correction: Correction, deadline: datetime) -> tuple[Stage, ...]:
+        return (
             Stage("half", correction.requested_at + (deadline - correction.requested_at) / 2),
             Stage("15min", deadline - FINAL_APPROVAL_REMINDER),
         )
-        stage = latest_due(stages, now)
-        if stage is not None:
-            due.append(
-                (correction, deadline, stage, f"correction:{correction.pk}:{deadline.isoformat()}:approve-{stage.name}")
-            )
-    done = already_sent(key for *_, key in due)
-    sent = 0
-    for correction, deadline, stage, key in due:
-        if key in done:
-            continue
-        incident = correction.incident
-        sent += reminder_send(
-            actor=actor,
-            key=key,
-            now=now,
-            obj=correction,
-            incident=incident,
-            users=_deciders(correction),
-            needs=Need.APPROVAL,
-            subject=f"Reminder: approval needed before {_when(deadline)}: {correction.type} on "
-            f"{correction.target_name} ({incident.ref})",
-            body=f"{correction.requested_by.username}'s request for {correction.type} on {correction.target_name} "
+
+    def message(correction: Correction, deadline: datetime) -> tuple[str, str]:
+        ref = correction.incident.ref
+        return (
+            f"Reminder: approval needed before {_when(deadline)}: {correction.type} on {correction.target_name} "
+            f"({ref})",
+            f"{correction.requested_by.username}'s request for {correction.type} on {correction.target_name} "
             f"still waits for sign-off and lapses at {_when(deadline)}.\nRationale: {correction.rationale}\n\n"
-            f"{incident_url(incident.ref)}",
-            what=f"approval before {_when(deadline)} ({stage.name})",
+            f"{incident_url(ref)}",
         )
-    return sent
+
+    return _remind_once(
+        actor=actor, now=now, corrections=pending, deadline_of=lambda c: c.pending_until, stages=stages,
+        kind="approve", needs=Need.APPROVAL, message=message, what="approval",
+    )  # fmt: skip
 
 
 def ratifications_remind(*, actor: Actor, now: datetime) -> int:
-    due: list[tuple[Correction, datetime, Stage, str]] = []
     waiting = _open_corrections().filter(
         break_glass=True, ratified_at__isnull=True, state__in=RATIFIABLE_STATES, ratification_due_at__gt=now
     )
-    for correction in waiting.order_by("ratification_due_at"):
-        deadline = correction.ratification_due_at
-        assert deadline is not None  # filtered above
+
+    def stages(correction: Correction, deadline: datetime) -> tuple[Stage, ...]:
         window = timedelta(hours=correction.policy_at_request.ratification_hours)
-        stages = (Stage("half", deadline - window / 2), Stage("1h", deadline - FINAL_RATIFICATION_REMINDER))
-        stage = latest_due(stages, now)
+        return (Stage("half", deadline - window / 2), Stage("1h", deadline - FINAL_RATIFICATION_REMINDER))
+
+    def message(correction: Correction, deadline: datetime) -> tuple[str, str]:
+        ref = correction.incident.ref
+        return (
+            f"Reminder: ratify break glass before {_when(deadline)}: {correction.type} on "
+            f"{correction.target_name} ({ref})",
+            f"{correction.requested_by.username} broke glass: {correction.break_glass_justification}\n"
+            f"The normal policy must ratify it by {_when(deadline)}, or it is flagged overdue on every "
+            f"dashboard.\n\n{incident_url(ref)}",
+        )
+
+    return _remind_once(
+        actor=actor, now=now, corrections=waiting.order_by("ratification_due_at"),
+        deadline_of=lambda c: c.ratification_due_at, stages=stages, kind="ratify", needs=Need.LEADERSHIP,
+        message=message, what="ratification",
+    )  # fmt: skip
+
+
+def _remind_once(
+    *,
+    actor: Actor,
+    now: datetime,
+    corrections: QuerySet[Correction],
+    deadline_of: Callable[[Correction], datetime | None],
+    stages: Callable[[Correction, datetime], tuple[Stage, ...]],
+    kind: str,
+    needs: Need,
+    message: Callable[[Correction, datetime], tuple[str, str]],
+    what: str,
+) -> int:
+    """The one loop both reminders share: the latest stage due of each correction's deadline, keyed
+    so it is sent once (incidents.reminders), to whoever could still decide."""
+    due: list[tuple[Correction, datetime, Stage, str]] = []
+    for correction in corrections:
+        deadline = deadline_of(correction)
+        assert deadline is not None  # filtered by the caller
+        stage = latest_due(stages(correction, deadline), now)
         if stage is not None:
-            due.append(
-                (correction, deadline, stage, f"correction:{correction.pk}:{deadline.isoformat()}:ratify-{stage.name}")
-            )
+            key = f"correction:{correction.pk}:{deadline.isoformat()}:{kind}-{stage.name}"
+            due.append((correction, deadline, stage, key))
     done = already_sent(key for *_, key in due)
     sent = 0
     for correction, deadline, stage, key in due:
         if key in done:
             continue
-        incident = correction.incident
+        subject, body = message(correction, deadline)
         sent += reminder_send(
-            actor=actor,
-            key=key,
-            now=now,
-            obj=correction,
-            incident=incident,
-            users=_deciders(correction),
-            needs=Need.LEADERSHIP,
-            subject=f"Reminder: ratify break glass before {_when(deadline)}: {correction.type} on "
-            f"{correction.target_name} ({incident.ref})",
-            body=f"{correction.requested_by.username} broke glass: {correction.break_glass_justification}\n"
-            f"The normal policy must ratify it by {_when(deadline)}, or it is flagged overdue on every "
-            f"dashboard.\n\n{incident_url(incident.ref)}",
-            what=f"ratification before {_when(deadline)} ({stage.name})",
-        )
+            actor=actor, key=key, now=now, obj=correction, incident=correction.incident,
+            users=_deciders(correction), needs=needs, subject=subject, body=body,
+            what=f"{what} before {_when(deadline)} ({stage.name})",
+        )  # fmt: skip
     return sent
 
 
