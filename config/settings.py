@@ -75,6 +75,10 @@ INSTALLED_APPS = [
     "axes",
 ]
 
+# Flash messages live in the server-side session, never in a cookie: a secret shown once (a new
+# webhook's signing secret) must not travel back to the browser as readable cookie data.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

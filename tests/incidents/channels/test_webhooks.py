@@ -339,12 +339,14 @@ def test_the_admin_creates_an_endpoint_and_shows_its_secret_once(db, make_user, 
     user.is_staff = True
     user.save()
     client = client_for(user)
-    response = client.post(
+    created = client.post(
         "/admin/incidents/webhookendpoint/add/",
         {"name": "Bot", "url": "https://bot.test/h", "events": ["page", "sev1"]},
-        follow=True,
     )
     endpoint = WebhookEndpoint.objects.get()
+    # The secret shown once never rides in a cookie (signed is not secret): messages stay in the session.
+    assert "messages" not in created.cookies
+    response = client.get(created["Location"])
     assert response.status_code == 200 and endpoint.secret.encode() in response.content
     assert endpoint.events == ["sev1", "page"]
     assert endpoint.secret.encode() not in client.get(f"/admin/incidents/webhookendpoint/{endpoint.pk}/change/").content
