@@ -119,6 +119,13 @@ class Page(models.Model):
             # The escalation sweep: the few unacknowledged pages, by when they are due.
             models.Index(fields=["next_step_at"], condition=Q(next_step_at__isnull=False), name="page_due"),
         ]
+        constraints = [
+            # One open page per incident, role and reason: two failures of one correction at the
+            # same moment page once (page_open returns the page the other transaction saved).
+            models.UniqueConstraint(
+                fields=["incident", "role", "reason"], condition=Q(acknowledged_at__isnull=True), name="page_open_once"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"page {self.pk} ({self.reason}, {self.role})"

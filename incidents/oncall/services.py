@@ -361,7 +361,12 @@ def page_open(
     else:
         page.step, page.next_step_at = Page.Step.WHOLE_ROLE, None
         people = members_of(role)
-    page.save()
+    try:
+        with transaction.atomic():
+            page.save()
+    except IntegrityError:
+        # Another transaction opened the same page since the check above (page_open_once).
+        return Page.objects.get(incident=incident, role=role, reason=reason, acknowledged_at__isnull=True)
     paged = _send(page, incident, people, subject=_subject(page, incident, subject), summary=summary)
     ledger.record(
         actor=actor, verb=IncidentEvent.PAGE_OPENED, obj=page, incident_ref=incident.ref,

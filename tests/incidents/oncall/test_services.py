@@ -341,6 +341,40 @@ def test_two_sweeps_at_once_escalate_a_page_once(rotation, leaders, sev2, actor_
     assert len(verbs("page.escalated")) == 1 and paged(page) == ["leader-1", "leader-2"]
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_failures_at_once_open_one_page(rotation, leaders, sev2, actor_for, now, task_sends):
+    import threading
+
+    from django.db import connection, transaction
+
+    results, barrier = [], threading.Barrier(2)
+
+    def fail():
+        try:
+            with transaction.atomic():
+                barrier.wait()
+                results.append(open_page(actor_for, leaders[0], sev2, now).pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=fail) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    [page] = Page.objects.filter(incident=sev2)
+    assert results == [page.pk, page.pk]
+    assert len(verbs("page.opened")) == 1 and paged(page) == ["leader-1"]
+
+
+def test_an_acknowledged_page_leaves_room_for_a_new_one(rotation, leaders, sev2, actor_for, now):
+    first = open_page(actor_for, leaders[0], sev2, now)
+    Page.objects.filter(pk=first.pk).update(acknowledged_at=now)
+    second = open_page(actor_for, leaders[0], sev2, now)
+    assert second.pk != first.pk and Page.objects.filter(incident=sev2).count() == 2
+
+
 def test_the_escalation_task_is_routed_and_scheduled(settings):
     assert settings.CELERY_TASK_ROUTES["incidents.escalate_pages"] == {"queue": "sweeps"}
     assert any(e["task"] == "incidents.escalate_pages" for e in settings.CELERY_BEAT_SCHEDULE.values())
