@@ -324,11 +324,18 @@ class IntegrationForm(forms.ModelForm):
         fields = ("name", "kind", "default_deployment", "default_severity_hint")
         widgets = {"default_severity_hint": forms.Select(choices=[("", "—"), *Severity.choices])}
 
-    def clean_name(self):
-        name = self.cleaned_data["name"].strip()
-        if Integration.objects.filter(name__iexact=name).exists():
-            raise ValidationError("An integration with this name already exists.")
-        return name
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            data["name"] = integration_services.integration_check_new(
+                name=data["name"], kind=data["kind"], default_severity_hint=data.get("default_severity_hint") or ""
+            )
+        except DomainError as error:
+            for field, messages in (error.fields or {None: [error.message]}).items():
+                self.add_error(field, messages)
+        return data
 
 
 class RevokeForm(forms.Form):

@@ -56,6 +56,21 @@ def _summary(integration: Integration) -> dict[str, str | None]:
 
 
 @transaction.atomic
+def integration_check_new(*, name: str, kind: str, default_severity_hint: str = "") -> str:
+    """The rules a new integration must meet (the API and the admin form both ask here); returns
+    the name as it will be stored."""
+    name = (name or "").strip()
+    if not name or len(name) > NAME_MAX:
+        raise DomainError.invalid_field("name", f"Give the integration a name of 1 to {NAME_MAX} characters.")
+    if kind not in IntegrationKind.values:
+        raise DomainError.invalid_field("kind", f"Expected one of: {', '.join(IntegrationKind.values)}.")
+    if default_severity_hint and default_severity_hint not in Severity.values:
+        raise DomainError.invalid_field("default_severity_hint", f"Expected one of {', '.join(Severity.values)}.")
+    if Integration.objects.filter(name__iexact=name).exists():
+        raise DomainError.invalid_field("name", "An integration with this name already exists.")
+    return name
+
+
 def integration_create(
     *,
     actor: Actor,
@@ -66,15 +81,7 @@ def integration_create(
 ) -> tuple[Integration, str]:
     """A new integration and its token (shown this once; only its hash is kept)."""
     admin = _require_admin(actor)
-    name = (name or "").strip()
-    if not name or len(name) > NAME_MAX:
-        raise DomainError.invalid_field("name", f"Give the integration a name of 1 to {NAME_MAX} characters.")
-    if kind not in IntegrationKind.values:
-        raise DomainError.invalid_field("kind", f"Expected one of: {', '.join(IntegrationKind.values)}.")
-    if default_severity_hint and default_severity_hint not in Severity.values:
-        raise DomainError.invalid_field("default_severity_hint", f"Expected one of {', '.join(Severity.values)}.")
-    if Integration.objects.filter(name__iexact=name).exists():
-        raise DomainError.invalid_field("name", "An integration with this name already exists.")
+    name = integration_check_new(name=name, kind=kind, default_severity_hint=default_severity_hint)
     token, lookup = Integration.new_token()
     try:
         with transaction.atomic():

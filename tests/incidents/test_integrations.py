@@ -465,6 +465,20 @@ def test_an_admin_adds_an_integration_in_the_admin_and_sees_its_token_once(clien
     assert listing.status_code == 200 and token not in listing.content.decode()
 
 
+def test_the_admin_form_refuses_what_the_service_refuses(client_for, staff_admin, make_integration):
+    make_integration("grafana", name="grafana-prod")
+    client = client_for(staff_admin)
+    before = Integration.objects.count()
+    for name, field, message in [
+        ("GRAFANA-PROD ", "name", "An integration with this name already exists."),
+        ("x" * 300, "name", "characters"),
+    ]:
+        page = client.post("/admin/incidents/integration/add/", {"name": name, "kind": "grafana"})
+        assert page.status_code == 200 and "token" not in page.context
+        assert any(message in error for error in page.context["adminform"].form.errors[field])
+    assert Integration.objects.count() == before
+
+
 def test_rotate_and_revoke_from_the_admin(client_for, staff_admin, make_integration):
     integration, old = make_integration("alertmanager")
     client = client_for(staff_admin)
