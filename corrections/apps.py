@@ -8,10 +8,12 @@ class CorrectionsConfig(AppConfig):
     def ready(self):
         from corrections import audit, closing, metrics, share_fields
         from corrections.catalogue import TYPES
+        from corrections.customers import audit as customer_audit
         from corrections.playbooks import services as playbooks
         from incidents.customers import register_correction_types
 
         audit.register()
+        customer_audit.register()
         closing.register()
         metrics.register()
         playbooks.register()

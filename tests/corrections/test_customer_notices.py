@@ -419,3 +419,25 @@ def test_seed_demo_adds_acme_health_whose_withdrawal_notice_is_flagged(db, tmp_p
         params={"model": "atlas"}, rationale="x",
     )  # fmt: skip
     assert [(f["customer"], f["code"]) for f in correction_flags(correction)] == [("acme-health", "late")]
+
+
+def test_the_audit_bundle_and_history_show_what_each_customer_was_told(
+    acme, make_user, make_incident, actor_for, api_for, client_for, task_sends
+):
+    from incidents.audit.bundle import incident_bundle
+
+    responder, commander = make_user(Role.RESPONDER), make_user(Role.INCIDENT_COMMANDER)
+    incident = make_incident(by=responder)
+    correction = services.correction_request(
+        actor=actor_for(responder), incident=incident, type="disable_capability",
+        deployment="atlas-api", params={"capability": "browsing"}, rationale="x",
+    )  # fmt: skip
+    notice = CustomerNotice.objects.get(correction=correction)
+    notice_services.notice_send(actor=actor_for(commander), notice=notice)
+    auditor = make_user(Role.AUDITOR)
+    [row] = incident_bundle(user=auditor, ref=incident.ref)["customer_notices"]
+    assert row["customer"] == "Acme Health" and row["correction"] == correction.pk
+    assert row["state"] == "sent" and row["recipients"] == ["safety@acme.example"]
+    assert row["sent_by"] == commander.username and row["subject"] == notice.subject and row["sent_at"]
+    page = client_for(auditor).get(f"/audit/incidents/{incident.ref}/").content.decode()
+    assert "Customer notices" in page and "safety@acme.example" in page
