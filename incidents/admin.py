@@ -17,7 +17,7 @@ from accounts.actor import Actor
 from accounts.models import LedgerEvent
 from accounts.roles import Role
 from config.errors import DomainError
-from incidents import selectors
+from incidents import locks, selectors
 from incidents.customers import services as customer_services
 from incidents.delivery import delivery_resend
 from incidents.events import IncidentEvent
@@ -156,6 +156,10 @@ class AgreementForm(forms.ModelForm):
         try:
             data["terms"] = customer_services.terms_clean(data.get("terms"))
             if data.get("organisation") is not None:
+                # The admin validates and saves in one transaction (changeform_view): holding the
+                # customer's row from here to the save serialises this with the API's
+                # agreement_create, so two agreements can't both pass the overlap check.
+                locks.lock_customer_organisation(data["organisation"].pk)
                 customer_services.dates_clean(
                     organisation=data["organisation"], effective_from=data.get("effective_from"),
                     effective_until=data.get("effective_until"), exclude=self.instance.pk,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from accounts.models import LedgerEvent
@@ -115,3 +117,46 @@ def test_terms_clean_is_the_one_check(registry):
         customers.terms_clean([{"type": "withdraw_model", "timing": "before", "minutes": "30d"}])
     assert "terms.0.minutes" in refused.value.fields
     assert customers.terms_clean([{"type": "withdraw_model", "timing": "before", "minutes": 0}])[0]["minutes"] == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_page_agreement_waits_for_an_api_one_and_sees_the_overlap(acme, admin, client_for, actor_for):
+    """The API creates an agreement while the admin form is being saved: the form waits for the
+    customer's row, then refuses the overlap instead of saving a second agreement in effect."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from incidents import locks
+    from incidents.models import CustomerOrganisation
+
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    organisation = CustomerOrganisation.objects.get(pk=acme["id"])
+    locked, done = threading.Event(), threading.Event()
+
+    def api_create():
+        try:
+            with transaction.atomic():
+                locks.lock_customer_organisation(organisation.pk)
+                locked.set()
+                done.wait(1.0)  # the admin's POST is under way, waiting for the row
+                customers.agreement_create(
+                    actor=actor_for(admin), organisation=organisation, effective_from=date(2026, 1, 1),
+                    terms=[{"type": "rate_limit", "timing": "after", "minutes": 60}],
+                )  # fmt: skip
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=api_create)
+    thread.start()
+    assert locked.wait(5)
+    response = client_for(admin).post("/admin/incidents/agreement/add/", {
+        "organisation": organisation.pk, "terms": '[{"type": "rate_limit", "timing": "after", "minutes": 60}]',
+        "effective_from": "2026-03-01",
+    })  # fmt: skip
+    done.set()
+    thread.join()
+    assert response.status_code == 200 and "Overlaps the agreement" in response.content.decode()
+    assert Agreement.objects.filter(organisation=organisation).count() == 1
