@@ -32,6 +32,7 @@ from incidents.models import (
     ClosingException,
     Deployment,
     Incident,
+    IncidentUserObjectPermission,
     RiskDomain,
     Severity,
     Signal,
@@ -464,6 +465,17 @@ def incident_grant_access(*, actor: Actor, incident: Incident, user: User, reaso
     incident = _lock(incident, actor)
     if not incident.restricted:  # read under the lock: a grant must not lie in wait for a later restriction
         raise DomainError("This incident is not restricted: everyone with a role can already see it.", code="conflict")
+    # Groups, not user.roles: that cache would stay on the caller's object after a later change.
+    if not revoke and user.groups.filter(name=Role.LEADERSHIP).exists():
+        raise DomainError.invalid_field("user", f"{user.username} is leadership and already sees every incident.")
+    # Read under the lock too: of two grants (or revokes) racing for one person, the second is refused.
+    granted = IncidentUserObjectPermission.objects.filter(
+        content_object=incident, user=user, permission__codename=VIEW_RESTRICTED
+    ).exists()
+    if granted and not revoke:
+        raise DomainError(f"{user.username} already has access to {incident.ref}.", code="conflict")
+    if revoke and not granted:
+        raise DomainError(f"{user.username} holds no grant on {incident.ref}.", code="conflict")
     (remove_perm if revoke else assign_perm)(VIEW_RESTRICTED, user, incident)
     ledger.record(
         actor=actor, verb=IncidentEvent.ACCESS_REVOKED if revoke else IncidentEvent.ACCESS_GRANTED,

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from incidents.api import views
+from incidents.api import people, views
 from incidents.api.audit import IncidentBundleView
 from incidents.api.preferences import NotificationPreferencesView
 from incidents.metrics.api import MetricsView
@@ -9,6 +9,10 @@ urlpatterns = [
     path("incidents/", views.IncidentListView.as_view(), name="api-incident-list"),
     path("incidents/<ref:ref>/", views.IncidentDetailView.as_view(), name="api-incident-detail"),
     path("incidents/<ref:ref>/escalate/", views.IncidentEscalateView.as_view(), name="api-incident-escalate"),
+    path("incidents/<ref:ref>/assign/", people.IncidentAssignView.as_view(), name="api-incident-assign"),
+    path("incidents/<ref:ref>/access/", people.IncidentAccessView.as_view(), name="api-incident-access"),
+    path("incidents/<ref:ref>/access/revoke/", people.IncidentAccessRevokeView.as_view(),
+         name="api-incident-access-revoke"),
     path("incidents/<ref:ref>/bundle/", IncidentBundleView.as_view(), name="api-incident-bundle"),
     path("incidents/<ref:ref>/timeline/", views.IncidentTimelineView.as_view(), name="api-incident-timeline"),
     path("incidents/<ref:ref>/checklist/", views.IncidentChecklistView.as_view(), name="api-incident-checklist"),
