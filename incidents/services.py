@@ -640,7 +640,7 @@ def signal_new(
         dedup_key=dedup_key, first_seen_at=now, last_seen_at=now, created_by=actor.user, integration=integration,
         alert_started_at=alert_started_at, link=link,
     )  # fmt: skip
-    after = {"source": source, "title": signal.title, "severity_hint": severity_hint,
+    after: dict[str, object] = {"source": source, "title": signal.title, "severity_hint": severity_hint,
              "deployment": deployment.slug if deployment else None, "dedup_key": dedup_key,
              **({"integration": integration.name} if integration else {})}  # fmt: skip
     return signal, after

@@ -24,7 +24,7 @@ from pathlib import Path
 from locust import HttpUser, between, events, task
 
 SEED = json.loads(Path(os.environ.get("FAILSAFE_LOAD_SEED", "var/load/seed.json")).read_text())
-ALERTS_PER_DELIVERY = int(os.environ.get("FAILSAFE_LOAD_ALERTS", "20"))
+ALERTS_PER_DELIVERY = int(os.environ.get("FAILSAFE_LOAD_ALERTS", "50"))  # Alertmanager groups many
 # Each integration fires from a pool of fingerprints, so the same alerts come back: a repeat of the
 # same episode (unchanged), a new episode while open (folded), a resolved one, or a brand-new one.
 FINGERPRINTS = int(os.environ.get("FAILSAFE_LOAD_FINGERPRINTS", "3000"))
