@@ -12,7 +12,7 @@ import hashlib
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -79,36 +79,77 @@ def record(
     """Append one event. Must run inside the transaction of the change it records.
 
     `verb` is a member of the app's verb enumeration (accounts.events), stored as its text."""
+    entry = Entry(verb=verb, obj=obj, object_type=object_type, object_id=object_id, incident_ref=incident_ref,
+                  before=before, after=after, reason=reason)  # fmt: skip
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ledger.record must be called inside the transaction of the change it records")
-    if obj is not None:
-        object_type = object_type or obj._meta.label_lower
-        object_id = object_id or obj.pk
     head = lock_head()
+    fields = _fields(actor, entry, seq=head.seq + 1)
+    digest = chain_hash(head.hash, fields)
+    event = LedgerEvent.objects.create(prev_hash=head.hash, hash=digest, **fields)
+    head.seq, head.hash = event.seq, digest
+    head.save(update_fields=["seq", "hash"])
+    return event
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event of `record_many`: the arguments of `record` but the actor."""
+
+    verb: StrEnum | str
+    obj: Any = None
+    object_type: str = ""
+    object_id: str | int = ""
+    incident_ref: str = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str = ""
+
+
+def record_many(*, actor: Actor, entries: Sequence[Entry]) -> list[LedgerEvent]:
+    """Append several events of one actor, in order, with one lock of the head and one INSERT:
+    the same chain as calling `record` for each (a batch of signals from one delivery)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("ledger.record_many must be called inside the transaction of the change it records")
+    if not entries:
+        return []
+    head = lock_head()
+    events, prev = [], head.hash
+    for n, entry in enumerate(entries, start=1):
+        fields = _fields(actor, entry, seq=head.seq + n)
+        digest = chain_hash(prev, fields)
+        events.append(LedgerEvent(prev_hash=prev, hash=digest, **fields))
+        prev = digest
+    LedgerEvent.objects.bulk_create(events)
+    head.seq, head.hash = events[-1].seq, prev
+    head.save(update_fields=["seq", "hash"])
+    return events
+
+
+def _fields(actor: Actor, entry: Entry, *, seq: int) -> dict[str, Any]:
+    object_type, object_id = entry.object_type, entry.object_id
+    if entry.obj is not None:
+        object_type = object_type or entry.obj._meta.label_lower
+        object_id = object_id or entry.obj.pk
     # Microseconds are what the database keeps; truncating here keeps the hash reproducible.
-    fields = {
-        "seq": head.seq + 1,
+    return {
+        "seq": seq,
         "at": timezone.now(),
         "actor_type": actor.kind,
         "actor_id": _actor_id(actor),
         "actor_name": actor.name,
         "actor_roles": actor.roles,
         "source": actor.source,
-        "verb": str(verb),
+        "verb": str(entry.verb),
         "object_type": object_type,
         "object_id": str(object_id),
-        "incident_ref": incident_ref,
-        "before": _json_safe(before),
-        "after": _json_safe(after),
-        "reason": reason,
+        "incident_ref": entry.incident_ref,
+        "before": _json_safe(entry.before),
+        "after": _json_safe(entry.after),
+        "reason": entry.reason,
         "request_id": actor.request_id,
         "client_ip": actor.client_ip,
     }
-    digest = chain_hash(head.hash, fields)
-    event = LedgerEvent.objects.create(prev_hash=head.hash, hash=digest, **fields)
-    head.seq, head.hash = event.seq, digest
-    head.save(update_fields=["seq", "hash"])
-    return event
 
 
 def _actor_id(actor: Actor) -> str:

@@ -4,7 +4,7 @@ A transaction that needs several takes them in this order, so two never wait on 
 
     1. the incident            lock_incident
     2. an integration          lock_integration (an inbound webhook: serialises its deliveries)
-       then signals            lock_signal, lock_open_signal
+       then signals            lock_signal, lock_open_signal, lock_open_signals
     3. the year's ref counter  lock_incident_counter (creating an incident)
        or a checklist step      lock_checklist_item
        or a review's rows       lock_review, lock_review_draft, lock_live_review_approvals, lock_follow_up
@@ -25,6 +25,8 @@ then approvals) take the incident first, through lock_incident.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from django.db.models import Q, QuerySet
 
@@ -76,6 +78,22 @@ def lock_open_signal(*, dedup_key: str, still_open: Q) -> Signal | None:
         .order_by("-last_seen_at")
         .first()
     )
+
+
+def lock_open_signals(*, dedup_keys: Iterable[str], still_open: Q) -> dict[str, Signal]:
+    """lock_open_signal for many keys in one query (a webhook delivery's alerts): each key's most
+    recently seen signal matching `still_open`, with its incident read (not locked). Rows are
+    locked in (dedup key, last seen) order."""
+    latest: dict[str, Signal] = {}
+    signals = (
+        Signal.objects.select_for_update(of=("self",))
+        .select_related("incident")
+        .filter(still_open, dedup_key__in=sorted(set(dedup_keys)))
+        .order_by("dedup_key", "-last_seen_at", "-pk")
+    )
+    for signal in signals:
+        latest.setdefault(signal.dedup_key, signal)
+    return latest
 
 
 def lock_incident_counter(year: int) -> IncidentCounter:

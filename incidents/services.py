@@ -607,44 +607,64 @@ def signal_ingest(
     """Record a signal, or fold it into the open signal or incident with the same dedup key.
 
     `integration`, `alert_started_at` and `link` come from a monitoring integration
-    (incidents.integrations). Returns (signal, created).
+    (incidents.integrations, which ingests a delivery's alerts in one batch with `signal_new` and
+    `signal_fold`). Returns (signal, created).
     """
     _require_writer(actor)
     now = timezone.now()
     if dedup_key:
         existing = locks.lock_open_signal(dedup_key=dedup_key, still_open=open_signal_q())
         if existing is not None:
-            existing.occurrences += 1
-            existing.last_seen_at = now
-            existing.alert_started_at = alert_started_at or existing.alert_started_at
-            existing.save(update_fields=["occurrences", "last_seen_at", "alert_started_at"])
-            ledger.record(
-                actor=actor, verb=IncidentEvent.SIGNAL_FOLDED, obj=existing,
-                incident_ref=existing.incident.ref if existing.incident is not None else "",
-                after={"occurrences": existing.occurrences, "title": title},
-            )  # fmt: skip
+            after = signal_fold(existing, title=title, alert_started_at=alert_started_at, now=now)
+            existing.save(update_fields=SIGNAL_FOLD_FIELDS)
+            ref = existing.incident.ref if existing.incident is not None else ""
+            ledger.record(actor=actor, verb=IncidentEvent.SIGNAL_FOLDED, obj=existing, incident_ref=ref, after=after)
             return existing, False
-    signal = Signal.objects.create(
-        source=source,
-        title=title.strip(),
-        detail=detail,
-        severity_hint=severity_hint,
-        deployment=deployment,
-        dedup_key=dedup_key,
-        first_seen_at=now,
-        last_seen_at=now,
-        created_by=actor.user,
-        integration=integration,
-        alert_started_at=alert_started_at,
-        link=link,
-    )
-    ledger.record(
-        actor=actor, verb=IncidentEvent.SIGNAL_RECEIVED, obj=signal,
-        after={"source": source, "title": signal.title, "severity_hint": severity_hint,
-               "deployment": deployment.slug if deployment else None, "dedup_key": dedup_key,
-               **({"integration": integration.name} if integration else {})},
+    signal, after = signal_new(
+        actor=actor, source=source, title=title, detail=detail, severity_hint=severity_hint, deployment=deployment,
+        dedup_key=dedup_key, integration=integration, alert_started_at=alert_started_at, link=link, now=now,
     )  # fmt: skip
+    signal.save(force_insert=True)
+    ledger.record(actor=actor, verb=IncidentEvent.SIGNAL_RECEIVED, obj=signal, after=after)
     return signal, True
+
+
+SIGNAL_FOLD_FIELDS = ["occurrences", "last_seen_at", "alert_started_at"]
+
+
+def signal_new(
+    *,
+    actor: Actor,
+    source: str,
+    title: str,
+    now: datetime,
+    detail: str = "",
+    severity_hint: str = "",
+    deployment: Deployment | None = None,
+    dedup_key: str = "",
+    integration: Integration | None = None,
+    alert_started_at: datetime | None = None,
+    link: str = "",
+) -> tuple[Signal, dict[str, object]]:
+    """A new signal, not yet saved, and what its `signal.received` event records."""
+    signal = Signal(
+        source=source, title=title.strip(), detail=detail, severity_hint=severity_hint, deployment=deployment,
+        dedup_key=dedup_key, first_seen_at=now, last_seen_at=now, created_by=actor.user, integration=integration,
+        alert_started_at=alert_started_at, link=link,
+    )  # fmt: skip
+    after: dict[str, object] = {"source": source, "title": signal.title, "severity_hint": severity_hint,
+             "deployment": deployment.slug if deployment else None, "dedup_key": dedup_key,
+             **({"integration": integration.name} if integration else {})}  # fmt: skip
+    return signal, after
+
+
+def signal_fold(signal: Signal, *, title: str, alert_started_at: datetime | None, now: datetime) -> dict[str, object]:
+    """Fold one more occurrence into `signal` (locked by the caller; saving SIGNAL_FOLD_FIELDS is
+    the caller's) and return what its `signal.folded` event records."""
+    signal.occurrences += 1
+    signal.last_seen_at = now
+    signal.alert_started_at = alert_started_at or signal.alert_started_at
+    return {"occurrences": signal.occurrences, "title": title}
 
 
 def open_signal_q() -> Q:

@@ -1,7 +1,7 @@
 """Managing inbound integrations (admins) and receiving their alerts (the integrations themselves).
 
 An alert becomes one signal, keyed `<kind>:<integration id>:<fingerprint>` through the signals'
-dedup (incidents.services.signal_ingest), so two integrations never fold into each other:
+dedup (incidents.services: signal_new, signal_fold), so two integrations never fold into each other:
 
 - firing, nothing open with that key        → a new signal (ledger `signal.received`)
 - firing, same episode already recorded      → nothing changes (a sender's resend, no ledger row)
@@ -11,7 +11,8 @@ dedup (incidents.services.signal_ingest), so two integrations never fold into ea
 - resolved, and nothing open with that key   → ignored (we never saw it fire, or it was dismissed)
 
 Deliveries of one integration are serialised by a row lock on it, so a retry racing its original
-never makes two signals of one alert.
+never makes two signals of one alert. A delivery is read and written in batches (one lookup of its
+alerts' open signals, one INSERT, one UPDATE, one ledger append), not alert by alert.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from incidents.events import IncidentEvent
 from incidents.integrations.formats import Alert
 from incidents.models import Deployment, Severity, Signal, Source
 from incidents.models.integrations import Integration, IntegrationKind
-from incidents.services import open_signal_q, signal_ingest
+from incidents.services import SIGNAL_FOLD_FIELDS, open_signal_q, signal_fold, signal_new
 
 NAME_MAX = 100
 
@@ -161,6 +162,40 @@ def _deployment(integration: Integration, slug: str, cache: dict[str, Deployment
     return cache.get(slug) or integration.default_deployment
 
 
+class _Batch:
+    """One delivery's changes, kept in memory and written at the end: new signals in one INSERT,
+    changed ones in one UPDATE, the ledger events in one append (in alert order). Alerts are
+    decided one after another against this state, so a fingerprint repeated within a delivery
+    sees what the alert before it did, exactly as if each were written at once."""
+
+    def __init__(self, actor: Actor, integration: Integration, keys: set[str]) -> None:
+        self.actor, self.integration = actor, integration
+        self.open = locks.lock_open_signals(dedup_keys=keys, still_open=open_signal_q()) if keys else {}
+        self.new: list[Signal] = []
+        self.changed: dict[int, Signal] = {}
+        self.fields: set[str] = set()
+        self.events: list[tuple[IncidentEvent, Signal, dict[str, object]]] = []
+
+    def change(self, signal: Signal, fields: Sequence[str]) -> None:
+        if signal.pk is not None:  # a new one is inserted with whatever it holds by then
+            self.changed[signal.pk] = signal
+            self.fields.update(fields)
+
+    def event(self, verb: IncidentEvent, signal: Signal, after: dict[str, object]) -> None:
+        self.events.append((verb, signal, after))
+
+    def write(self) -> None:
+        if self.new:
+            Signal.objects.bulk_create(self.new)  # sets each pk (PostgreSQL, SQLite)
+        if self.changed:
+            Signal.objects.bulk_update(list(self.changed.values()), sorted(self.fields))
+        ledger.record_many(actor=self.actor, entries=[
+            ledger.Entry(verb=verb, obj=signal, incident_ref=signal.incident.ref if signal.incident else "",
+                         after=after)
+            for verb, signal, after in self.events
+        ])  # fmt: skip
+
+
 @transaction.atomic
 def alerts_receive(*, actor: Actor, integration: Integration, alerts: Sequence[Alert]) -> Receipt:
     """Record one delivery's alerts as signals (see the module's table). All or nothing."""
@@ -170,22 +205,26 @@ def alerts_receive(*, actor: Actor, integration: Integration, alerts: Sequence[A
     now = timezone.now()
     integration.last_used_at = now
     integration.save(update_fields=["last_used_at"])
+    batch = _Batch(actor, integration, {dedup_key_for(integration, a.fingerprint) for a in alerts} - {""})
     receipt = Receipt()
+    touched: list[Signal] = []
     deployments: dict[str, Deployment | None] = {}
     for alert in alerts:
-        outcome, signal = _receive(actor, integration, alert, now, deployments)
+        outcome, signal = _receive(batch, alert, now, deployments)
         receipt.counts[outcome] += 1
-        if signal is not None and signal.pk not in receipt.signal_ids:
-            receipt.signal_ids.append(signal.pk)
+        if signal is not None and all(signal is not seen for seen in touched):
+            touched.append(signal)
+    batch.write()
+    receipt.signal_ids = [signal.pk for signal in touched]
     return receipt
 
 
 def _receive(
-    actor: Actor, integration: Integration, alert: Alert, now: datetime, deployments: dict[str, Deployment | None]
+    batch: _Batch, alert: Alert, now: datetime, deployments: dict[str, Deployment | None]
 ) -> tuple[str, Signal | None]:
+    integration = batch.integration
     key = dedup_key_for(integration, alert.fingerprint)
-    existing = locks.lock_open_signal(dedup_key=key, still_open=open_signal_q()) if key else None
-    ref = existing.incident.ref if existing is not None and existing.incident is not None else ""
+    existing = batch.open.get(key) if key else None
     if not alert.firing:
         if existing is None:
             return "ignored", None
@@ -193,27 +232,28 @@ def _receive(
             return "unchanged", existing
         existing.resolved_at = alert.ends_at or now
         existing.last_seen_at = now
-        existing.save(update_fields=["resolved_at", "last_seen_at"])
-        ledger.record(
-            actor=actor, verb=IncidentEvent.SIGNAL_RESOLVED, obj=existing, incident_ref=ref,
-            after={"resolved_at": existing.resolved_at, "fingerprint": alert.fingerprint},
-        )  # fmt: skip
+        batch.change(existing, ["resolved_at", "last_seen_at"])
+        batch.event(IncidentEvent.SIGNAL_RESOLVED, existing,
+                    {"resolved_at": existing.resolved_at, "fingerprint": alert.fingerprint})  # fmt: skip
         return "resolved", existing
     if existing is not None and existing.resolved_at is not None:
         existing.resolved_at = None
         existing.occurrences += 1
         existing.last_seen_at = now
         existing.alert_started_at = alert.starts_at or now
-        existing.save(update_fields=["resolved_at", "occurrences", "last_seen_at", "alert_started_at"])
-        ledger.record(
-            actor=actor, verb=IncidentEvent.SIGNAL_REOPENED, obj=existing, incident_ref=ref,
-            after={"occurrences": existing.occurrences, "fingerprint": alert.fingerprint},
-        )  # fmt: skip
+        batch.change(existing, ["resolved_at", "occurrences", "last_seen_at", "alert_started_at"])
+        batch.event(IncidentEvent.SIGNAL_REOPENED, existing,
+                    {"occurrences": existing.occurrences, "fingerprint": alert.fingerprint})  # fmt: skip
         return "reopened", existing
     if existing is not None and alert.starts_at is not None and existing.alert_started_at == alert.starts_at:
         return "unchanged", existing  # the sender repeating a notification about the same episode
-    signal, created = signal_ingest(
-        actor=actor,
+    if existing is not None:  # a new episode while the signal is open: signal_ingest's fold
+        after = signal_fold(existing, title=alert.title, alert_started_at=alert.starts_at or now, now=now)
+        batch.change(existing, SIGNAL_FOLD_FIELDS)
+        batch.event(IncidentEvent.SIGNAL_FOLDED, existing, after)
+        return "folded", existing
+    signal, after = signal_new(
+        actor=batch.actor,
         source=Source.INTERNAL_MONITORING,
         title=alert.title,
         detail=alert.detail,
@@ -223,5 +263,10 @@ def _receive(
         integration=integration,
         alert_started_at=alert.starts_at or now,
         link=alert.link,
+        now=now,
     )
-    return ("created" if created else "folded"), signal
+    batch.new.append(signal)
+    batch.event(IncidentEvent.SIGNAL_RECEIVED, signal, after)
+    if key:
+        batch.open[key] = signal
+    return "created", signal

@@ -6,16 +6,20 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from collections import Counter
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken, LedgerEvent
+from accounts import ledger
+from accounts.actor import Actor
+from accounts.models import ApiToken, LedgerEvent, LedgerHead
 from accounts.roles import Role
 from incidents.events import IncidentEvent
-from incidents.integrations import services
+from incidents.integrations import formats, services
 from incidents.models import Integration, Signal
 
 API = "/api/v1/integrations"
@@ -523,3 +527,138 @@ def test_a_signed_in_person_without_an_integration_token_gets_401_and_stores_not
         answer = client.post(f"{API}/{kind}/", json.dumps(body), content_type="application/json")
         assert answer.status_code == 401
     assert stored() == before
+
+
+# --- batched ingestion (issue 14 item 6: ≥ 300 signals/s) ---------------------------------------------
+
+
+def delivery(*alerts):
+    """An Alertmanager body of these (fingerprint, status, startsAt) alerts, in order."""
+    body = copy.deepcopy(ALERTMANAGER_FIRING)
+    template = body["alerts"][0]
+    body["alerts"] = [
+        {**copy.deepcopy(template), "fingerprint": fingerprint, "status": status, "startsAt": starts,
+         "endsAt": "2026-03-02T11:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z"}
+        for fingerprint, status, starts in alerts
+    ]  # fmt: skip
+    return body
+
+
+T1, T2, T3 = "2026-03-02T10:00:00Z", "2026-03-02T10:05:00Z", "2026-03-02T10:10:00Z"
+STORY = [("a", "firing", T1), ("a", "firing", T1), ("a", "firing", T2), ("b", "resolved", T1),
+         ("a", "resolved", T2), ("a", "resolved", T2), ("a", "firing", T3), ("b", "firing", T1)]  # fmt: skip
+
+
+def test_one_fingerprint_repeated_within_a_delivery_gives_what_one_alert_per_delivery_gives(make_integration):
+    """The batch decides each alert against what the ones before it did: the same signals, counts
+    and ledger events as posting the alerts one delivery at a time."""
+    _, together = make_integration("alertmanager", name="together")
+    _, apart = make_integration("alertmanager", name="apart")
+
+    batched = post(together, "alertmanager", delivery(*STORY)).json()
+    one_by_one = Counter()
+    for alert in STORY:
+        receipt = post(apart, "alertmanager", delivery(alert)).json()
+        one_by_one.update({k: receipt[k] for k in services.OUTCOMES})
+
+    assert {k: batched[k] for k in services.OUTCOMES} == dict(one_by_one) == {
+        "created": 2, "folded": 1, "reopened": 1, "resolved": 1, "unchanged": 2, "ignored": 1}  # fmt: skip
+
+    def story(name):
+        signals = Signal.objects.filter(integration__name=name).order_by("dedup_key")
+        events = LedgerEvent.objects.filter(object_type="incidents.signal",
+                                            object_id__in=[str(s.pk) for s in signals]).order_by("seq")  # fmt: skip
+        return ([(s.dedup_key.rsplit(":", 1)[1], s.occurrences, s.resolved_at, s.alert_started_at) for s in signals],
+                [(e.verb, {k: v for k, v in e.after.items() if k not in ("dedup_key", "integration")})
+                 for e in events])  # fmt: skip
+
+    assert story("together") == story("apart")
+    assert len(batched["signals"]) == 2 and set(batched["signals"]) == set(
+        Signal.objects.filter(integration__name="together").values_list("pk", flat=True)
+    )
+    assert ledger.verify().ok
+
+
+def test_a_delivery_costs_the_same_queries_for_5_and_50_alerts(make_integration):
+    integration, _ = make_integration("alertmanager")
+    actor = Actor(user=None, source="api", task=f"integration {integration.name}", integration_id=integration.pk)
+
+    def receive(n, prefix, starts=T1):
+        body = delivery(*[(f"{prefix}{i}", "firing", starts) for i in range(n)])
+        alerts = formats.parse_webhook("alertmanager", body)
+        with CaptureQueriesContext(connection) as queries:
+            receipt = services.alerts_receive(actor=actor, integration=integration, alerts=alerts)
+        return len(queries), receipt.counts
+
+    few, counts = receive(5, "few")
+    assert counts == {"created": 5}
+    many, counts = receive(50, "many")
+    assert counts == {"created": 50}
+    assert many == few
+    refolded, counts = receive(50, "many", starts=T2)  # every one an update: one UPDATE for all
+    assert counts == {"folded": 50}
+    assert refolded <= few
+    occurrences = Signal.objects.filter(dedup_key__contains=":many").values_list("occurrences", flat=True)
+    assert set(occurrences) == {2}
+    assert ledger.verify().ok
+
+
+def test_record_many_appends_the_chain_record_would(make_user, actor_for):
+    actor = actor_for(make_user(Role.ADMIN))
+    with transaction.atomic():
+        ledger.record(actor=actor, verb=IncidentEvent.SIGNAL_RECEIVED, object_type="t", object_id=1)
+        events = ledger.record_many(actor=actor, entries=[
+            ledger.Entry(verb=IncidentEvent.SIGNAL_FOLDED, object_type="t", object_id=1, after={"n": 2}),
+            ledger.Entry(verb=IncidentEvent.SIGNAL_RESOLVED, object_type="t", object_id=1, incident_ref="INC-1"),
+        ])  # fmt: skip
+        assert ledger.record_many(actor=actor, entries=[]) == []
+        ledger.record(actor=actor, verb=IncidentEvent.SIGNAL_REOPENED, object_type="t", object_id=1)
+    stored = list(LedgerEvent.objects.order_by("seq"))
+    assert [e.seq for e in stored] == [1, 2, 3, 4]
+    assert [(e.seq, e.hash) for e in events] == [(s.seq, s.hash) for s in stored[1:3]]
+    assert stored[2].prev_hash == stored[1].hash and stored[3].prev_hash == stored[2].hash
+    assert LedgerHead.objects.get().seq == 4
+    assert ledger.verify().ok
+
+
+def test_record_many_refuses_to_run_outside_a_transaction(transactional_db, make_user, actor_for):
+    with pytest.raises(RuntimeError):
+        entry = ledger.Entry(verb=IncidentEvent.SIGNAL_RECEIVED, object_type="t", object_id=1)
+        ledger.record_many(actor=actor_for(make_user(Role.ADMIN)), entries=[entry])
+    assert not LedgerEvent.objects.exists()
+
+
+@pytest.mark.postgres
+def test_overlapping_deliveries_from_several_integrations_at_once_stay_exact(transactional_db, make_integration):
+    """Six threads, two integrations, the same 30 fingerprints each: every (integration, fingerprint)
+    is one open signal, its occurrences are the episodes it was told about, and the chain holds."""
+    tokens = [make_integration("alertmanager", name=f"prom-{n}")[1] for n in range(2)]
+    episodes = [T1, T2, T3]
+    barrier = threading.Barrier(6)
+    answers = []
+
+    def deliver(token, starts):
+        try:
+            barrier.wait()
+            for chunk in range(3):
+                alerts = [(f"fp{i}", "firing", starts) for i in range(chunk * 10, chunk * 10 + 10)]
+                answers.append(post(token, "alertmanager", delivery(*alerts)).json())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(token, starts)) for token in tokens for starts in episodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 18
+    totals = Counter()
+    for answer in answers:
+        totals.update({k: answer[k] for k in services.OUTCOMES})
+    # Each (integration, fingerprint) is created once and folded once per other episode, whatever the order.
+    assert totals["created"] == 60 and totals["folded"] + totals["unchanged"] == 120
+    assert Signal.objects.count() == 60
+    assert sum(Signal.objects.values_list("occurrences", flat=True)) == 60 + totals["folded"]
+    assert LedgerEvent.objects.filter(verb=IncidentEvent.SIGNAL_RECEIVED).count() == 60
+    assert LedgerEvent.objects.filter(verb=IncidentEvent.SIGNAL_FOLDED).count() == totals["folded"]
+    assert ledger.verify().ok
