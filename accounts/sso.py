@@ -21,8 +21,8 @@ from typing import Any
 
 import requests
 from django.conf import settings
-from django.core import checks
 from django.contrib.auth.models import Group
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -49,7 +49,7 @@ def provider_name() -> str:
 
 
 def parse_role_map(text: str) -> dict[str, frozenset[Role]]:
-    """"value=role,value=role" -> {value: roles}. A value may be named twice to give two roles."""
+    """ "value=role,value=role" -> {value: roles}. A value may be named twice to give two roles."""
     mapping: dict[str, set[Role]] = {}
     for entry in (part.strip() for part in text.split(",")):
         if not entry:

@@ -75,7 +75,8 @@ class Provider:
                 response = browser.post(
                     response.url,
                     # `next` stays in the query string, where the provider's form posts it from.
-                    data={"username": username, "password": password, "csrfmiddlewaretoken": browser.cookies["idp_csrftoken"]},
+                    data={"username": username, "password": password,
+                          "csrfmiddlewaretoken": browser.cookies["idp_csrftoken"]},
                     headers={"Referer": response.url}, allow_redirects=False, timeout=10,
                 )  # fmt: skip
                 if response.status_code != 302:
