@@ -247,6 +247,32 @@ def test_single_sign_on_is_off_unless_configured(client, db, settings):
     assert client.get(reverse("sso-callback") + "?code=x&state=y").status_code == 404
 
 
+def test_an_address_locked_out_by_password_guesses_is_refused_at_the_callback_too(provider, make_user):
+    provider.put_user("lou", groups=["responder"])
+    attacker = Client(REMOTE_ADDR="203.0.113.66")
+    for n in range(settings_limit()):
+        attacker.post(reverse("login"), {"username": f"someone-{n}", "password": "guess"})
+    response = sign_in(attacker, provider, "lou")
+    assert response.status_code == 429
+    assert b"Too many failed sign-in attempts" in response.content
+    assert signed_in_user(attacker) is None
+    assert sign_in(Client(REMOTE_ADDR="198.51.100.10"), provider, "lou").status_code == 302  # elsewhere: fine
+
+
+def settings_limit() -> int:
+    from django.conf import settings
+
+    return settings.AXES_FAILURE_LIMIT
+
+
+def test_a_role_map_naming_no_role_fails_the_system_check(settings):
+    from django.core.management import CommandError
+
+    settings.FAILSAFE_OIDC_ROLE_MAP = "ai-safety-oncall=superuser"
+    with pytest.raises(CommandError, match="accounts.E101"):
+        call_command("check")
+
+
 # --- local passwords switched off ------------------------------------------------------------------
 
 
