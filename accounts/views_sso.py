@@ -66,9 +66,14 @@ class SsoCallbackView(OIDCAuthenticationCallbackView):
         error = request.GET.get("error", "")
         if error:
             code = error if _ERROR_CODE.match(error) else "error"
-            request.sso_refusal = sso.SsoRefused(
+            refusal = sso.SsoRefused(
                 "provider_error", f"{sso.provider_name()} did not sign you in ({code}). Start again.", 400
             )
+            if request.GET.get("state") not in request.session.get("oidc_states", {}):
+                # Not an answer to a sign-in started here: show the page, but sign nobody out
+                # (mozilla-django-oidc would, so a link from anywhere could end a session).
+                return refusal_page(request, refusal)
+            request.sso_refusal = refusal
         try:
             return super().get(request)
         except SuspiciousOperation as suspicious:

@@ -184,6 +184,13 @@ def test_an_error_from_the_provider_is_a_page_not_a_500(provider, client):
     assert b"did not sign you in (access_denied)" in response.content
 
 
+def test_an_error_answer_from_elsewhere_does_not_sign_anyone_out(provider, client, make_user):
+    client.force_login(make_user(Role.RESPONDER))
+    response = client.get(f"{reverse('sso-callback')}?error=access_denied&state=not-ours")
+    assert response.status_code == 400
+    assert client.get(reverse("dashboard")).status_code == 200
+
+
 def test_a_provider_user_cannot_take_over_a_local_account_with_the_same_username(provider, client, make_user):
     local = make_user(Role.ADMIN, username="root-admin")
     subject = provider.put_user("root-admin", groups=["responder"])
