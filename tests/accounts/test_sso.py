@@ -191,6 +191,34 @@ def test_an_error_answer_from_elsewhere_does_not_sign_anyone_out(provider, clien
     assert client.get(reverse("dashboard")).status_code == 200
 
 
+def test_an_id_token_from_another_issuer_is_refused(provider, client, settings, caplog):
+    """Endpoints given one by one (no discovery) and an issuer the provider's tokens do not name."""
+    settings.FAILSAFE_OIDC_AUTHORIZATION_ENDPOINT = f"{provider.issuer}/authorize/"
+    settings.FAILSAFE_OIDC_TOKEN_ENDPOINT = f"{provider.issuer}/token/"
+    settings.FAILSAFE_OIDC_USERINFO_ENDPOINT = f"{provider.issuer}/userinfo/"
+    settings.FAILSAFE_OIDC_JWKS_ENDPOINT = f"{provider.issuer}/.well-known/jwks.json"
+    settings.FAILSAFE_OIDC_ISSUER = "https://login.other.example"
+    provider.put_user("iss", groups=["responder"])
+    response = sign_in(client, provider, "iss")
+    assert response.status_code == 400
+    assert b"could not be verified" in response.content
+    assert "ID token from another issuer" in caplog.text
+    assert signed_in_user(client) is None
+    assert not User.objects.filter(username="iss").exists()
+
+
+def test_an_unreachable_provider_is_a_502_page_not_a_500(client, db, settings):
+    from tests.e2e.stack import free_port
+
+    settings.FAILSAFE_OIDC_CLIENT_ID = "failsafe"
+    settings.FAILSAFE_OIDC_CLIENT_SECRET = "secret"
+    settings.FAILSAFE_OIDC_ISSUER = f"http://127.0.0.1:{free_port()}/nobody-here"
+    settings.FAILSAFE_OIDC_TIMEOUT = 2
+    response = client.get(reverse("sso-start"))
+    assert response.status_code == 502
+    assert b"cannot be reached" in response.content
+
+
 def test_a_provider_user_cannot_take_over_a_local_account_with_the_same_username(provider, client, make_user):
     local = make_user(Role.ADMIN, username="root-admin")
     subject = provider.put_user("root-admin", groups=["responder"])
