@@ -6,9 +6,11 @@ Both sit behind django-axes's backend, so a locked-out username or address is re
 from __future__ import annotations
 
 import logging
+import uuid
 
 import jwt
 import requests
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import SuspiciousOperation
@@ -109,7 +111,7 @@ class OidcBackend(OIDCAuthenticationBackend):
     def verify_token(self, token, **kwargs):
         """The ID token's signature and nonce (mozilla-django-oidc), and its issuer and audience."""
         payload = super().verify_token(token, **kwargs)
-        issuer = sso.setting("FAILSAFE_OIDC_ISSUER", "")
+        issuer = settings.FAILSAFE_OIDC_ISSUER
         if issuer and str(payload.get("iss", "")).rstrip("/") != issuer:
             raise SuspiciousOperation("ID token from another issuer")
         audience = payload.get("aud")
@@ -126,10 +128,10 @@ class OidcBackend(OIDCAuthenticationBackend):
             user=None,
             source="web",
             task="single sign-on",
-            request_id=getattr(self.request, "request_id", ""),
+            request_id=getattr(self.request, "request_id", "") or uuid.uuid4().hex,
             client_ip=client.client_ip(self.request),
         )
-        issuer = sso.setting("FAILSAFE_OIDC_ISSUER", "") or str(payload.get("iss", ""))
+        issuer = settings.FAILSAFE_OIDC_ISSUER or str(payload.get("iss", ""))
         return sso.sso_sign_in(actor=actor, issuer=issuer, claims={**payload, **userinfo})
 
     def get_user(self, user_id):

@@ -195,7 +195,7 @@ class SsoRefused(Exception):
         self.status = status
 
 
-def _ask() -> str:
+def contact() -> str:
     return settings.FAILSAFE_OIDC_CONTACT
 
 
@@ -203,7 +203,7 @@ def no_role_refusal() -> SsoRefused:
     return SsoRefused(
         "no_role",
         f"You signed in at {provider_name()}, but none of your groups there gives you a role in Failsafe "
-        f"(responder, incident commander, leadership, auditor or admin). Ask {_ask()} to add you to the "
+        f"(responder, incident commander, leadership, auditor or admin). Ask {contact()} to add you to the "
         "right group, then sign in again.",
     )
 
@@ -303,7 +303,7 @@ def _first_sign_in(actor, issuer, subject, username, profile, roles, details) ->
         refusal = SsoRefused(
             "account_exists",
             f"Failsafe already has an account with your username or email address, and it is not linked to "
-            f"your {provider_name()} account. Ask {_ask()} to link them; until then you cannot sign in here.",
+            f"your {provider_name()} account. Ask {contact()} to link them; until then you cannot sign in here.",
         )
         return _refuse(actor, refusal, user=None, subject=subject, details=details)
     user = User(username=username, **profile)
@@ -325,7 +325,7 @@ def _next_sign_in(actor, identity: SsoIdentity, username, profile, roles, detail
     user = User.objects.select_for_update().get(pk=identity.user_id)
     actor = replace(actor, user=user)
     if not user.is_active:
-        refusal = SsoRefused("inactive", f"Your Failsafe account is switched off. Ask {_ask()} why.")
+        refusal = SsoRefused("inactive", f"Your Failsafe account is switched off. Ask {contact()} why.")
         return _refuse(actor, refusal, user=user, subject=identity.subject, details=details)
     wanted = dict(profile)
     if wanted["email"] and User.objects.filter(email__iexact=wanted["email"]).exclude(pk=user.pk).exists():

@@ -24,7 +24,7 @@ _ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
 
 
 def refusal_page(request, refusal: sso.SsoRefused) -> HttpResponse:
-    context = {"refusal": refusal, "provider_name": sso.provider_name(), "contact": sso._ask()}
+    context = {"refusal": refusal, "provider_name": sso.provider_name(), "contact": sso.contact()}
     return render(request, "accounts/sso_refused.html", context, status=refusal.status)
 
 
