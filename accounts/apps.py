@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts import events, lockout  # noqa: F401 - registers ledger verbs; connects the sign-in receiver
+        from accounts import events, lockout, sso  # noqa: F401 - ledger verbs; the sign-in receiver; SSO checks

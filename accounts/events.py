@@ -93,3 +93,11 @@ class AccountEvent(LedgerVerb):
     API_TOKEN_ISSUED = "accounts.api_token_issued"
     ROLES_CHANGED = "accounts.roles_changed"
     LOCKOUT_CLEARED = "accounts.lockout_cleared"
+    # Single sign-on (accounts.sso): accounts made and kept in step with the identity provider.
+    SSO_ACCOUNT_CREATED = (
+        "accounts.sso_account_created",
+        lambda e: "signed in through single sign-on for the first time",
+    )
+    SSO_PROFILE_UPDATED = "accounts.sso_profile_updated", lambda e: "had their name or email updated by single sign-on"
+    SSO_SIGN_IN_REFUSED = "accounts.sso_sign_in_refused", lambda e: f"was refused single sign-on: {e.reason}"
+    SSO_IDENTITY_LINKED = "accounts.sso_identity_linked"

@@ -150,3 +150,25 @@ class LedgerHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.seq}"
+
+
+class SsoIdentity(models.Model):
+    """Which account an identity-provider subject signs in to (accounts.sso).
+
+    Sign-in matches on (issuer, subject) only, never on a username or an email address, which the
+    provider may let people change: a renamed address cannot reach somebody else's account.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identity")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255, help_text="The provider's `sub` claim: stable, never reassigned.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="accounts_sso_identity_subject_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer} → {self.user_id}"

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from accounts import views, views_otp
+from accounts import views, views_otp, views_sso
 
 urlpatterns = [
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
+    path("sso/start/", views_sso.start, name="sso-start"),
+    path("sso/callback/", views_sso.callback, name="sso-callback"),
     path("otp/", views_otp.otp_settings, name="otp-settings"),
     path("otp/start/", views_otp.otp_action, {"action": "start"}, name="otp-start"),
     path("otp/confirm/", views_otp.otp_action, {"action": "confirm"}, name="otp-confirm"),

@@ -141,7 +141,10 @@ AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     # First: refuses every password check (page, API token) while the username or address is locked out.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Passwords, unless FAILSAFE_LOCAL_PASSWORDS=0 leaves them to the break-glass accounts only.
+    "accounts.backends.PasswordBackend",
+    # Single sign-on (OpenID Connect): only ever answers the callback of a sign-in started here.
+    "accounts.backends.OidcBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -150,6 +153,34 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Single sign-on through the organisation's OpenID Connect provider (accounts.sso; README
+# "Single sign-on"). Off unless FAILSAFE_OIDC_CLIENT_ID is set. Endpoints come from the issuer's
+# discovery document unless each is given.
+FAILSAFE_OIDC_CLIENT_ID = os.environ.get("FAILSAFE_OIDC_CLIENT_ID", "")
+FAILSAFE_OIDC_CLIENT_SECRET = os.environ.get("FAILSAFE_OIDC_CLIENT_SECRET", "")
+FAILSAFE_OIDC_ISSUER = os.environ.get("FAILSAFE_OIDC_ISSUER", "").rstrip("/")
+FAILSAFE_OIDC_AUTHORIZATION_ENDPOINT = os.environ.get("FAILSAFE_OIDC_AUTHORIZATION_ENDPOINT", "")
+FAILSAFE_OIDC_TOKEN_ENDPOINT = os.environ.get("FAILSAFE_OIDC_TOKEN_ENDPOINT", "")
+FAILSAFE_OIDC_USERINFO_ENDPOINT = os.environ.get("FAILSAFE_OIDC_USERINFO_ENDPOINT", "")
+FAILSAFE_OIDC_JWKS_ENDPOINT = os.environ.get("FAILSAFE_OIDC_JWKS_ENDPOINT", "")
+FAILSAFE_OIDC_PROVIDER_NAME = os.environ.get("FAILSAFE_OIDC_PROVIDER_NAME", "") or "single sign-on"
+FAILSAFE_OIDC_SCOPES = os.environ.get("FAILSAFE_OIDC_SCOPES", "") or "openid email profile"
+FAILSAFE_OIDC_SIGN_ALGO = os.environ.get("FAILSAFE_OIDC_SIGN_ALGO", "") or "RS256"
+FAILSAFE_OIDC_TIMEOUT = float(os.environ.get("FAILSAFE_OIDC_TIMEOUT", "") or 10)
+FAILSAFE_OIDC_USERNAME_CLAIM = os.environ.get("FAILSAFE_OIDC_USERNAME_CLAIM", "") or "preferred_username"
+FAILSAFE_OIDC_ROLES_CLAIM = os.environ.get("FAILSAFE_OIDC_ROLES_CLAIM", "") or "groups"
+# "claim value=role,...": e.g. "ai-safety-oncall=responder,ai-safety-execs=leadership" (checked at start).
+FAILSAFE_OIDC_ROLE_MAP = os.environ.get("FAILSAFE_OIDC_ROLE_MAP", "")
+# A claim value that is itself a role name ("auditor") gives that role, unless switched off.
+FAILSAFE_OIDC_ROLE_NAMES = env_bool("FAILSAFE_OIDC_ROLE_NAMES", True)
+# Whom a person without a role should ask, shown on the "no role" page.
+FAILSAFE_OIDC_CONTACT = os.environ.get("FAILSAFE_OIDC_CONTACT", "") or "your Failsafe administrator"
+# FAILSAFE_LOCAL_PASSWORDS=0: passwords only for the break-glass usernames (enforced in the backend).
+FAILSAFE_LOCAL_PASSWORDS = env_bool("FAILSAFE_LOCAL_PASSWORDS", True)
+FAILSAFE_BREAK_GLASS_USERS = env_list("FAILSAFE_BREAK_GLASS_USERS")
+if not FAILSAFE_LOCAL_PASSWORDS and not (FAILSAFE_OIDC_CLIENT_ID or FAILSAFE_BREAK_GLASS_USERS):
+    raise ImproperlyConfigured("FAILSAFE_LOCAL_PASSWORDS=0 needs single sign-on or FAILSAFE_BREAK_GLASS_USERS.")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
