@@ -59,8 +59,12 @@ class PasskeyForm(forms.Form):
                            widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code",
                                                          "pattern": "[0-9 ]*", "size": 8}))  # fmt: skip
     passkey = forms.CharField(max_length=passkeys.MAX_ANSWER_LENGTH, required=False, widget=forms.HiddenInput)
-    name = forms.CharField(label="Name it (where it lives)", max_length=services.PASSKEY_NAME_MAX_LENGTH,
-                           required=False, widget=forms.TextInput(attrs={"placeholder": "e.g. laptop, security key"}))  # fmt: skip
+    name = forms.CharField(
+        label="Name it (where it lives)",
+        max_length=services.PASSKEY_NAME_MAX_LENGTH,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. laptop, security key"}),
+    )
     answer = forms.CharField(max_length=passkeys.MAX_ANSWER_LENGTH, required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, action: str, **kwargs):
