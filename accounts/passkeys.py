@@ -15,12 +15,14 @@ Passkeys are browser-only: the API keeps the authenticator app's code.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django_otp_webauthn.exceptions import OTPWebAuthnApiError
+from django_otp_webauthn.helpers import WebAuthnHelper
 from django_otp_webauthn.models import WebAuthnCredential
 from django_otp_webauthn.settings import app_settings
 from webauthn import base64url_to_bytes
@@ -39,7 +41,8 @@ _BAD_ANSWER = (WebAuthnException, OTPWebAuthnApiError, ValueError, KeyError, Typ
 
 
 def passkeys_of(user: User) -> QuerySet[WebAuthnCredential]:
-    return WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("created_at", "id")
+    passkeys: QuerySet[WebAuthnCredential] = WebAuthnCredential.objects.filter(user=user, confirmed=True)
+    return passkeys.order_by("created_at", "id")
 
 
 def has_passkey(user: User) -> bool:
@@ -51,15 +54,15 @@ def approval_purpose(correction_pk: int, content_hash: str) -> str:
     return f"approve:{correction_pk}:{content_hash}"
 
 
-def _helper():
+def _helper() -> WebAuthnHelper:
     return WebAuthnCredential.get_webauthn_helper(request=None)
 
 
-def _fresh_since():
+def _fresh_since() -> datetime:
     return timezone.now() - timedelta(seconds=app_settings.OTP_WEBAUTHN_TIMEOUT_SECONDS)
 
 
-def _issue(user: User, purpose: str, options: dict, state: dict) -> dict:
+def _issue(user: User, purpose: str, options: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     now = timezone.now()
     # Spent and expired challenges of this person are of no further use.
     PasskeyChallenge.objects.filter(user=user, created_at__lt=_fresh_since()).delete()
@@ -68,7 +71,7 @@ def _issue(user: User, purpose: str, options: dict, state: dict) -> dict:
     return options
 
 
-def _parse(answer: str) -> tuple[dict, str] | None:
+def _parse(answer: str) -> tuple[dict[str, Any], str] | None:
     """The answer as JSON and the challenge its client data echoes, or None if it is not one."""
     if not answer or len(answer) > MAX_ANSWER_LENGTH:
         return None
@@ -100,7 +103,7 @@ def _person(actor: Actor) -> User:
     return actor.user
 
 
-def passkey_challenge_issue(*, actor: Actor, purpose: str) -> dict:
+def passkey_challenge_issue(*, actor: Actor, purpose: str) -> dict[str, Any]:
     """Options for navigator.credentials.get(): a fresh challenge for one of the actor's passkeys."""
     user = _person(actor)
     if not has_passkey(user):
@@ -109,13 +112,13 @@ def passkey_challenge_issue(*, actor: Actor, purpose: str) -> dict:
     return _issue(user, purpose, options, state)
 
 
-def registration_options(user: User) -> dict:
+def registration_options(user: User) -> dict[str, Any]:
     """Options for navigator.credentials.create(), with a "register" challenge issued for them."""
     options, state = _helper().register_begin(user=user)
     return _issue(user, "register", options, state)
 
 
-def registration_answer(user: User, answer: str) -> tuple[PasskeyChallenge, dict]:
+def registration_answer(user: User, answer: str) -> tuple[PasskeyChallenge, dict[str, Any]]:
     """Spend the user's "register" challenge this answer echoes (call it outside any transaction,
     so it stays spent whatever follows); refused if there is none."""
     parsed = _parse(answer)
@@ -125,7 +128,7 @@ def registration_answer(user: User, answer: str) -> tuple[PasskeyChallenge, dict
     return row, parsed[0]
 
 
-def registration_save(user: User, challenge: PasskeyChallenge, data: dict) -> WebAuthnCredential:
+def registration_save(user: User, challenge: PasskeyChallenge, data: dict[str, Any]) -> WebAuthnCredential:
     """Verify the new passkey against its challenge and save it (inside the caller's transaction)."""
     try:
         with transaction.atomic():  # a savepoint: a duplicate passkey leaves the caller's transaction usable

@@ -127,7 +127,7 @@ def otp_device_remove(*, actor: Actor, code: str = "") -> int:
     return removed
 
 
-def passkey_registration_begin(*, actor: Actor, code: str = "", passkey: str = "") -> dict:
+def passkey_registration_begin(*, actor: Actor, code: str = "", passkey: str = "") -> dict[str, Any]:
     """Options for the browser to create a passkey, once the actor proved a factor they hold."""
     user = _user(actor)
     _prove_a_factor(actor, user, purpose="add", code=code, answer=passkey)

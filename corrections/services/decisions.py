@@ -4,6 +4,7 @@ nobody decided in time."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
@@ -85,7 +86,7 @@ def _verify_second_factor(actor: Actor, user: User, correction: Correction, *, o
     return "totp"
 
 
-def correction_passkey_challenge(*, actor: Actor, correction: Correction) -> dict:
+def correction_passkey_challenge(*, actor: Actor, correction: Correction) -> dict[str, Any]:
     """Options for the approver's browser to sign with a passkey: a challenge for this person and
     this correction as it stands now, answerable once (accounts.passkeys). Issued only to someone
     who may approve it now and whose approval needs a second factor."""
