@@ -1,7 +1,10 @@
 """Adding and removing passkeys on the second-factor page (issue 14, item 2), ledgered; a borrowed
 session cannot add a factor of its own: whoever already holds a factor proves it first."""
 
+import threading
+
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django_otp.oath import TOTP
@@ -144,3 +147,33 @@ def test_an_auditor_adds_no_passkey(make_user):
     client = Client()
     client.force_login(make_user(Role.AUDITOR))
     assert client.post(reverse("passkey-add-begin")).status_code == 403
+
+
+# --- PostgreSQL: one answer sent many times at once is accepted once --------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_answer_sent_at_once_from_many_requests_is_accepted_once(leader):
+    key = enrol(web(leader))
+    answer = key.get(passkeys.passkey_challenge_issue(actor=web(leader), purpose="remove"))
+    barrier = threading.Barrier(6)
+    outcomes = []
+
+    def submit():
+        try:
+            barrier.wait()
+            passkeys.passkey_verify(actor=web(leader), purpose="remove", answer=answer)
+            outcomes.append("accepted")
+        except DomainError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["accepted"] + ["refused"] * 5
