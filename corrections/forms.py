@@ -254,6 +254,12 @@ class ApproveForm(_ReviewedForm):
             del self.fields["otp"]
             del self.fields["passkey"]
 
+    def clean(self):
+        data = super().clean()
+        if "passkey" in self.errors:  # hidden, so say it where the person will see it
+            self.add_error(None, "Your passkey's answer could not be read. Confirm with your passkey again.")
+        return data
+
     def field_for_error(self, name: str) -> str:
         """A refused passkey answer is said on top: its field is hidden."""
         return "" if name == "passkey" else super().field_for_error(name)

@@ -227,3 +227,17 @@ def test_the_api_keeps_the_code_and_takes_no_passkey(people, withdrawal, api_for
 
     assert response.status_code == 400
     assert not Approval.objects.exists()
+
+
+def test_an_oversized_answer_is_a_400_said_on_top_of_the_form(people, withdrawal):
+    enrol(web(people["leader1"]))
+    client = Client()
+    client.force_login(people["leader1"])
+
+    response = client.post(reverse("correction-approve", args=[withdrawal.pk]), {
+        "content_hash": withdrawal.content_hash, "confirm_target": "atlas", "passkey": "x" * 20_000,
+    })  # fmt: skip
+
+    assert response.status_code == 400
+    assert "could not be read" in str(response.context["forms"]["approve"].non_field_errors())
+    assert not Approval.objects.exists()
