@@ -241,3 +241,19 @@ def test_an_oversized_answer_is_a_400_said_on_top_of_the_form(people, withdrawal
     assert response.status_code == 400
     assert "could not be read" in str(response.context["forms"]["approve"].non_field_errors())
     assert not Approval.objects.exists()
+
+
+def test_a_break_glass_withdrawal_is_ratified_with_a_passkey(make_incident, people):
+    incident = make_incident(by=people["responder"], severity="SEV1")
+    broken = services.correction_request(
+        actor=web(people["leader1"]), incident=incident, type="withdraw_model", deployment=None,
+        params={"model": "atlas"}, rationale="Exploited now.", break_glass=True, justification="Exploited right now.",
+    )  # fmt: skip
+    broken.refresh_from_db()
+    assert broken.policy_at_request.requires_second_factor
+    key = enrol(web(people["leader2"]))
+
+    approve(people["leader2"], broken, passkey=answer_for(people["leader2"], broken, key))
+
+    ratification = Approval.objects.get(correction=broken)
+    assert ratification.ratifies_break_glass and ratification.second_factor_verified
