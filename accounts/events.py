@@ -90,6 +90,8 @@ class AccountEvent(LedgerVerb):
     OTP_DEVICE_STARTED = "otp.device_started"
     OTP_DEVICE_CONFIRMED = "otp.device_confirmed"
     OTP_DEVICE_REMOVED = "otp.device_removed"
+    PASSKEY_REGISTERED = "passkey.registered", lambda e: f"added a passkey ({(e.after or {}).get('name', '')})"
+    PASSKEY_REMOVED = "passkey.removed", lambda e: f"removed a passkey ({(e.after or {}).get('name', '')})"
     API_TOKEN_ISSUED = "accounts.api_token_issued"
     ROLES_CHANGED = "accounts.roles_changed"
     LOCKOUT_CLEARED = "accounts.lockout_cleared"

@@ -103,17 +103,28 @@ def second_factor_verify(*, actor: Actor, devices: Iterable[TOTPDevice], code: s
     Refused (DomainError on `field`) while the actor's username or address is locked out.
     Call it outside any transaction, so a failure is kept when the caller's refusal rolls back.
     """
-    request = _stand_in_request(actor)
-    credentials = {"username": actor.user.get_username()}
-    if not AxesProxyHandler.is_allowed(request, credentials):
-        raise DomainError.invalid_field(field, lockout_message(locked_until(request, credentials)))
+    second_factor_allowed(actor=actor, field=field)
     code = (code or "").strip()
     if code.isdigit():
         for device in devices:
             if device.verify_token(code):
                 return device
-    user_login_failed.send(sender=__name__, credentials=credentials, request=request)
+    second_factor_failed(actor=actor)
     return None
+
+
+def second_factor_allowed(*, actor: Actor, field: str) -> None:
+    """Refuse (DomainError on `field`) while the actor's username or address is locked out."""
+    request = _stand_in_request(actor)
+    credentials = {"username": actor.user.get_username()}
+    if not AxesProxyHandler.is_allowed(request, credentials):
+        raise DomainError.invalid_field(field, lockout_message(locked_until(request, credentials)))
+
+
+def second_factor_failed(*, actor: Actor) -> None:
+    """Count a wrong second factor (a code or a passkey answer) towards the actor's lockout."""
+    credentials = {"username": actor.user.get_username()}
+    user_login_failed.send(sender=__name__, credentials=credentials, request=_stand_in_request(actor))
 
 
 def password_failures_forgive(*, request: HttpRequest, username: str) -> int:

@@ -97,6 +97,25 @@ class IdempotencyRecord(models.Model):
         return f"{self.channel} key of {self.user_id}: {self.status_code}"
 
 
+class PasskeyChallenge(models.Model):
+    """A WebAuthn challenge issued to one person for one purpose ("register", "remove", or
+    "approve:<correction>:<content hash>"). Answered at most once, and only while fresh: the row
+    is spent before the answer is checked, so a replayed or wrong answer finds nothing to spend."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=120)
+    challenge = models.CharField(max_length=128, help_text="base64url, as the browser echoes it in clientDataJSON.")
+    state = models.JSONField(default=dict, help_text="What django-otp-webauthn needs to verify the answer.")
+    created_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "challenge"], name="accounts_passkey_challenge_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} challenge for {self.user_id}"
+
+
 # --- The ledger --------------------------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
-"""Writes to accounts: enrolling a TOTP authenticator (the second factor of tier 4), API tokens,
-and an admin clearing a sign-in lockout.
+"""Writes to accounts: enrolling second factors for tier 4 (an authenticator app's TOTP, passkeys),
+API tokens, and an admin clearing a sign-in lockout.
 
 Each change is one transaction with its ledger event. The secret never enters the ledger. A code
 is checked before the transaction opens, so a wrong code's throttling (django-otp counts failures
@@ -17,8 +17,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
-from accounts import ledger, lockout
+from accounts import ledger, lockout, passkeys
 from accounts.actor import Actor
 from accounts.events import AccountEvent
 from accounts.models import ApiToken, User
@@ -26,6 +27,7 @@ from accounts.roles import Role
 from config.errors import DomainError
 
 DEVICE_NAME = "Authenticator app"
+PASSKEY_NAME_MAX_LENGTH = 64
 
 
 def _user(actor: Actor) -> User:
@@ -61,12 +63,24 @@ def _record(actor: Actor, verb: AccountEvent, device: TOTPDevice, *, after: dict
     ledger.record(actor=actor, verb=verb, obj=device, after={"user": device.user.username, **after})
 
 
-def otp_device_start(*, actor: Actor, code: str = "") -> TOTPDevice:
-    """Create an unconfirmed device (a fresh secret). Replacing a confirmed one needs its current code."""
+def _prove_a_factor(actor: Actor, user: User, *, purpose: str, code: str, answer: str) -> None:
+    """Changing one's second factors needs one of them, fresh: a passkey's answer if given (or if
+    passkeys are all the person holds), else the app's code. Someone with none has nothing to prove."""
+    totp = _confirmed(user)
+    if answer:
+        passkeys.passkey_verify(actor=actor, purpose=purpose, answer=answer)
+    elif totp:
+        _check_code(actor, totp, code)
+    elif passkeys.has_passkey(user):
+        raise DomainError.invalid_field(passkeys.ANSWER_FIELD, "Confirm with one of your passkeys first.")
+
+
+def otp_device_start(*, actor: Actor, code: str = "", passkey: str = "") -> TOTPDevice:
+    """Create an unconfirmed device (a fresh secret). Someone holding a factor (a confirmed app, a
+    passkey) proves it first: otherwise a borrowed session could add its own second factor."""
     user = _user(actor)
     existing = _confirmed(user)
-    if existing:
-        _check_code(actor, existing, code)
+    _prove_a_factor(actor, user, purpose="add", code=code, answer=passkey)
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()  # one enrolment change at a time
         discarded = TOTPDevice.objects.filter(user=user, confirmed=False).delete()[0]
@@ -111,6 +125,48 @@ def otp_device_remove(*, actor: Actor, code: str = "") -> int:
         after = {"device": device.pk, "was_confirmed": bool(existing), "removed": removed}
         _record(actor, AccountEvent.OTP_DEVICE_REMOVED, device, after=after)
     return removed
+
+
+def passkey_registration_begin(*, actor: Actor, code: str = "", passkey: str = "") -> dict[str, Any]:
+    """Options for the browser to create a passkey, once the actor proved a factor they hold."""
+    user = _user(actor)
+    _prove_a_factor(actor, user, purpose="add", code=code, answer=passkey)
+    return passkeys.registration_options(user)
+
+
+def passkey_registration_complete(*, actor: Actor, answer: str, name: str = "") -> WebAuthnCredential:
+    """Keep the passkey the browser created for the actor's registration challenge."""
+    user = _user(actor)
+    challenge, data = passkeys.registration_answer(user, answer)
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()  # one enrolment change at a time
+        device = passkeys.registration_save(user, challenge, data)
+        count = passkeys.passkeys_of(user).count()
+        device.name = " ".join((name or "").split())[:PASSKEY_NAME_MAX_LENGTH] or f"Passkey {count}"
+        device.save(update_fields=["name"])
+        _record_passkey(actor, AccountEvent.PASSKEY_REGISTERED, device, after={"passkeys": count})
+    return device
+
+
+def passkey_remove(*, actor: Actor, passkey_id: int, code: str = "", passkey: str = "") -> None:
+    """Remove one of the actor's passkeys, once they proved a factor (that passkey included)."""
+    user = _user(actor)
+    if not passkeys.passkeys_of(user).filter(pk=passkey_id).exists():
+        raise DomainError("You have no such passkey.", code="not_found")
+    _prove_a_factor(actor, user, purpose="remove", code=code, answer=passkey)
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        device = passkeys.passkeys_of(user).filter(pk=passkey_id).first()
+        if device is None:
+            raise DomainError("This passkey was removed already.", code="conflict")
+        remaining = passkeys.passkeys_of(user).count() - 1
+        _record_passkey(actor, AccountEvent.PASSKEY_REMOVED, device, after={"passkeys": remaining})
+        device.delete()
+
+
+def _record_passkey(actor: Actor, verb: AccountEvent, device: WebAuthnCredential, *, after: dict[str, Any]) -> None:
+    after = {"user": device.user.username, "passkey": device.pk, "name": device.name, **after}
+    ledger.record(actor=actor, verb=verb, obj=device, after=after)
 
 
 @transaction.atomic

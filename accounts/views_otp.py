@@ -1,7 +1,8 @@
 """The second-factor page: enrol, confirm, replace or remove a TOTP authenticator app.
 
 The QR code is drawn on the server as inline SVG (segno); no script is involved. The page shows
-the secret only while a set-up is unconfirmed, and is never cached.
+the secret only while a set-up is unconfirmed, and is never cached. Passkeys, listed first, are
+added and removed through accounts.views_passkeys (adding one needs static/js/passkey.js).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import services
+from accounts import passkeys, services
 from accounts.access import READ_ROLES, WRITE_ROLES, role_required
 from accounts.actor import Actor
 from config.errors import DomainError
@@ -39,9 +40,39 @@ class CodeForm(forms.Form):
         ),
     )
 
+    # Set up an app while holding only passkeys: one of them answers first (static/js/passkey.js).
+    passkey = forms.CharField(max_length=passkeys.MAX_ANSWER_LENGTH, required=False, widget=forms.HiddenInput)
+
     def __init__(self, *args, action: str, **kwargs):
         kwargs.setdefault("auto_id", f"{action}-%s")
         super().__init__(*args, **kwargs)
+
+    def field_for_error(self, name: str) -> str:
+        return "" if name == "passkey" else name
+
+
+class PasskeyForm(forms.Form):
+    """What a passkey change carries: a proof (an answer from a passkey held, or the app's code)
+    and, when adding, the browser's new passkey and a name for it."""
+
+    code = forms.CharField(label="Code from your authenticator app", max_length=12, required=False,
+                           widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code",
+                                                         "pattern": "[0-9 ]*", "size": 8}))  # fmt: skip
+    passkey = forms.CharField(max_length=passkeys.MAX_ANSWER_LENGTH, required=False, widget=forms.HiddenInput)
+    name = forms.CharField(
+        label="Name it (where it lives)",
+        max_length=services.PASSKEY_NAME_MAX_LENGTH,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. laptop, security key"}),
+    )
+    answer = forms.CharField(max_length=passkeys.MAX_ANSWER_LENGTH, required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, action: str, **kwargs):
+        kwargs.setdefault("auto_id", f"{action}-%s")
+        super().__init__(*args, **kwargs)
+
+    def field_for_error(self, name: str) -> str:
+        return "" if name in ("passkey", "answer") else name
 
 
 def otpauth_uri(device: TOTPDevice) -> str:
@@ -58,14 +89,20 @@ def _grouped_secret(device: TOTPDevice) -> str:
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
-def _render(request: HttpRequest, *, status: int = 200, failed: str = "", form: CodeForm | None = None):
+def render_settings(request: HttpRequest, *, status: int = 200, failed: str = "", form: forms.Form | None = None):
     user = request.user
     confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
     pending = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
-    forms_ = {name: CodeForm(action=name) for name in ("start", "confirm", "remove")}
-    if failed:
+    forms_: dict[str, forms.Form | None] = {name: CodeForm(action=name) for name in ("start", "confirm", "remove")}
+    forms_["passkey_add"] = PasskeyForm(action="passkey-add")
+    # Each passkey with its removal form; the one refused comes back bound, with its panel open.
+    held = []
+    for passkey in passkeys.passkeys_of(user):
+        refused = failed == f"passkey-remove-{passkey.pk}"
+        held.append((passkey, form if refused else PasskeyForm(action=f"passkey-remove-{passkey.pk}"), refused))
+    if failed and not failed.startswith("passkey-remove-"):
         forms_[failed] = form
-    context = {"confirmed": confirmed, "pending": pending, "forms": forms_, "failed": failed}
+    context = {"confirmed": confirmed, "pending": pending, "forms": forms_, "failed": failed, "passkeys": held}
     if pending is not None:
         uri = otpauth_uri(pending)
         svg = segno.make(uri, error="m").svg_inline(
@@ -78,7 +115,7 @@ def _render(request: HttpRequest, *, status: int = 200, failed: str = "", form: 
 @own_account
 @never_cache
 def otp_settings(request: HttpRequest) -> HttpResponse:
-    return _render(request)
+    return render_settings(request)
 
 
 # What each button does, and what the page says when it worked.
@@ -100,9 +137,12 @@ def otp_action(request: HttpRequest, action: str) -> HttpResponse:
     form = CodeForm(request.POST, action=action)
     form.is_valid()
     try:
-        service(actor=Actor.from_request(request), code=form.cleaned_data.get("code", ""))
+        proof = {"code": form.cleaned_data.get("code", "")}
+        if action == "start":
+            proof["passkey"] = form.cleaned_data.get("passkey", "")
+        service(actor=Actor.from_request(request), **proof)
     except DomainError as error:
         bind_domain_error(form, error)
-        return _render(request, status=error.status, failed=action, form=form)
+        return render_settings(request, status=error.status, failed=action, form=form)
     messages.success(request, success)
     return redirect("otp-settings")

@@ -5,10 +5,12 @@ development checkout. The test suite sets what it needs (a key, plain HTTP) thro
 variables, never by editing this file. See README "Configuration".
 """
 
+import ipaddress
 import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -68,6 +70,7 @@ INSTALLED_APPS = [
     "guardian",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp_webauthn",
     "csp",
     "accounts",
     "incidents",
@@ -266,6 +269,30 @@ DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "failsafe@local
 # A hung mail server must not hold a worker (or its delivery's lease) for ever.
 EMAIL_TIMEOUT = float(os.environ.get("DJANGO_EMAIL_TIMEOUT", "10"))
 FAILSAFE_BASE_URL = os.environ.get("FAILSAFE_BASE_URL", "http://127.0.0.1:8000")
+
+
+def _webauthn_defaults(base_url: str) -> tuple[str, str]:
+    """The relying-party id and origin a base URL implies. WebAuthn needs a domain, so a base URL on
+    an IP address (make run's 127.0.0.1) means localhost, which browsers treat as secure."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "localhost"
+    try:
+        ipaddress.ip_address(host)
+        host = "localhost"
+    except ValueError:
+        pass
+    return host, f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+# Passkeys (accounts.passkeys, django-otp-webauthn): the relying party and the origins its assertions may come from.
+FAILSAFE_WEBAUTHN_RP_ID = os.environ.get("FAILSAFE_WEBAUTHN_RP_ID") or _webauthn_defaults(FAILSAFE_BASE_URL)[0]
+FAILSAFE_WEBAUTHN_ORIGINS = env_list("FAILSAFE_WEBAUTHN_ORIGINS") or [_webauthn_defaults(FAILSAFE_BASE_URL)[1]]
+OTP_WEBAUTHN_RP_ID = FAILSAFE_WEBAUTHN_RP_ID
+OTP_WEBAUTHN_RP_NAME = "Failsafe"
+OTP_WEBAUTHN_ALLOWED_ORIGINS = FAILSAFE_WEBAUTHN_ORIGINS
+# A passkey here is a second factor for one decision, never a way to sign in.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_TIMEOUT_SECONDS = int(os.environ.get("FAILSAFE_WEBAUTHN_TIMEOUT_SECONDS", "300"))
 
 # Slack (incidents.channels.slack): without a bot token the channel is off and says so.
 FAILSAFE_SLACK_API_URL = os.environ.get("FAILSAFE_SLACK_API_URL", "https://slack.com/api/")

@@ -237,6 +237,9 @@ class ApproveForm(_ReviewedForm):
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9]*"}),
     )
 
+    # A passkey's answer, put here by static/js/passkey.js; without it (no passkey, no script) the code is asked.
+    passkey = forms.CharField(max_length=16_000, required=False, widget=forms.HiddenInput)
+
     def __init__(self, *args, target_name: str, typed: bool, second_factor: bool, **kwargs):
         super().__init__(*args, **kwargs)
         if typed:
@@ -246,9 +249,20 @@ class ApproveForm(_ReviewedForm):
         else:
             del self.fields["confirm_target"]
         if second_factor:
-            self.fields["otp"].required = True
+            self.fields["otp"].required = not (self.is_bound and self.data.get("passkey"))
         else:
             del self.fields["otp"]
+            del self.fields["passkey"]
+
+    def clean(self):
+        data = super().clean()
+        if "passkey" in self.errors:  # hidden, so say it where the person will see it
+            self.add_error(None, "Your passkey's answer could not be read. Confirm with your passkey again.")
+        return data
+
+    def field_for_error(self, name: str) -> str:
+        """A refused passkey answer is said on top: its field is hidden."""
+        return "" if name == "passkey" else super().field_for_error(name)
 
 
 class LiftApproveForm(_ReviewedForm):

@@ -10,6 +10,8 @@ urlpatterns = [
     path("corrections/<int:pk>/", views.correction_detail, name="correction-detail"),
     path("corrections/<int:pk>/status/", views.correction_status, name="correction-status"),
     path("corrections/<int:pk>/approve/", views.correction_approve, name="correction-approve"),
+    path("corrections/<int:pk>/approve/passkey-challenge/", views.correction_passkey_challenge,
+         name="correction-passkey-challenge"),
     path("corrections/<int:pk>/reject/", views.correction_reject, name="correction-reject"),
     path("corrections/<int:pk>/cancel/", views.correction_cancel, name="correction-cancel"),
     path("corrections/<int:pk>/lift/", views.correction_lift, name="correction-lift"),

@@ -16,17 +16,19 @@ from typing import Any
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import passkeys
 from accounts.access import READ_ROLES, WRITE_ROLES, role_required
 from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import Role
+from accounts.views_passkeys import json_refusal
 from config.api import MAX_ID
 from config.errors import DomainError
 from config.forms import bind_domain_error
@@ -480,6 +482,10 @@ def _render_detail(
         if correction.state == State.PENDING_APPROVAL or needs_ratification(correction)
         else "",
         "failed": failed,
+        # Passkeys first where the approver has one; the app's code stays as the fallback.
+        "passkey_offered": forms["approve"] is not None
+        and "passkey" in forms["approve"].fields
+        and passkeys.has_passkey(request.user),
         "pending_lift": selectors.pending_lift_of(correction),
         # An active correction's likely next step is lifting it: its panel starts open.
         "lift_first": correction.state == State.ACTIVE,
@@ -565,6 +571,7 @@ def correction_approve(request: HttpRequest, pk: int) -> HttpResponse:
             content_hash=data["content_hash"],
             comment=data.get("comment", ""),
             otp=data.get("otp", ""),
+            passkey=data.get("passkey", ""),
             confirm_target=data.get("confirm_target", ""),
             notice_explanation=data.get("notice_explanation", ""),
         )
@@ -578,6 +585,21 @@ def correction_approve(request: HttpRequest, pk: int) -> HttpResponse:
         return f"Your approval of #{updated.pk} counts; it still needs more sign-off."
 
     return _correction_action(request, pk, name="approve", make_form=_approve_form, perform=perform)
+
+
+@page_access
+@never_cache
+def correction_passkey_challenge(request: HttpRequest, pk: int) -> HttpResponse:
+    """POST: options for the approver's browser to sign with a passkey, bound to this correction
+    as it stands (static/js/passkey.js puts the answer in the approve form)."""
+    correction = _correction_or_404(request, pk)
+    if request.method != "POST":
+        return JsonResponse({"detail": "Use POST.", "code": "method_not_allowed"}, status=405)
+    try:
+        options = services.correction_passkey_challenge(actor=Actor.from_request(request), correction=correction)
+    except DomainError as error:
+        return json_refusal(error)
+    return JsonResponse(options)
 
 
 @page_access
@@ -758,6 +780,10 @@ def approval_inbox(request: HttpRequest) -> HttpResponse:
     filtered = filters.is_bound and any(filters.form.cleaned_data.values())
     # Unfiltered, the page shows the inbox the header counts (computed once per request).
     rows = sorted(rows_for(inbox.matching(filters.qs) if filtered else inbox.items), key=_urgency)
-    needs_device = user.has_role(Role.LEADERSHIP) and not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    needs_device = (
+        user.has_role(Role.LEADERSHIP)
+        and not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        and not passkeys.has_passkey(user)
+    )
     context = {"rows": rows, "needs_device": needs_device, "form": filters.form, "filtered": filtered}
     return render(request, "corrections/approval_inbox.html", context, status=status)

@@ -88,6 +88,16 @@ BROWSER_ONLY: dict[str, str] = {
     "accounts/otp/start/": "Second-factor enrolment: the secret is shown once as a QR code to scan in person.",
     "accounts/otp/confirm/": "Second-factor enrolment: proves the authenticator app holds the secret just shown.",
     "accounts/otp/remove/": "Removing a second factor needs the signed-in person, in the browser, with a fresh code.",
+    "accounts/passkeys/add/begin/": "Passkey enrolment: the browser's authenticator creates the key (WebAuthn).",
+    "accounts/passkeys/add/complete/": "Passkey enrolment: the browser's authenticator answers the challenge.",
+    "accounts/passkeys/challenge/add/": "Proving a passkey before adding another factor needs the browser's "
+    "authenticator.",
+    "accounts/passkeys/challenge/remove/": "Proving a passkey before removing a factor needs the browser's "
+    "authenticator.",
+    "accounts/passkeys/<int:pk>/remove/": "Removing a passkey needs the signed-in person proving a factor in the "
+    "browser.",
+    "corrections/<int:pk>/approve/passkey-challenge/": "A passkey assertion comes from the browser's authenticator; "
+    "the API approves with a TOTP code (POST /api/v1/corrections/{id}/approve/).",
 }
 
 _DECLARED_METHODS = "request_method_list"  # the closure variable of django.views.decorators.http

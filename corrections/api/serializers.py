@@ -56,7 +56,11 @@ class ApproveSerializer(StrictSerializer):
         "request was edited since, the answer is 409 and nothing is recorded: review it again.",
     )
     comment = TextField(max_length=20000, required=False, default="", allow_blank=True)
-    otp = TextField(max_length=12, required=False, default="", allow_blank=True)
+    otp = TextField(
+        max_length=12, required=False, default="", allow_blank=True,
+        help_text="Tier 4: the current code from your authenticator app (TOTP). Passkeys confirm approvals in the "
+        "browser only; the API always takes the app's code, so a leader who uses the API needs an app as well.",
+    )  # fmt: skip
     confirm_target = TextField(max_length=64, required=False, default="", allow_blank=True)
     notice_explanation = TextField(
         max_length=20000, required=False, default="", allow_blank=True,

@@ -4,12 +4,14 @@ nobody decided in time."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import passkeys
 from accounts.actor import Actor
 from accounts.lockout import second_factor_verify
 from accounts.models import User
@@ -21,7 +23,7 @@ from corrections.models import Approval, Correction, CorrectionEditor, State, ne
 from corrections.selectors import decision_facts
 from corrections.services.common import approve, end, lock, person, record, require_typed_target, required_text
 from corrections.services.lifts import lifts_sweep_deadlines
-from corrections.services.permissions import CANCELLABLE_STATES, may_cancel
+from corrections.services.permissions import CANCELLABLE_STATES, correction_actions_for, may_cancel
 from incidents.notifications import Event, incident_url, notify
 from incidents.selectors import can_view_incident
 
@@ -58,15 +60,43 @@ def _tell_requester_it_lapsed(correction: Correction, deadline: str) -> list[str
     )
 
 
-def _verify_second_factor(actor: Actor, user: User, otp: str) -> None:
+def _verify_second_factor(actor: Actor, user: User, correction: Correction, *, otp: str, passkey: str) -> str:
+    """Check the approver's fresh second factor; returns which kind ("passkey" or "totp").
+
+    A passkey's answer counts only for a challenge issued to this approver for this correction as
+    reviewed (accounts.passkeys.approval_purpose), once. Refused while the sign-in is locked out;
+    a wrong code or answer counts towards that lockout.
+    """
+    if passkey:
+        purpose = passkeys.approval_purpose(correction.pk, correction.content_hash)
+        passkeys.passkey_verify(actor=actor, purpose=purpose, answer=passkey, field="passkey")
+        return "passkey"
     devices = list(TOTPDevice.objects.filter(user=user, confirmed=True))
     if not devices:
+        if passkeys.has_passkey(user):
+            raise DomainError.invalid_field(
+                "otp", "Confirm with your passkey (in the browser), or set up an authenticator app for its code."
+            )
         raise DomainError.invalid_field(
-            "otp", "This approval needs a second factor: enrol an authenticator app on your account page first."
+            "otp",
+            "This approval needs a second factor: add a passkey or an authenticator app on your account page first.",
         )
-    # Refused while the sign-in is locked out; a wrong code counts towards that lockout.
     if second_factor_verify(actor=actor, devices=devices, code=otp, field="otp") is None:
         raise DomainError.invalid_field("otp", "Enter the current 6-digit code from your authenticator app.")
+    return "totp"
+
+
+def correction_passkey_challenge(*, actor: Actor, correction: Correction) -> dict[str, Any]:
+    """Options for the approver's browser to sign with a passkey: a challenge for this person and
+    this correction as it stands now, answerable once (accounts.passkeys). Issued only to someone
+    who may approve it now and whose approval needs a second factor."""
+    user = person(actor)
+    if "approve" not in correction_actions_for(user=user, correction=correction):
+        raise DomainError("You cannot approve this correction now.", code="conflict")
+    if not correction.policy_at_request.requires_second_factor:
+        raise DomainError("This approval needs no second factor.", code="conflict")
+    purpose = passkeys.approval_purpose(correction.pk, correction.content_hash)
+    return passkeys.passkey_challenge_issue(actor=actor, purpose=purpose)
 
 
 STALE_CONTENT = "The request changed since you opened it — review it again."
@@ -90,11 +120,14 @@ def correction_approve(
     content_hash: str,
     comment: str = "",
     otp: str = "",
+    passkey: str = "",
     confirm_target: str = "",
     notice_explanation: str = "",
 ) -> Correction:
     """Approve (or ratify a break-glass correction) exactly the content hashed as `content_hash`.
 
+    Tier 4 needs a fresh second factor: `passkey`, a passkey's answer to a challenge issued for
+    this correction (browser only), or else `otp`, the authenticator app's code.
     Refusals a person can act on are 409; a stale hash records nothing and spends no code.
     """
     # The second factor is checked before the transaction: a wrong code must count against the
@@ -106,13 +139,12 @@ def correction_approve(
     _require_reviewed(unlocked, content_hash)
     refusal = policy.approval_refusal(decision_facts(unlocked), user.pk, user.roles)
     snapshot = unlocked.policy_at_request
-    second_factor_checked = False
+    second_factor = ""
     if refusal is None:  # otherwise the locked check below says why, without spending a code
         if snapshot.requires_typed_confirmation:
             require_typed_target(unlocked, confirm_target)
         if snapshot.requires_second_factor:
-            _verify_second_factor(actor, user, otp)
-            second_factor_checked = True
+            second_factor = _verify_second_factor(actor, user, unlocked, otp=otp, passkey=passkey)
     with transaction.atomic():
         incident, correction = lock(actor, correction)
         if lapse_if_due(actor, correction, timezone.now()):
@@ -121,7 +153,7 @@ def correction_approve(
             lapsed = False
             _decide_approve(
                 actor, correction, content_hash=content_hash, comment=comment,
-                second_factor_checked=second_factor_checked, notice_explanation=notice_explanation,
+                second_factor=second_factor, notice_explanation=notice_explanation,
             )  # fmt: skip
     if lapsed:  # the lapse is committed; the refusal follows
         raise DomainError("This request has lapsed: its time to live passed before it was approved.", code="conflict")
@@ -143,7 +175,7 @@ def _decide_approve(
     *,
     content_hash: str,
     comment: str,
-    second_factor_checked: bool,
+    second_factor: str,
     notice_explanation: str = "",
 ) -> None:
     user = person(actor)
@@ -155,7 +187,7 @@ def _decide_approve(
     editors = set(CorrectionEditor.objects.filter(correction=correction).values_list("editor_id", flat=True))
     _refuse(policy.approval_refusal(decision_facts(correction, approvals=approvals, editor_ids=editors),
                                     user.pk, user.roles))  # fmt: skip
-    if snapshot.requires_second_factor and not second_factor_checked:
+    if snapshot.requires_second_factor and not second_factor:
         raise DomainError.invalid_field("otp", "Enter the current 6-digit code from your authenticator app.")
     if not ratifying:  # a correction breaking a customer's agreement carries why (corrections.customers)
         notice_explanation_check(actor=actor, correction=correction, explanation=notice_explanation)
@@ -176,7 +208,8 @@ def _decide_approve(
     record(
         actor, CorrectionEvent.RATIFICATION_GIVEN if ratifying else CorrectionEvent.APPROVAL_GIVEN, correction,
         after={"approval": approval.pk, "counted_as": approval.counted_as, "content_hash": correction.content_hash,
-               "still_needed": signoff.missing, "second_factor": approval.second_factor_verified},
+               "still_needed": signoff.missing, "second_factor": approval.second_factor_verified,
+               **({"second_factor_kind": second_factor} if second_factor else {})},
         reason=comment,
     )  # fmt: skip
     if not signoff.satisfied:

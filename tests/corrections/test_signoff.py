@@ -281,9 +281,12 @@ def test_an_edit_committed_after_the_first_check_is_caught_under_the_lock(
     seen = fresh(c).content_hash
     verify = decisions._verify_second_factor
 
-    def edit_meanwhile(actor, user, otp):  # runs between the check outside the transaction and the lock
-        verify(actor, user, otp)
+    def edit_meanwhile(
+        actor, user, correction, **factor
+    ):  # runs between the check outside the transaction and the lock
+        kind = verify(actor, user, correction, **factor)
         services.correction_edit(actor=actor_for(people["commander"]), correction=c, duration_minutes=30)
+        return kind
 
     monkeypatch.setattr(decisions, "_verify_second_factor", edit_meanwhile)
     events = events_for(c)
