@@ -12,5 +12,5 @@ app.autodiscover_tasks()
 @app.on_after_configure.connect
 def _unprefixed_redbeat_settings(sender: Celery, **kwargs: object) -> None:
     """celery-redbeat 2.4 looks for `redbeat_*` keys and does not see the CELERY_ namespace: copy them."""
-    for key in [key for key in sender.conf.keys() if key.startswith("CELERY_REDBEAT_")]:
+    for key in [key for key in sender.conf if key.startswith("CELERY_REDBEAT_")]:
         sender.conf[key.removeprefix("CELERY_").lower()] = sender.conf[key]

@@ -5,7 +5,9 @@
 
 import os
 
-bind = os.environ.get("GUNICORN_BIND") or f"{os.environ.get('FAILSAFE_WEB_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+# Every interface by default: a web host sits behind the load balancer.
+host = os.environ.get("FAILSAFE_WEB_HOST", "0.0.0.0")  # noqa: S104
+bind = os.environ.get("GUNICORN_BIND") or f"{host}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 # A request still running after this many seconds has its worker killed and restarted.

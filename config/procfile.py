@@ -12,6 +12,7 @@ and the runner exits non-zero. No Django is imported here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -126,10 +127,8 @@ class Runner:
 
 
 def _signal_group(child: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, dict[str, str]]:
@@ -145,7 +144,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, dict[str, str]]
     parser.add_argument("--stop-timeout", type=float, default=15.0,
                         help="seconds each process gets to stop after SIGTERM before SIGKILL (default 15)")  # fmt: skip
     for name in types:
-        parser.add_argument(f"--{name}", type=int, default=1, metavar="N", help=f"how many {name} processes (default 1)")
+        parser.add_argument(f"--{name}", type=int, default=1, metavar="N", help=f"{name} processes (default 1)")
     args = parser.parse_args(argv)
     for name in types:
         if getattr(args, name.replace("-", "_")) < 0:

@@ -351,10 +351,10 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_REDBEAT_REDIS_OPTIONS: dict[str, object] = {}
     CELERY_REDBEAT_KEY_PREFIX = "failsafe:redbeat"
     CELERY_REDBEAT_LOCK_TIMEOUT = int(os.environ.get("FAILSAFE_BEAT_LOCK_SECONDS", "30"))
-    # The lock holder renews the lock, and a waiting beat retries it, at least this often.
-    CELERY_BEAT_MAX_LOOP_INTERVAL = min(5, CELERY_REDBEAT_LOCK_TIMEOUT // 3)
     if CELERY_REDBEAT_LOCK_TIMEOUT < 3:
         raise ImproperlyConfigured("FAILSAFE_BEAT_LOCK_SECONDS must be at least 3.")
+    # The lock holder renews the lock, and a waiting beat retries it, at least this often.
+    CELERY_BEAT_MAX_LOOP_INTERVAL = min(5, CELERY_REDBEAT_LOCK_TIMEOUT // 3)
 # Fail fast when the broker is down: the outbox keeps the work and the relay resends it.
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

@@ -21,7 +21,7 @@ from config.procfile import REPO, read_procfile
 from tests.conftest import skip_or_fail
 from tests.e2e.stack import Stack, wait_for
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.redis, pytest.mark.slow]  # a redis-server of its own
 RELAY_TASK = "corrections.relay_outbox"
 RELAY_EVERY = 2.0  # s: config/settings.py CELERY_BEAT_SCHEDULE["relay-outbox"]
 LOCK_SECONDS = 4  # a short lock, so a takeover is quick to see
