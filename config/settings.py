@@ -344,9 +344,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Beat on Redis (production) keeps its schedule in Redis under a lock (celery-redbeat): a second beat
 # started by mistake waits for the lock instead of sending every task twice, and takes over within
-# FAILSAFE_BEAT_LOCK_SECONDS if the first dies. `make run` (filesystem broker) keeps the file scheduler.
+# FAILSAFE_BEAT_LOCK_SECONDS if the first dies; a Redis outage does not stop it (config/beat.py).
+# `make run` (filesystem broker) keeps the file scheduler.
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+    CELERY_BEAT_SCHEDULER = "config.beat:LockedScheduler"
     CELERY_REDBEAT_REDIS_URL = CELERY_BROKER_URL
     CELERY_REDBEAT_REDIS_OPTIONS: dict[str, object] = {}
     CELERY_REDBEAT_KEY_PREFIX = "failsafe:redbeat"

@@ -91,3 +91,21 @@ def test_the_waiting_beat_takes_over_when_the_lock_holder_is_killed(broker):
     took_over_after = time.monotonic() - killed_at
     assert took_over_after <= LOCK_SECONDS + 3  # the lock's expiry plus one retry of the waiting beat
     wait_for(lambda: relay_sends(broker) >= sends_at_kill + 2, timeout=10, what="the new holder to send")
+
+
+def test_beat_rides_out_a_redis_restart_and_schedules_again(broker):
+    """Redis restarts empty (lock and schedule gone): beat keeps going, takes the lock again, sends again."""
+    command = read_procfile(REPO / "Procfile")["beat"]
+    broker.env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"
+    broker._spawn("beat", ["/bin/sh", "-c", f"exec {command}"])
+    wait_for(lambda: relay_sends(broker) >= 1, timeout=60, what="beat's first relay send")
+
+    broker.stop("redis")
+    time.sleep(LOCK_SECONDS + 1)  # longer than the lock
+    assert broker.processes["beat"].poll() is None, broker.log_tail("beat")
+    broker.start_redis()  # same port, empty
+
+    wait_for(lambda: relay_sends(broker) >= 2, timeout=30, what="relay sends after Redis came back")
+    assert broker.processes["beat"].poll() is None
+    log = broker.log_tail("beat", lines=10_000)
+    assert "Redis is unreachable" in log and log.count("beat: Acquired lock") == 2
