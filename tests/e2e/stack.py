@@ -181,7 +181,7 @@ class Layout:
             "FAILSAFE_INSECURE_HTTP": "1",  # CI has no TLS; everything else is production
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_STATIC_ROOT": str(workdir / "static"),
-            "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+            "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",  # CI has no mail server
             "DATABASE_CONN_MAX_AGE": "0",  # the test session truncates tables between tests
             "FAILSAFE_VAR_DIR": str(workdir / "var"),
             "FAILSAFE_SANDBOX_SECRET": "layout-sandbox-" + secrets.token_urlsafe(40),
