@@ -400,6 +400,20 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat on Redis (production) keeps its schedule in Redis under a lock (celery-redbeat): a second beat
+# started by mistake waits for the lock instead of sending every task twice, and takes over within
+# FAILSAFE_BEAT_LOCK_SECONDS if the first dies; a Redis outage does not stop it (config/beat.py).
+# `make run` (filesystem broker) keeps the file scheduler.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BEAT_SCHEDULER = "config.beat:LockedScheduler"
+    CELERY_REDBEAT_REDIS_URL = CELERY_BROKER_URL
+    CELERY_REDBEAT_REDIS_OPTIONS: dict[str, object] = {}
+    CELERY_REDBEAT_KEY_PREFIX = "failsafe:redbeat"
+    CELERY_REDBEAT_LOCK_TIMEOUT = int(os.environ.get("FAILSAFE_BEAT_LOCK_SECONDS", "30"))
+    if CELERY_REDBEAT_LOCK_TIMEOUT < 3:
+        raise ImproperlyConfigured("FAILSAFE_BEAT_LOCK_SECONDS must be at least 3.")
+    # The lock holder renews the lock, and a waiting beat retries it, at least this often.
+    CELERY_BEAT_MAX_LOOP_INTERVAL = min(5, CELERY_REDBEAT_LOCK_TIMEOUT // 3)
 # Fail fast when the broker is down: the outbox keeps the work and the relay resends it.
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

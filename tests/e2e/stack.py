@@ -7,6 +7,7 @@ serving the app, a Celery worker, Celery beat and the sandbox gateway — all on
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -154,3 +155,89 @@ class Stack:
             self.stop(name)
         for name in list(self.processes):
             self.stop(name)
+
+
+class Layout:
+    """The production layout: `python -m config.procfile` running the Procfile, DEBUG off.
+
+    One gunicorn with WEB_CONCURRENCY workers, `workers` Celery workers, beat (under its Redis lock)
+    and the sandbox gateway, on the given PostgreSQL database and Redis, with static files collected
+    as a release would (manifest storage). Its output goes to layout.log in workdir.
+    """
+
+    def __init__(self, *, workdir: Path, database_url: str, redis_url: str, web_concurrency: int = 2,
+                 workers: int = 2):  # fmt: skip
+        self.workdir = workdir
+        self.web_port = free_port()
+        self.gateway_port = free_port()
+        self.counts = {"web": 1, "worker": workers, "beat": 1, "gateway": 1}
+        self.log = workdir / "layout.log"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "DJANGO_SECRET_KEY": "layout-" + secrets.token_urlsafe(40),
+            "DJANGO_DEBUG": "0",
+            "FAILSAFE_INSECURE_HTTP": "1",  # CI has no TLS; everything else is production
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_STATIC_ROOT": str(workdir / "static"),
+            "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",  # CI has no mail server
+            "DATABASE_CONN_MAX_AGE": "0",  # the test session truncates tables between tests
+            "FAILSAFE_VAR_DIR": str(workdir / "var"),
+            "FAILSAFE_SANDBOX_SECRET": "layout-sandbox-" + secrets.token_urlsafe(40),
+            "FAILSAFE_SANDBOX_PORT": str(self.gateway_port),
+            "WEB_CONCURRENCY": str(web_concurrency),
+            "FAILSAFE_WEB_HOST": "127.0.0.1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        # Production, not the test session's settings (config/pytest_plugin.py): manifest static, a shared cache.
+        for name in ("CELERY_BROKER_URL", "FAILSAFE_CACHE_URL", "FAILSAFE_MANIFEST_STATIC"):
+            self.env.pop(name, None)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def start(self, *, timeout: float = 90) -> None:
+        subprocess.run([sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"], cwd=REPO,
+                       env=self.env, check=True)  # fmt: skip
+        counts = [arg for name, n in self.counts.items() for arg in (f"--{name}", str(n))]
+        with self.log.open("ab") as handle:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "config.procfile", "--port", str(self.web_port), *counts],
+                cwd=REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        ready = [f"worker.{n}@" for n in range(1, self.counts["worker"] + 1)]
+        try:
+            wait_for(self._web_up, timeout=timeout, what="the layout's gunicorn")
+            wait_for(lambda: all(self._line_with(name, "ready.") for name in ready), timeout=timeout,
+                     what="the layout's Celery workers")  # fmt: skip
+            wait_for(lambda: "beat: Acquired lock" in self.output(), timeout=timeout, what="beat's lock")
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError("the production layout did not start:\n" + self.output()[-6000:]) from None
+
+    def _line_with(self, *parts: str) -> str:
+        return next((line for line in self.output().splitlines() if all(p in line for p in parts)), "")
+
+    def _web_up(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError("the production layout exited:\n" + self.output()[-6000:])
+        try:
+            return requests.get(self.web_url + "/accounts/login/", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)  # the runner stops its processes, then exits
+        try:
+            self.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -18,7 +18,7 @@ PASSWORD = "auditor-pw-2026!"
 
 
 @pytest.fixture
-def sev1_with_approvals(transactional_db, make_user, make_incident, task_sends):
+def sev1_with_approvals(transactional_db, make_user, make_incident, task_sends, assert_dispatched_once):
     """A SEV1 with a decision and a pause that a leader and a commander approved (for real)."""
     responder = make_user(Role.RESPONDER)
     commander, leader = make_user(Role.INCIDENT_COMMANDER), make_user(Role.LEADERSHIP)
@@ -36,13 +36,12 @@ def sev1_with_approvals(transactional_db, make_user, make_incident, task_sends):
         corrections.correction_approve(
             actor=Actor(user=approver, source="web"), correction=correction, content_hash=correction.content_hash
         )
-    dispatches = [name for name, *_ in task_sends if name.startswith("corrections.")]
-    assert dispatches == ["corrections.dispatch_outbox_entry"]  # sent once, after commit (the rest: notifications)
+    assert_dispatched_once(correction)  # after commit (the rest: notifications); through the layout, run
     return incident, correction, commander, leader
 
 
 def test_auditor_finds_the_sev1_reads_its_history_verifies_and_exports(
-    live_server, make_user, sev1_with_approvals, sign_in, tmp_path
+    app_url, make_user, sev1_with_approvals, sign_in, tmp_path
 ):
     from playwright.sync_api import expect
 

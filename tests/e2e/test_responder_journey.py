@@ -10,7 +10,7 @@ PASSWORD = "journey-pw-2026!"
 
 
 def test_responder_logs_decides_escalates_and_leader_sees_it_first(
-    transactional_db, live_server, sign_in, make_user, make_incident, registry, task_sends
+    transactional_db, app_url, sign_in, make_user, make_incident, registry, task_sends
 ):
     from playwright.sync_api import expect
 
