@@ -26,7 +26,7 @@ def client_ip(request) -> str:
     proxies = settings.FAILSAFE_TRUSTED_PROXY_COUNT
     if proxies <= 0:
         return remote
-    hops = [hop for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    hops = [hop for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
     if not hops:
         return remote
     # Fewer hops than proxies: the leftmost is the closest to the client we have (DRF does the same).

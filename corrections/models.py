@@ -125,7 +125,7 @@ class Correction(models.Model):
     params = models.JSONField(default=dict)
     rationale = models.TextField(max_length=20000)
     duration_minutes = models.PositiveIntegerField(null=True, blank=True)
-    state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT)
+    state = models.CharField(max_length=20, choices=State, default=State.DRAFT)
     tier = models.PositiveSmallIntegerField()
     policy = models.ForeignKey(ApprovalPolicy, on_delete=models.PROTECT, related_name="+")
     policy_snapshot = models.JSONField(default=dict)
@@ -225,7 +225,7 @@ class CorrectionTarget(models.Model):
 
     correction = models.ForeignKey(Correction, on_delete=models.PROTECT, related_name="targets")
     deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="correction_targets")
-    state = models.CharField(max_length=16, choices=TargetState.choices, default=TargetState.PENDING)
+    state = models.CharField(max_length=16, choices=TargetState, default=TargetState.PENDING)
     manual = models.BooleanField(default=False)
     manual_reason = models.CharField(max_length=300, blank=True)
     failure = models.CharField(max_length=1000, blank=True)
@@ -321,7 +321,7 @@ class LiftRequest(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     reason = models.TextField(max_length=20000)
     content_hash = models.CharField(max_length=64)
-    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    state = models.CharField(max_length=12, choices=State, default=State.PENDING)
     requested_at = models.DateTimeField(auto_now_add=True)
     pending_until = models.DateTimeField()
     decided_by = models.ForeignKey(
@@ -628,7 +628,7 @@ class CustomerNotice(models.Model):
     term = models.JSONField(default=dict, blank=True)
     subject = models.CharField(max_length=300)
     body = models.TextField(max_length=20000)
-    state = models.CharField(max_length=16, choices=NoticeState.choices, default=NoticeState.DRAFT)
+    state = models.CharField(max_length=16, choices=NoticeState, default=NoticeState.DRAFT)
     recipients = models.JSONField(default=list, blank=True, help_text="The contacts' addresses it was sent to.")
     edited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -183,11 +183,11 @@ class Incident(models.Model):
     ref = models.CharField(max_length=20, unique=True, editable=False)
     title = models.CharField(max_length=200)
     summary = models.TextField(max_length=20000, blank=True)
-    category = models.CharField(max_length=32, choices=Category.choices)
-    risk_domain = models.CharField(max_length=32, choices=RiskDomain.choices)
-    severity = models.CharField(max_length=4, choices=Severity.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REPORTED)
-    source = models.CharField(max_length=32, choices=Source.choices, default=Source.OTHER)
+    category = models.CharField(max_length=32, choices=Category)
+    risk_domain = models.CharField(max_length=32, choices=RiskDomain)
+    severity = models.CharField(max_length=4, choices=Severity)
+    status = models.CharField(max_length=16, choices=Status, default=Status.REPORTED)
+    source = models.CharField(max_length=32, choices=Source, default=Source.OTHER)
     deployments = models.ManyToManyField(Deployment, related_name="incidents", blank=True)
     restricted = models.BooleanField(
         default=False, help_text="Details are themselves hazardous: visible only to people granted it."
@@ -291,7 +291,7 @@ class ClosingException(models.Model):
     """
 
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="closing_exceptions")
-    status = models.CharField(max_length=16, choices=Status.choices, help_text="The status it allowed.")
+    status = models.CharField(max_length=16, choices=Status, help_text="The status it allowed.")
     reason = models.TextField(max_length=20000)
     overrode = models.JSONField(default=list)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -367,10 +367,10 @@ class Signal(models.Model):
         PROMOTED = "promoted"
         DISMISSED = "dismissed"
 
-    source = models.CharField(max_length=32, choices=Source.choices)
+    source = models.CharField(max_length=32, choices=Source)
     title = models.CharField(max_length=200)
     detail = models.TextField(max_length=20000, blank=True)
-    severity_hint = models.CharField(max_length=4, choices=Severity.choices, blank=True)
+    severity_hint = models.CharField(max_length=4, choices=Severity, blank=True)
     deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     dedup_key = models.CharField(max_length=200, blank=True, db_index=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)

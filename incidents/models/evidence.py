@@ -32,7 +32,7 @@ class Evidence(models.Model):
     incident = models.ForeignKey("incidents.Incident", on_delete=models.PROTECT, related_name="evidence")
     name = models.CharField(max_length=200, help_text="The file name, as uploaded (cleaned).")
     description = models.CharField(max_length=500, blank=True)
-    kind = models.CharField(max_length=8, choices=EvidenceKind.choices)
+    kind = models.CharField(max_length=8, choices=EvidenceKind)
     content_type = models.CharField(max_length=64, help_text="The type it is served with, from its content.")
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)

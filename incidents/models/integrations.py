@@ -30,7 +30,7 @@ class Integration(models.Model):
     LOOKUP_LENGTH = 8
 
     name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=16, choices=IntegrationKind.choices)
+    kind = models.CharField(max_length=16, choices=IntegrationKind)
     lookup = models.CharField(max_length=LOOKUP_LENGTH, db_index=True, editable=False)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     # Used when an alert names no deployment (label `deployment`) or a severity (label `severity`).

@@ -39,7 +39,7 @@ URGENT_EVENTS = frozenset({Event.PAGE, Event.SEV1, Event.BREAK_GLASS})
 class Notification(models.Model):
     """One thing that happened and was announced; its full text is for those who may see the incident."""
 
-    event = models.CharField(max_length=32, choices=Event.choices, default=Event.GENERAL)
+    event = models.CharField(max_length=32, choices=Event, default=Event.GENERAL)
     incident = models.ForeignKey(
         "incidents.Incident", on_delete=models.PROTECT, null=True, blank=True, related_name="notifications"
     )
@@ -79,7 +79,7 @@ class Delivery(OutboxRow):
     redacted = models.BooleanField(default=False, help_text="Got the generic message (may not see the incident).")
     subject = models.CharField(max_length=300)
     text = models.TextField()
-    state = models.CharField(max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    state = models.CharField(max_length=16, choices=DeliveryState, default=DeliveryState.PENDING)
     idempotency_key = models.CharField(max_length=100, unique=True)
 
     class Meta:

@@ -37,10 +37,10 @@ MILESTONE_FIELDS = tuple(f"{m.value}_at" for m in Milestone)
 
 
 class RuleVersion(models.Model):
-    regime = models.CharField(max_length=32, choices=Regime.choices)
+    regime = models.CharField(max_length=32, choices=Regime)
     version = models.PositiveIntegerField()
     effective_from = models.DateTimeField(help_text="Applies to incidents whose start milestone is at or after this.")
-    starts_from = models.CharField(max_length=32, choices=Milestone.choices)
+    starts_from = models.CharField(max_length=32, choices=Milestone)
     # {"<fact>": "P2D", ..., "default": "P15D"}: the shortest path whose fact is true wins.
     deadlines = models.JSONField()
     intermediate_every = models.CharField(max_length=32, blank=True, help_text="ISO 8601 duration, e.g. P28D.")
@@ -70,9 +70,9 @@ class Decision(models.TextChoices):
 
 class Assessment(models.Model):
     incident = models.ForeignKey("incidents.Incident", on_delete=models.PROTECT, related_name="assessments")
-    regime = models.CharField(max_length=32, choices=Regime.choices)
+    regime = models.CharField(max_length=32, choices=Regime)
     number = models.PositiveIntegerField(help_text="1 for the first assessment of this regime, then each revision.")
-    decision = models.CharField(max_length=16, choices=Decision.choices)
+    decision = models.CharField(max_length=16, choices=Decision)
     reason = models.TextField(max_length=20000, blank=True)
     # The deciding facts, {fact: bool}, for this regime's facts only (incidents.reporting.rules.REGIME_FACTS).
     facts = models.JSONField(default=dict, blank=True)
@@ -108,8 +108,8 @@ class ClockState(models.TextChoices):
 
 class Clock(models.Model):
     incident = models.ForeignKey("incidents.Incident", on_delete=models.PROTECT, related_name="clocks")
-    regime = models.CharField(max_length=32, choices=Regime.choices)
-    kind = models.CharField(max_length=16, choices=ClockKind.choices, default=ClockKind.INITIAL)
+    regime = models.CharField(max_length=32, choices=Regime)
+    kind = models.CharField(max_length=16, choices=ClockKind, default=ClockKind.INITIAL)
     sequence = models.PositiveIntegerField(default=1, help_text="The intermediate report's number.")
     assessment = models.ForeignKey(Assessment, on_delete=models.PROTECT, related_name="clocks")
     rule = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="clocks")
@@ -118,7 +118,7 @@ class Clock(models.Model):
     path = models.CharField(max_length=64, help_text="The rule's path that set the duration, e.g. death or default.")
     duration = models.CharField(max_length=32)
     due_at = models.DateTimeField()
-    state = models.CharField(max_length=16, choices=ClockState.choices, default=ClockState.RUNNING)
+    state = models.CharField(max_length=16, choices=ClockState, default=ClockState.RUNNING)
     met_at = models.DateTimeField(null=True, blank=True)
     met_by = models.CharField(max_length=200, blank=True, help_text="The report that met it, as the caller names it.")
     stopped_at = models.DateTimeField(null=True, blank=True)
@@ -158,7 +158,7 @@ class ReminderMark(models.TextChoices):
 
 class ClockReminder(models.Model):
     clock = models.ForeignKey(Clock, on_delete=models.PROTECT, related_name="reminders")
-    mark = models.CharField(max_length=16, choices=ReminderMark.choices)
+    mark = models.CharField(max_length=16, choices=ReminderMark)
     sent_at = models.DateTimeField(default=timezone.now)
     notified = models.JSONField(default=list, blank=True)
 

@@ -49,7 +49,7 @@ class Report(models.Model):
 class ReportVersion(models.Model):
     report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField()
-    kind = models.CharField(max_length=16, choices=ReportKind.choices)
+    kind = models.CharField(max_length=16, choices=ReportKind)
     # The regime's fields (validated against incidents.reports.regimes), times in the ledger's form.
     fields = models.JSONField(default=dict, blank=True)
     # The template version (incidents.reports.regimes.SCHEMA_VERSION) the fields were checked against.
@@ -65,7 +65,7 @@ class ReportVersion(models.Model):
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
-    channel = models.CharField(max_length=8, choices=ReportChannel.choices, blank=True)
+    channel = models.CharField(max_length=8, choices=ReportChannel, blank=True)
     channel_reference = models.CharField(max_length=500, blank=True)
     # SHA-256 over the canonical JSON of the submitted record (incidents.reports.records.version_record).
     sha256 = models.CharField(max_length=64, blank=True)

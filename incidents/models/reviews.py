@@ -117,7 +117,7 @@ class FollowUpAction(models.Model):
     title = models.CharField(max_length=200)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="follow_ups")
     due_date = models.DateField()
-    status = models.CharField(max_length=8, choices=FollowUpStatus.choices, default=FollowUpStatus.OPEN)
+    status = models.CharField(max_length=8, choices=FollowUpStatus, default=FollowUpStatus.OPEN)
     # Once part of a published version it is on the record: it can be closed, never removed.
     published = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -32,7 +32,7 @@ class SharingRecipient(models.Model):
     """Someone Failsafe may share incidents with. Managed by admins (each change is ledgered)."""
 
     name = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=16, choices=RecipientKind.choices)
+    kind = models.CharField(max_length=16, choices=RecipientKind)
     contact = models.CharField(max_length=300, help_text="Who receives it and how, e.g. an address or a portal.")
     notes = models.TextField(max_length=2000, blank=True)
     active = models.BooleanField(default=True, help_text="Only active recipients can be chosen.")
@@ -51,7 +51,7 @@ class Share(models.Model):
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Names it inside the package.")
     incident = models.ForeignKey("incidents.Incident", on_delete=models.PROTECT, related_name="shares")
     recipient = models.ForeignKey(SharingRecipient, on_delete=models.PROTECT, related_name="shares")
-    tlp = models.CharField(max_length=16, choices=Tlp.choices)
+    tlp = models.CharField(max_length=16, choices=Tlp)
     fields = models.JSONField(default=list, help_text="The fields chosen, in the order of the allowlist.")
     purpose = models.TextField(max_length=2000, help_text="Why it is shared (kept in the record).")
     # The exact bytes produced (UTF-8 JSON text), and the SHA-256 of each.
