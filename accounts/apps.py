@@ -7,3 +7,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from accounts import events, lockout  # noqa: F401 - registers ledger verbs; connects the sign-in receiver
+        from accounts import logs
+
+        logs.configure()
+        logs.connect_celery()
