@@ -118,7 +118,7 @@ def _cache() -> dict:
     cache.set(key, value, timeout=10)
     if cache.get(key) != value:
         raise NotReady("the cache did not keep a value")
-    return {"backend": type(cache).__name__}
+    return {"backend": settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]}
 
 
 def _broker() -> dict:
@@ -170,6 +170,7 @@ def readiness() -> tuple[bool, dict[str, dict]]:
         try:
             results[name] = {"ok": True, **check.run()}
         except Exception as error:  # noqa: BLE001 - any failure is "not ready", with its reason
+            log.warning("readiness check %s failed", name, exc_info=not isinstance(error, NotReady))
             results[name] = {"ok": False, "reason": _reason(error)}
             database_ok = name != "database"
         results[name]["ms"] = round((time.monotonic() - started) * 1000)
