@@ -6,8 +6,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts import events, lockout  # noqa: F401 - registers ledger verbs; connects the sign-in receiver
-        from accounts import logs
+        from accounts import events, lockout, logs  # noqa: F401 - registers ledger verbs; connects the sign-in receiver
 
         logs.configure()
         logs.connect_celery()

@@ -136,4 +136,3 @@ def connect_celery() -> None:
 
     task_prerun.connect(bind_task, weak=False)
     task_postrun.connect(unbind_task, weak=False)
-

@@ -57,9 +57,9 @@ def ops_allowed(request) -> bool:
     token = settings.FAILSAFE_OPS_TOKEN
     allow = settings.FAILSAFE_OPS_ALLOW
     header = request.headers.get("Authorization", "")
-    if token and header.startswith("Bearer "):
-        if hmac.compare_digest(header[len("Bearer ") :].strip().encode(), token.encode()):
-            return True
+    presented = header[len("Bearer ") :].strip() if header.startswith("Bearer ") else ""
+    if token and presented and hmac.compare_digest(presented.encode(), token.encode()):
+        return True
     networks = _networks(allow) if allow else (_LOOPBACK if settings.DEBUG and not token else ())
     address = client_ip(request)
     if not address or not networks:

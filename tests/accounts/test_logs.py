@@ -100,14 +100,15 @@ def test_a_celery_task_binds_its_id_on_every_line_and_unbinds_after(json_lines):
     assert "task_id" not in after
 
 
-def test_json_is_the_production_default_and_console_the_development_one():
+@pytest.mark.parametrize(("secret_key", "expected"), [("k" * 50, "True"), ("", "False")])
+def test_json_is_the_production_default_and_console_the_development_one(secret_key, expected):
+    import os
     import subprocess
     import sys
 
-    code = "from django.conf import settings; print(settings.FAILSAFE_LOG_JSON)"
-    prod = subprocess.run([sys.executable, "-c", f"import django; django.setup(); {code}"], capture_output=True,
-                          text=True, env={"DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_SECRET_KEY": "k" * 50,
-                                          "PATH": ""}, check=True)  # fmt: skip
-    dev = subprocess.run([sys.executable, "-c", f"import django; django.setup(); {code}"], capture_output=True,
-                         text=True, env={"DJANGO_SETTINGS_MODULE": "config.settings", "PATH": ""}, check=True)  # fmt: skip
-    assert prod.stdout.strip() == "True" and dev.stdout.strip() == "False"
+    env = {**os.environ, "DJANGO_SECRET_KEY": secret_key}
+    env.pop("FAILSAFE_LOG_JSON", None)
+    env.pop("DJANGO_DEBUG", None)
+    code = "import django; django.setup(); from django.conf import settings; print(settings.FAILSAFE_LOG_JSON)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip().splitlines()[-1] == expected

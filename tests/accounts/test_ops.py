@@ -182,9 +182,7 @@ def test_a_client_chosen_method_does_not_become_a_label(ops):
 
 
 @pytest.mark.django_db
-def test_nothing_about_a_restricted_incident_reaches_the_metrics(
-    ops, make_incident, make_user, actor_for, task_sends
-):
+def test_nothing_about_a_restricted_incident_reaches_the_metrics(ops, make_incident, make_user, actor_for, task_sends):
     secret_title = "Weight exfiltration via bucket zz-unique-title"
     reporter = make_user(Role.RESPONDER)
     incident = make_incident(by=reporter, severity="SEV1", restricted=True, title=secret_title)
@@ -250,3 +248,31 @@ def test_backlog_pending_approvals_time_to_correction_and_ledger_head(
     assert found[("failsafe_time_to_correction_seconds_bucket", (("le", "120.0"),))] == 1
     assert 99 <= found[("failsafe_time_to_correction_seconds_sum", ())] <= 101
     assert found[("failsafe_ledger_head_sequence", ())] == LedgerHead.objects.get().seq > 0
+
+
+@pytest.mark.django_db
+def test_dispatch_attempts_counter_moves_by_outcome_and_leaves_drills_out(
+    ops, make_incident, make_user, actor_for, task_sends
+):
+    from corrections.models import DispatchAttempt
+    from incidents.models import Incident
+
+    entry = _pending_dispatch(make_incident, make_user, actor_for, age=timedelta(seconds=1))
+    key = ("failsafe_dispatch_attempts_total", (("outcome", "transient"),))
+    assert samples(ops.get("/-/metrics").content.decode())[key] == 0
+
+    def attempt(outcome: str) -> None:
+        correction = entry.correction
+        DispatchAttempt.objects.create(
+            correction=correction, outbox_entry=entry, deployment=correction.deployment, action="apply", number=1,
+            method="PUT", url="https://x.test/", outcome=outcome, started_at=timezone.now(),
+        )  # fmt: skip
+
+    attempt("transient")
+    attempt("transient")
+    attempt("ok")
+    found = samples(ops.get("/-/metrics").content.decode())
+    assert found[key] == 2
+    assert found[("failsafe_dispatch_attempts_total", (("outcome", "ok"),))] == 1
+    Incident.objects.filter(pk=entry.correction.incident_id).update(is_drill=True)
+    assert samples(ops.get("/-/metrics").content.decode())[key] == 0
