@@ -92,3 +92,28 @@ def test_two_workers_counts_are_summed_in_one_scrape(stack):
     assert _healthz_count(stack) - before == 40
     pids = {p.stem.rsplit("_", 1)[-1] for p in (stack.workdir / "prometheus").glob("counter_*.db")}
     assert len(pids) >= 2, f"only {pids} wrote counters"
+
+
+def test_a_worker_logs_json_lines_with_the_task_id_bound(stack):
+    import json
+
+    from celery import Celery
+
+    stack.start_worker(concurrency=1)
+    client = Celery("e2e-ops", broker=stack.redis_url, set_as_current=False)
+    try:
+        task_id = client.send_task("accounts.purge_idempotency_records", queue="sweeps").id
+    finally:
+        client.close()
+
+    def bound_lines():
+        lines = []
+        for raw in stack.logs["worker"].read_text(errors="replace").splitlines():
+            if raw.startswith("{"):
+                line = json.loads(raw)
+                if line.get("task_id") == task_id:
+                    lines.append(line)
+        return lines
+
+    wait_for(bound_lines, timeout=30, what="a worker log line carrying the task id")
+    assert all(line["task_name"] == "accounts.purge_idempotency_records" for line in bound_lines())
