@@ -6,4 +6,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts import events, lockout, sso  # noqa: F401 - ledger verbs; the sign-in receiver; SSO checks
+        from accounts import events, lockout, logs, sso  # noqa: F401 - ledger verbs; sign-in receiver; SSO checks
+
+        logs.configure()
+        logs.connect_celery()

@@ -98,6 +98,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.RequestIdMiddleware",
+    # Below RequestIdMiddleware and authentication: binds their request id and user for every log line.
+    "accounts.logs.RequestLogMiddleware",
+    "accounts.ops.MetricsMiddleware",
     # Last, as django-axes asks: it turns a sign-in refused for lockout into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -392,6 +395,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     )
     for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+# Workers log through LOGGING (accounts.logs: JSON with the task id bound), not Celery's own handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -481,11 +486,24 @@ FAILSAFE_NOTIFY_BACKOFF_BASE = float(os.environ.get("FAILSAFE_NOTIFY_BACKOFF_BAS
 FAILSAFE_NOTIFY_BACKOFF_CAP = float(os.environ.get("FAILSAFE_NOTIFY_BACKOFF_CAP", "300"))
 FAILSAFE_NOTIFY_LEASE_SECONDS = int(os.environ.get("FAILSAFE_NOTIFY_LEASE_SECONDS", "60"))
 
+# Logs (accounts.logs): JSON lines with request id, user, incident and Celery task id bound; a
+# readable console line in a development checkout. FAILSAFE_LOG_JSON switches either way.
+FAILSAFE_LOG_JSON = env_bool("FAILSAFE_LOG_JSON", not DEBUG)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"structured": {"()": "accounts.logs.formatter", "json": FAILSAFE_LOG_JSON}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": os.environ.get("FAILSAFE_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Health, readiness and metrics (accounts.ops, README "Operations"): /healthz, /readyz, /-/metrics.
+# Open to a bearer token or to addresses in the allow-list (comma-separated CIDRs); with neither,
+# loopback only in a development checkout and nobody in production.
+FAILSAFE_OPS_TOKEN = os.environ.get("FAILSAFE_OPS_TOKEN", "")
+FAILSAFE_OPS_ALLOW = env_list("FAILSAFE_OPS_ALLOW")
+# /readyz fails when the oldest unfinished dispatch or pending notification is older than this
+# many seconds (0: reported, never failing).
+FAILSAFE_READY_OUTBOX_MAX_AGE = float(os.environ.get("FAILSAFE_READY_OUTBOX_MAX_AGE", "") or 600)
+FAILSAFE_READY_NOTIFY_MAX_AGE = float(os.environ.get("FAILSAFE_READY_NOTIFY_MAX_AGE", "") or 3600)

@@ -26,3 +26,8 @@ urlpatterns += [
 urlpatterns += [
     path("metrics/", include("incidents.metrics.urls")),
 ]
+
+# Health, readiness and Prometheus metrics for operators (issue 14): not the product's /metrics/ pages.
+urlpatterns += [
+    path("", include("accounts.ops_urls")),
+]

@@ -6,7 +6,7 @@ class CorrectionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from corrections import audit, closing, metrics, share_fields
+        from corrections import audit, closing, metrics, observe, share_fields
         from corrections.catalogue import TYPES
         from corrections.customers import audit as customer_audit
         from corrections.playbooks import services as playbooks
@@ -16,6 +16,7 @@ class CorrectionsConfig(AppConfig):
         customer_audit.register()
         closing.register()
         metrics.register()
+        observe.register()
         playbooks.register()
         register_correction_types({key: t.label for key, t in TYPES.items()})
         share_fields.register()
