@@ -21,13 +21,16 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from locust import HttpUser, between, events, task
+from locust import HttpUser, between, constant_throughput, events, task
 
 SEED = json.loads(Path(os.environ.get("FAILSAFE_LOAD_SEED", "var/load/seed.json")).read_text())
 ALERTS_PER_DELIVERY = int(os.environ.get("FAILSAFE_LOAD_ALERTS", "50"))  # Alertmanager groups many
 # Each integration fires from a pool of fingerprints, so the same alerts come back: a repeat of the
 # same episode (unchanged), a new episode while open (folded), a resolved one, or a brand-new one.
 FINGERPRINTS = int(os.environ.get("FAILSAFE_LOAD_FINGERPRINTS", "3000"))
+# Deliveries per second per monitoring user; unset, monitors post as fast as the app answers (a flood).
+# Set, they post at that steady rate, so pages are measured beside a known ingest rate, not a flood.
+MONITOR_RATE = float(os.environ.get("FAILSAFE_LOAD_MONITOR_RATE", "0"))
 RUN = uuid.uuid4().hex[:8]  # fingerprints are new in each run, so runs do not fold into each other
 
 ingest: Counter[str] = Counter()
@@ -234,7 +237,7 @@ class Monitoring(HttpUser):
     """Alertmanager, Grafana and generic monitors posting to the integrations' webhooks."""
 
     weight = 3
-    wait_time = between(0.05, 0.2)
+    wait_time = constant_throughput(MONITOR_RATE) if MONITOR_RATE else between(0.05, 0.2)
 
     def on_start(self):
         self.hook = random.choice(SEED["integrations"])
