@@ -24,7 +24,7 @@ TOKEN = "ops-" + "t" * 40
 def ops(settings):
     settings.FAILSAFE_OPS_TOKEN = TOKEN
     settings.FAILSAFE_OPS_ALLOW = []
-    return Client(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    return Client(headers={"authorization": f"Bearer {TOKEN}"})
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -44,9 +44,9 @@ def test_ops_endpoints_refuse_without_the_token(settings, path):
     settings.FAILSAFE_OPS_TOKEN = TOKEN
     settings.FAILSAFE_OPS_ALLOW = []
     assert Client().get(path).status_code == 403
-    assert Client(HTTP_AUTHORIZATION="Bearer " + "t" * 44).get(path).status_code == 403
-    assert Client(HTTP_AUTHORIZATION=TOKEN).get(path).status_code == 403  # no scheme
-    assert Client(HTTP_AUTHORIZATION=f"Bearer {TOKEN}").get(path).status_code == 200
+    assert Client(headers={"authorization": "Bearer " + "t" * 44}).get(path).status_code == 403
+    assert Client(headers={"authorization": TOKEN}).get(path).status_code == 403  # no scheme
+    assert Client(headers={"authorization": f"Bearer {TOKEN}"}).get(path).status_code == 200
 
 
 @pytest.mark.django_db
@@ -66,7 +66,7 @@ def test_the_allow_list_admits_its_networks_only_and_ignores_a_forged_forwarded_
     assert Client(REMOTE_ADDR="10.1.2.3").get("/healthz").status_code == 200
     assert Client(REMOTE_ADDR="10.2.0.1").get("/healthz").status_code == 403
     assert Client(REMOTE_ADDR="127.0.0.1").get("/healthz").status_code == 403
-    forged = Client(REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="10.1.2.3")
+    forged = Client(REMOTE_ADDR="203.0.113.9", headers={"x-forwarded-for": "10.1.2.3"})
     assert forged.get("/healthz").status_code == 403
 
 
