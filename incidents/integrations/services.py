@@ -56,7 +56,6 @@ def _summary(integration: Integration) -> dict[str, str | None]:
     }
 
 
-@transaction.atomic
 def integration_check_new(*, name: str, kind: str, default_severity_hint: str = "") -> str:
     """The rules a new integration must meet (the API and the admin form both ask here); returns
     the name as it will be stored."""
@@ -72,6 +71,7 @@ def integration_check_new(*, name: str, kind: str, default_severity_hint: str = 
     return name
 
 
+@transaction.atomic
 def integration_create(
     *,
     actor: Actor,
