@@ -314,12 +314,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "accounts.api.base.FailsafeAutoSchema",  # documents Idempotency-Key on POSTs
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.api.PageNumberPagination",  # a page that does not exist is a 400
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
+    # A ?format= naming no representation the endpoint has is a 400 naming `format`, not DRF's 404.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.api.ContentNegotiation",
     # DRF's own throttles read the same hop of X-Forwarded-For as accounts.client.client_ip.
     "NUM_PROXIES": FAILSAFE_TRUSTED_PROXY_COUNT,
 }

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_slug
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser
 
@@ -72,6 +73,14 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid", input=data)
         return data
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$", "example": "09:00"}
+)
+class WallClockTimeField(serializers.TimeField):
+    """A time of day in a named time zone ("09:00", answered as "09:00:00"). It has no UTC offset, so it
+    is not OpenAPI's `time` format (RFC 3339's full-time, which requires one)."""
 
 
 class SlugRelatedField(serializers.SlugRelatedField):

@@ -27,6 +27,9 @@ urlpatterns += [
     path("metrics/", include("incidents.metrics.urls")),
 ]
 
+# An address under /api/ that no route matches answers JSON like every other API error.
+handler404 = "config.api.not_found"
+
 # Health, readiness and Prometheus metrics for operators (issue 14): not the product's /metrics/ pages.
 urlpatterns += [
     path("", include("accounts.ops_urls")),

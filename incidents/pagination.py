@@ -10,8 +10,9 @@ from __future__ import annotations
 from functools import cached_property
 
 from django.core.paginator import EmptyPage, Page, Paginator
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+
+from config.api import PageNumberPagination
 
 COUNT_CAP = 10_000
 

@@ -32,3 +32,12 @@ def test_schema_validates_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
 
     assert "/api/v1/incidents/{ref}/timeline/" in (tmp_path / "schema.yaml").read_text()
+
+
+def test_the_operators_endpoints_are_not_in_the_api_schema(client, make_user):
+    client.force_login(make_user(Role.ADMIN))
+
+    paths = set(client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"])
+
+    assert {"/healthz", "/readyz", "/-/metrics"} & paths == set()
+    assert all(path.startswith("/api/v1/") for path in paths)

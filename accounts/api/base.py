@@ -122,7 +122,8 @@ class ApiListView(IdempotentPost, GenericAPIView):
 
 
 class FailsafeAutoSchema(AutoSchema):
-    """drf-spectacular's schema, plus the Idempotency-Key header and its 422 on every idempotent POST."""
+    """drf-spectacular's schema, plus the Idempotency-Key header with its 400 and 422 on every idempotent
+    POST, and the 400 of a page or cursor that does not exist on every paginated list."""
 
     def _runs_once(self) -> bool:
         post = getattr(self.view, "post", None)
@@ -137,16 +138,25 @@ class FailsafeAutoSchema(AutoSchema):
             parameters = [*parameters, header]
         return parameters
 
+    def _paginated(self) -> bool:
+        return self.method == "GET" and self._is_list_view() and self._get_paginator() is not None
+
     def get_operation(self, *args, **kwargs):
         operation = super().get_operation(*args, **kwargs)
-        if operation is not None and self._runs_once():
-            # @extend_schema(responses=...) replaces get_response_serializers, so the 422 is added here.
-            error = self.resolve_serializer(ErrorSerializer, "response")
+        if operation is None:
+            return None
+        # @extend_schema(responses=...) replaces get_response_serializers, so these are added here.
+        answers = []
+        if self._runs_once():
+            answers += [
+                ("400", f"Invalid input; `errors` names each field (or the {IDEMPOTENCY_HEADER} header)."),
+                ("422", f"The {IDEMPOTENCY_HEADER} was already used for a different request."),
+            ]
+        if self._paginated():
+            answers.append(("400", "Invalid query; `errors` names each parameter (a page past the last included)."))
+        error = self.resolve_serializer(ErrorSerializer, "response") if answers else None
+        for code, description in answers:
             operation["responses"].setdefault(
-                "422",
-                {
-                    "description": f"The {IDEMPOTENCY_HEADER} was already used for a different request.",
-                    "content": {"application/json": {"schema": error.ref}},
-                },
+                code, {"description": description, "content": {"application/json": {"schema": error.ref}}}
             )
         return operation

@@ -17,14 +17,13 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import ledger
 from accounts.models import LedgerEvent
-from config.api import REF_PATTERN, error_responses
+from config.api import REF_PATTERN, CursorPagination, error_responses
 from incidents import audit
 from incidents.audit.filters import AuditEventFilter
 

@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 from accounts import ledger
 from accounts.models import LedgerEvent
 from config.converters import REF_REGEX
+from config.forms import UTCDateTimeField
 
 
 class AuditEventFilterForm(forms.Form):
@@ -31,6 +32,10 @@ class AuditEventFilterForm(forms.Form):
 
 class RefFilter(django_filters.CharFilter):
     field_class = forms.RegexField
+
+
+class UTCDateTimeFilter(django_filters.DateTimeFilter):
+    field_class = UTCDateTimeField
 
 
 def _time_widget() -> forms.DateTimeInput:
@@ -71,11 +76,11 @@ class AuditEventFilter(django_filters.FilterSet):
     object_type = django_filters.CharFilter(max_length=64, label="Object type", help_text="incidents.incident")
     object_id = django_filters.CharFilter(max_length=64, label="Object id")
     # Times without a zone are read as UTC (TIME_ZONE), the zone the pages show.
-    since = django_filters.DateTimeFilter(
+    since = UTCDateTimeFilter(
         field_name="at", lookup_expr="gte", label="From", help_text="UTC; events at or after (ISO 8601)",
         widget=_time_widget(),
     )  # fmt: skip
-    until = django_filters.DateTimeFilter(
+    until = UTCDateTimeFilter(
         field_name="at", lookup_expr="lt", label="Before", help_text="UTC; events before (ISO 8601)",
         widget=_time_widget(),
     )  # fmt: skip

@@ -19,7 +19,7 @@ from accounts.api.base import ApiListView, ApiView, actor_of
 from config.api import MAX_ID, CanWrite, error_responses
 from config.strict import StrictSerializer, TextField
 from incidents.api.views import incident_or_404
-from incidents.evidence import selectors, services
+from incidents.evidence import selectors, services, sniff
 from incidents.evidence.views import download_response
 from incidents.models import Evidence
 from incidents.pagination import CappedPageNumberPagination
@@ -91,15 +91,23 @@ class AnyAccept(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+# What a download's Content-Type may be: the type of each kind of file evidence accepts.
+DOWNLOAD_MEDIA_TYPES = sorted({kind.content_type.split(";")[0] for kind in sniff.KINDS.values()})
+
+
 class EvidenceDownloadView(ApiView):
     permission_classes = [CanWrite]
     content_negotiation_class = AnyAccept
 
     @extend_schema(
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The file, as an attachment with its content's type and `nosniff`."
-            ),
+            **{
+                (200, media_type): OpenApiResponse(
+                    OpenApiTypes.ANY if media_type == "application/json" else OpenApiTypes.BINARY,
+                    description="The file, as an attachment with its content's type and `nosniff`.",
+                )
+                for media_type in DOWNLOAD_MEDIA_TYPES
+            },
             **error_responses(404),
         },
         tags=TAGS,

@@ -340,12 +340,12 @@ def test_bad_input_is_refused_with_field_errors_and_writes_nothing(world, case):
         ("get", "/incidents/?deployment=atlas%00api", 400),
         ("get", "/incidents/?q=" + "x" * 201, 400),
         ("get", "/incidents/?q=a%00b", 400),
-        ("get", "/incidents/?page=abc", 404),
-        ("get", "/incidents/?page=0", 404),
-        ("get", "/incidents/?page=99999999999999999999", 404),
+        ("get", "/incidents/?page=abc", 400),
+        ("get", "/incidents/?page=0", 400),
+        ("get", "/incidents/?page=99999999999999999999", 400),
         ("get", "/signals/?state=bogus", 400),
-        ("get", "/signals/?page=abc", 404),
-        ("get", "/deployments/?page=-1", 404),
+        ("get", "/signals/?page=abc", 400),
+        ("get", "/deployments/?page=-1", 400),
     ],
 )
 def test_bad_lookups_and_query_parameters_are_4xx(world, method, url, status):

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
-from config.strict import StrictSerializer, TextField
+from config.strict import StrictSerializer, TextField, WallClockTimeField
 from incidents.models import Override, Page, PageRecipient, Rotation
 from incidents.oncall import selectors
 from incidents.oncall.services import ShiftPlan
@@ -38,7 +38,9 @@ class RotationWriteSerializer(StrictSerializer):
     handoff_weekday = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="Weekly: 0 = Monday … 6 = Sunday."
     )
-    handoff_time = serializers.TimeField(required=False, allow_null=True, default=None, help_text="Weekly: HH:MM.")
+    handoff_time = WallClockTimeField(
+        required=False, allow_null=True, default=None, help_text="Weekly: HH:MM in the rotation's time zone."
+    )
     start_date = serializers.DateField(
         required=False, allow_null=True, default=None, help_text="Weekly: the handoff day the first member starts."
     )
@@ -92,6 +94,7 @@ class RotationSerializer(serializers.ModelSerializer):
     shifts = ShiftSerializer(many=True, read_only=True)
     overrides = OverrideSerializer(many=True, read_only=True, source="current_overrides")
     on_call = serializers.SerializerMethodField()
+    handoff_time = WallClockTimeField(allow_null=True, help_text="Weekly: in the rotation's time zone.")
 
     class Meta:
         model = Rotation
