@@ -10,7 +10,7 @@ from django import forms
 from django.db.models import Q
 
 from accounts.models import User
-from config.forms import OneShotForm
+from config.forms import OneShotForm, UTCDateTimeField
 from incidents.models import (
     SEVERITY_RANK,
     Category,
@@ -30,7 +30,7 @@ REASON_MAX = 2000
 
 
 def _datetime_field(label: str, help_text: str = "") -> forms.DateTimeField:
-    return forms.DateTimeField(
+    return UTCDateTimeField(
         label=label,
         required=False,
         help_text=help_text,

@@ -10,7 +10,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from config.forms import OneShotForm
+from config.forms import OneShotForm, UTCDateTimeField
 from incidents.models.reports import Regime, ReportChannel, ReportKind, ReportVersion
 from incidents.reports.regimes import Field, template_for
 
@@ -46,7 +46,7 @@ def _form_field(f: Field) -> forms.Field:
         return forms.CharField(max_length=f.max_length, widget=forms.Textarea(attrs={"rows": 3}), **common)
     if f.type == "datetime":
         widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=TIME_FORMAT)
-        return forms.DateTimeField(widget=widget, **common)
+        return UTCDateTimeField(widget=widget, **common)
     if f.type == "choice":
         return forms.ChoiceField(choices=[("", "—"), *f.choices], **common)
     if f.type == "bool":
