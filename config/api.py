@@ -12,7 +12,6 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, pagination, permissions, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.converters import REF_REGEX
 from config.errors import DomainError
@@ -26,6 +25,10 @@ def exception_handler(exc, context):
         if exc.fields:
             body["errors"] = exc.fields
         return Response(body, status=exc.status)
+    # Imported here: rest_framework.views reads DEFAULT_CONTENT_NEGOTIATION_CLASS (this module's) when
+    # it loads, so importing it at the top made `import config.api` first in a process circular.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -6,7 +6,10 @@ status, a documented content type, and a 4xx body in the error format with a `de
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -190,3 +193,11 @@ def test_a_time_outside_the_calendar_once_in_utc_is_a_400_naming_it(auditor, exp
     response = auditor.get(f"{API}/audit/{export}", {"since": "0001-01-01T00:00:00+10:00"})
 
     assert list(assert_error_format(response, 400)["errors"]) == ["since"]
+
+
+def test_config_api_imports_first_in_a_fresh_process():
+    # REST_FRAMEWORK names classes in config.api; importing it before rest_framework.views was circular.
+    code = "import django; django.setup(); import config.api"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
