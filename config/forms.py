@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC
 
 from django import forms
 from django.core.exceptions import ValidationError
 
 from config.errors import DomainError
+from config.times import NOT_STORABLE, in_utc
 
 
 def bind_domain_error(form: forms.Form, error: DomainError) -> None:
@@ -32,19 +32,18 @@ def bind_domain_error(form: forms.Form, error: DomainError) -> None:
 
 
 class UTCDateTimeField(forms.DateTimeField):
-    """A date and time, with or without a UTC offset (without: UTC), handed on in UTC. Python accepts
-    offsets up to ±23:59 and PostgreSQL only up to ±15:59, so a value is converted before it reaches a
-    query; one that falls outside years 1–9999 in UTC is a field error, not a server error."""
+    """A date and time, with or without a UTC offset (without: UTC), handed on in UTC (config.times); one
+    that falls outside years 1–9999 in UTC is a field error, not a server error."""
 
-    default_error_messages = {"out_of_range": "Not a time that can be stored: check the year and the UTC offset."}
+    default_error_messages = {"out_of_range": NOT_STORABLE}
 
     def to_python(self, value):
         moment = super().to_python(value)
         if moment is None:
             return None
         try:
-            return moment.astimezone(UTC)
-        except OverflowError:
+            return in_utc(moment)
+        except ValueError:
             raise ValidationError(self.error_messages["out_of_range"], code="out_of_range") from None
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from config.errors import DomainError
+from config.times import in_utc
 from incidents.models import Severity
 from incidents.models.integrations import IntegrationKind
 
@@ -123,7 +124,13 @@ def _time(errors: _Errors, data: Mapping[str, Any], key: str, path: str) -> date
     if value is None or value.tzinfo is None:
         errors.add(path, "Not an RFC 3339 time with a time zone.")
         return None
-    return None if value.year < 1970 else value  # "0001-01-01T00:00:00Z" means "not yet"
+    if value.year < 1970:
+        return None  # "0001-01-01T00:00:00Z" means "not yet"
+    try:
+        return in_utc(value)
+    except ValueError as error:
+        errors.add(path, str(error))
+        return None
 
 
 def _status(errors: _Errors, data: Mapping[str, Any], path: str, *, default: str | None = None) -> bool:

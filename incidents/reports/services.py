@@ -9,7 +9,7 @@ see it (a refusal reads as "no such incident").
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -22,6 +22,7 @@ from accounts.actor import Actor
 from accounts.models import User
 from accounts.roles import Role
 from config.errors import DomainError
+from config.times import in_utc
 from incidents import drills, locks
 from incidents.models import Incident
 from incidents.models.reports import Regime, Report, ReportChannel, ReportKind, ReportVersion
@@ -117,7 +118,7 @@ def _parse_time(value: Any) -> str | None:
         raise ValueError("Give a date and time as text, e.g. 2026-11-30T09:00:00Z.")
     if parsed.tzinfo is None:
         raise ValueError("Give the time zone too, e.g. 2026-11-30T09:00:00Z.")
-    return ledger.format_time(parsed.astimezone(UTC))
+    return ledger.format_time(in_utc(parsed))
 
 
 def _normalise(f: Field, value: Any) -> Any:

@@ -662,3 +662,32 @@ def test_overlapping_deliveries_from_several_integrations_at_once_stay_exact(tra
     assert LedgerEvent.objects.filter(verb=IncidentEvent.SIGNAL_RECEIVED).count() == 60
     assert LedgerEvent.objects.filter(verb=IncidentEvent.SIGNAL_FOLDED).count() == totals["folded"]
     assert ledger.verify().ok
+
+
+@pytest.mark.parametrize(
+    ("starts_at", "stored_as"),
+    [
+        # Python accepts offsets up to ±23:59, PostgreSQL only up to ±15:59: kept in UTC, not refused.
+        ("2026-03-02T10:00:00-18:33", "2026-03-03T04:33:00+00:00"),
+        ("2026-03-02T10:00:00+23:59", "2026-03-01T10:01:00+00:00"),
+    ],
+)
+def test_an_alert_time_with_any_offset_python_reads_is_kept_in_utc(make_integration, starts_at, stored_as):
+    _, token = make_integration("alertmanager")
+    body = copy.deepcopy(ALERTMANAGER_FIRING)
+    body["alerts"] = body["alerts"][:1]
+    body["alerts"][0]["startsAt"] = starts_at
+    answer = post(token, "alertmanager", body)
+    assert answer.status_code == 200, answer.content
+    assert Signal.objects.get().alert_started_at.isoformat() == stored_as
+
+
+def test_an_alert_time_past_the_last_storable_year_is_400_naming_it(make_integration):
+    _, token = make_integration("alertmanager")
+    body = copy.deepcopy(ALERTMANAGER_FIRING)
+    body["alerts"][0]["startsAt"] = "9999-12-31T23:00:00-05:00"  # year 10000 in UTC
+    before = stored()
+    answer = post(token, "alertmanager", body)
+    assert answer.status_code == 400, answer.content
+    assert "alerts[0].startsAt" in answer.json()["errors"]
+    assert stored() == before

@@ -749,23 +749,22 @@ def test_responder_is_not_offered_the_statuses_only_a_commander_may_set(client, 
     assert 'value="resolved"' not in page
 
 
+def _note_at(client, incident, occurred_at: str):
+    return client.post(
+        reverse("incident-add-entry", args=[incident.ref]),
+        {"kind": "note", "body": "Seen from far away.", "occurred_at": occurred_at},
+    )
+
+
 def test_a_time_with_an_offset_postgresql_cannot_store_is_kept_in_utc(client_for, responder, make_incident):
     # Python accepts UTC offsets up to ±23:59, PostgreSQL only up to ±15:59: the form hands on UTC.
-    incident = make_incident()
-    response = client_for(responder).post(
-        reverse("incident-add-entry", args=[incident.ref]),
-        {"kind": "note", "body": "Seen from far away.", "occurred_at": "2026-01-02T03:04-18:33"},
-    )
+    response = _note_at(client_for(responder), make_incident(), "2026-01-02T03:04-18:33")
     assert response.status_code == 302
     assert TimelineEntry.objects.get().occurred_at.isoformat() == "2026-01-02T21:37:00+00:00"
 
 
 def test_a_time_outside_the_years_that_can_be_stored_is_a_field_error(client_for, responder, make_incident):
-    incident = make_incident()
-    response = client_for(responder).post(
-        reverse("incident-add-entry", args=[incident.ref]),
-        {"kind": "note", "body": "Seen at the dawn of time.", "occurred_at": "0001-01-01T00:00+05:00"},
-    )
+    response = _note_at(client_for(responder), make_incident(), "0001-01-01T00:00+05:00")
     assert response.status_code == 400
     assert "occurred_at" in response.context["form"].errors
     assert not TimelineEntry.objects.exists()

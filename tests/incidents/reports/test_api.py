@@ -202,3 +202,16 @@ def test_two_submits_at_once_make_one_version(transactional_db, exfiltration, pe
     assert sorted(outcomes) == ["conflict", "ok"]
     assert ReportVersion.objects.filter(submitted_at__isnull=False).count() == 1
     assert ReportVersion.objects.count() == 1
+
+
+def test_a_draft_time_outside_the_storable_years_is_400_naming_it(exfiltration, people, api_for):
+    incident = exfiltration()
+    api = api_for(people["commander"])
+    api.post(_base(incident), {"regime": GPAI}, format="json")
+
+    response = api.put(
+        f"{_base(incident)}{GPAI}/draft/", {"fields": {"start_date": "0001-01-01T00:00:00+05:00"}}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "start_date" in response.json()["errors"]
